@@ -1,0 +1,81 @@
+//! The command line. Exit codes: 0 success; 1 the work failed (bad input, bad spec), with a
+//! message naming the file, line and field; 2 wrong command-line usage (clap's own errors,
+//! and subcommands not built yet).
+
+mod data;
+mod pending;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// How a subcommand failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// the work failed: bad data, bad spec (exit 1)
+    Work(String),
+    /// wrong usage (exit 2)
+    Usage(String),
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::Work(e.to_string())
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "perpsim",
+    version,
+    about = "Backtests leveraged crypto perpetual futures: fees, funding, margin, liquidation, risk layer, sweeps.",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one backtest from a spec file and write its report
+    Run(pending::RunArgs),
+    /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival
+    Sweep(pending::SweepArgs),
+    /// Risk calculators: liquidation price, position size, Kelly fraction
+    Calc(pending::CalcArgs),
+    /// Validate history files: layout, span, gaps, duplicates, bad rows
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Write synthetic perp history (klines, mark klines, funding) in Binance Vision layout
+    Synth(synth::SynthArgs),
+    /// Paper-trade a spec bar by bar from JSON lines on stdin
+    Paper(pending::PaperArgs),
+}
+
+/// Parses the command line, runs the subcommand, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse(); // clap exits 2 on usage errors, 0 on --help
+    let outcome = match cli.command {
+        Command::Data(command) => data::run(command),
+        Command::Synth(args) => synth::run(args),
+        Command::Run(_) => pending::not_built("run", "the engine and run specs (issue 5)"),
+        Command::Sweep(_) => pending::not_built("sweep", "parameter sweeps (issue 6)"),
+        Command::Calc(_) => {
+            pending::not_built("calc", "the exchange and risk calculators (issues 3 and 4)")
+        }
+        Command::Paper(_) => pending::not_built("paper", "the engine (issue 5)"),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Work(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

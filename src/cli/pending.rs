@@ -1,0 +1,54 @@
+//! Subcommands whose stage is not built yet: their arguments are declared so that `--help`
+//! documents the surface scripts will rely on, and running them says so plainly (exit 2).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Failure;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run spec (TOML)
+    pub spec: PathBuf,
+    /// Output directory (default: reports/<name>/)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Spec with a [sweep] table (TOML)
+    pub spec: PathBuf,
+    /// Output directory (default: reports/<name>/)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run only the configurations missing from an interrupted sweep's results.csv
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only the K-th of N deterministic slices of the grid, e.g. 2/8
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CalcArgs {
+    /// liq, size or kelly, then that calculator's options
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PaperArgs {
+    /// Run spec (TOML)
+    pub spec: PathBuf,
+}
+
+pub fn not_built(command: &str, stage: &str) -> Result<(), Failure> {
+    Err(Failure::Usage(format!(
+        "'perpsim {command}' is not built yet: it needs {stage}"
+    )))
+}

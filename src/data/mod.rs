@@ -1,0 +1,508 @@
+//! Loading market history as users download it, checking it, and aligning it.
+//!
+//! [`inspect`] reads one file and reports everything `perpsim data check` prints, without
+//! failing on what it finds. [`load_candles`] and [`load_funding`] read a file, a directory
+//! or a glob of files, refuse any that breaks the checks (see `check.rs`), and join the files
+//! in time order, checking the seams between them too. [`load_symbol`] puts one symbol's
+//! candles, mark price and funding together on one timeframe.
+
+pub mod align;
+pub mod brackets;
+pub mod check;
+pub mod error;
+pub mod layout;
+pub mod parse;
+pub mod source;
+pub mod synth;
+pub mod time;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::market::{
+    AlignedFunding, Candles, FundingSeries, MarkColumns, MarkSource, SymbolHistory, Timeframe,
+};
+use check::{FundingFindings, GapPolicy};
+pub use error::{DataError, Result};
+use layout::{ColumnNames, Kind, Layout};
+use parse::{Rows, Table};
+use time::TimeFormat;
+
+/// What a load needs besides the paths.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// for CSVs whose header perpsim does not recognise
+    pub columns: ColumnNames,
+    pub gaps: GapPolicy,
+    /// resample to this timeframe (a multiple of the files'); `None` keeps the files' own
+    pub timeframe: Option<Timeframe>,
+    /// ms, keep bars opening at or after this time
+    pub from: Option<i64>,
+    /// ms, keep bars opening before this time
+    pub to: Option<i64>,
+}
+
+/// One file, read and checked.
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub file: String,
+    /// the detected layout, in words
+    pub layout: String,
+    /// the time column's name, for messages
+    pub time_column: String,
+    pub time_format: Option<TimeFormat>,
+    pub symbol: Option<String>,
+    pub content: Content,
+}
+
+#[derive(Clone, Debug)]
+pub enum Content {
+    Candles {
+        candles: Candles,
+        /// detected from the rows (most common step), else from the file name
+        timeframe: Option<Timeframe>,
+        findings: check::Findings,
+        zero_volume: usize,
+        /// the name says mark price, or every bar has volume 0 (as Binance mark klines do)
+        mark_like: bool,
+    },
+    Funding {
+        series: FundingSeries,
+        findings: FundingFindings,
+    },
+    /// a leverage-bracket table (not history), checked tier by tier
+    Brackets(brackets::BracketReport),
+}
+
+impl FileReport {
+    fn findings(&self) -> &check::Findings {
+        match &self.content {
+            Content::Candles { findings, .. } => findings,
+            Content::Funding { findings, .. } => &findings.findings,
+            Content::Brackets(report) => &report.findings,
+        }
+    }
+
+    /// `Ok` when the file passes the checks under `gaps`.
+    pub fn verdict(&self, gaps: GapPolicy) -> Result<()> {
+        self.findings()
+            .clone()
+            .into_result(&self.file, gaps, &self.time_column)
+    }
+}
+
+fn time_column(layout: &Layout) -> usize {
+    match layout.kind {
+        Kind::Kline(c) => c.time,
+        Kind::Funding(f) => f.time,
+    }
+}
+
+/// The first line of a stream (at most 64 KiB of it).
+fn first_line(reader: &mut dyn std::io::Read) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    std::io::Read::take(reader, 1 << 16).read_to_end(&mut head)?;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(String::from_utf8_lossy(line)
+        .trim_start_matches('\u{feff}')
+        .to_string())
+}
+
+/// Reads and checks one file (plain or zipped CSV) without failing on what the checks find.
+pub fn inspect(path: &Path, columns: &ColumnNames) -> Result<FileReport> {
+    let head = source::with_reader(path, |reader, label, _| {
+        first_line(reader).map_err(|source| DataError::Io {
+            file: label.to_string(),
+            source,
+        })
+    })?;
+    if brackets::is_bracket_header(&head) {
+        let (report, file) = source::with_reader(path, |reader, label, _| {
+            brackets::read(reader, label).map(|r| (r, label.to_string()))
+        })?;
+        return Ok(FileReport {
+            file,
+            layout: "leverage-bracket table (source,snapshot_date,symbol,bracket,…)".into(),
+            time_column: "snapshot_date".into(),
+            time_format: None,
+            symbol: None,
+            content: Content::Brackets(report),
+        });
+    }
+    let table = source::with_reader(path, |reader, label, size| {
+        parse::read_table(reader, label, columns, size).map(|t| (t, label.to_string()))
+    });
+    let (table, file) = table?;
+    let Table {
+        layout,
+        time_format,
+        rows,
+        lines,
+    } = table;
+    let names = &layout.names;
+    let content = match (rows, layout.kind) {
+        (Rows::Candles(candles), Kind::Kline(c)) => {
+            let timeframe = check::detect_step(&candles.open_time)
+                .and_then(Timeframe::from_ms)
+                .or_else(|| source::timeframe_from_name(path));
+            let volume_name = c.volume.map_or("volume", |v| names[v].as_str());
+            let column_names = [
+                &names[c.time],
+                &names[c.open],
+                &names[c.high],
+                &names[c.low],
+                &names[c.close],
+            ]
+            .map(String::as_str);
+            let [t, o, h, l, cl] = column_names;
+            let findings =
+                check::check_candles(&candles, &lines, timeframe, [t, o, h, l, cl, volume_name]);
+            let zero_volume = candles.volume.iter().filter(|&&v| v == 0.0).count();
+            let mark_like =
+                source::is_mark_name(path) || (!candles.is_empty() && zero_volume == candles.len());
+            Content::Candles {
+                candles,
+                timeframe,
+                findings,
+                zero_volume,
+                mark_like,
+            }
+        }
+        (Rows::Funding(raw), Kind::Funding(f)) => {
+            let (series, findings) =
+                check::check_funding(&raw, &lines, [&names[f.time], &names[f.rate]]);
+            Content::Funding { series, findings }
+        }
+        _ => unreachable!("read_table fills the rows its layout names"),
+    };
+    let time_column = layout.names[time_column(&layout)].clone();
+    Ok(FileReport {
+        file,
+        layout: layout.to_string(),
+        time_column,
+        time_format,
+        symbol: source::symbol_from_name(path),
+        content,
+    })
+}
+
+/// Candles from a file, directory or glob, checked and joined in time order.
+#[derive(Clone, Debug)]
+pub struct LoadedCandles {
+    pub candles: Candles,
+    pub timeframe: Timeframe,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads every file `spec` stands for (in parallel), checks each, and joins them.
+fn inspect_all(spec: &str, options: &LoadOptions) -> Result<Vec<FileReport>> {
+    let files = source::expand(spec)?;
+    let reports: Vec<FileReport> = files
+        .par_iter()
+        .map(|p| inspect(p, &options.columns))
+        .collect::<Result<_>>()?;
+    for report in &reports {
+        report.verdict(options.gaps)?;
+    }
+    Ok(reports)
+}
+
+/// Loads candles (trade or mark) from `spec`: a file, a directory or a glob.
+pub fn load_candles(spec: &str, options: &LoadOptions) -> Result<LoadedCandles> {
+    let files = source::expand(spec)?;
+    let mut parts = Vec::with_capacity(files.len());
+    for (report, path) in inspect_all(spec, options)?.into_iter().zip(files.iter()) {
+        let Content::Candles {
+            candles, timeframe, ..
+        } = report.content
+        else {
+            let message = format!("this is a {}, not candles", report.layout);
+            return Err(DataError::Layout {
+                file: report.file,
+                message,
+            });
+        };
+        parts.push((report.file, candles, timeframe, path));
+    }
+    let timeframe = parts
+        .iter()
+        .find_map(|p| p.2)
+        .ok_or_else(|| DataError::Layout {
+            file: spec.into(),
+            message: "cannot tell the timeframe: one bar and no timeframe in the file name".into(),
+        })?;
+    if let Some(other) = parts.iter().find(|p| p.2.is_some_and(|tf| tf != timeframe)) {
+        let message = format!(
+            "{} candles, but {} holds {} candles",
+            other.2.unwrap(),
+            parts[0].0,
+            timeframe
+        );
+        return Err(DataError::Layout {
+            file: other.0.clone(),
+            message,
+        });
+    }
+    parts.retain(|p| !p.1.is_empty());
+    parts.sort_by_key(|p| p.1.open_time[0]);
+    let mut candles = Candles::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            check_seam(
+                &parts[i - 1].0,
+                *parts[i - 1].1.open_time.last().unwrap(),
+                &part.0,
+                part.1.open_time[0],
+                timeframe.ms(),
+                options.gaps,
+            )?;
+        }
+        candles.extend(&part.1);
+    }
+    Ok(LoadedCandles {
+        candles,
+        timeframe,
+        files: files.into_iter().collect(),
+    })
+}
+
+/// Checks where one file ends and the next begins: no overlap, and no gap unless allowed.
+fn check_seam(
+    prev_file: &str,
+    prev_last: i64,
+    file: &str,
+    first: i64,
+    step: i64,
+    gaps: GapPolicy,
+) -> Result<()> {
+    let at = time::format_utc;
+    if first <= prev_last {
+        let message = format!(
+            "starts at {}, before {} ends ({}): the files overlap",
+            at(first),
+            prev_file,
+            at(prev_last)
+        );
+        return Err(DataError::Layout {
+            file: file.into(),
+            message,
+        });
+    }
+    if first - prev_last > step && gaps == GapPolicy::Fail {
+        let missing = (first - prev_last) / step - 1;
+        let message = format!(
+            "gap between files: {} ends at {}, this file starts at {} ({} missing; set the gap policy to allow to accept gaps)",
+            prev_file,
+            at(prev_last),
+            at(first),
+            check::plural(missing.max(1), "step")
+        );
+        return Err(DataError::Layout {
+            file: file.into(),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// Loads funding settlements from `spec`: a file, a directory or a glob.
+pub fn load_funding(spec: &str, options: &LoadOptions) -> Result<FundingSeries> {
+    let mut parts = Vec::new();
+    for report in inspect_all(spec, options)? {
+        let Content::Funding { series, findings } = report.content else {
+            let message = format!("this is a {}, not funding rates", report.layout);
+            return Err(DataError::Layout {
+                file: report.file,
+                message,
+            });
+        };
+        if !series.is_empty() {
+            parts.push((
+                report.file,
+                series,
+                findings.interval.unwrap_or(8 * Timeframe::HOUR.ms()),
+            ));
+        }
+    }
+    parts.sort_by_key(|p| p.1.time[0]);
+    let mut all = FundingSeries::default();
+    for (i, (file, series, interval)) in parts.iter().enumerate() {
+        if i > 0 {
+            let prev = &parts[i - 1];
+            check_seam(
+                &prev.0,
+                *prev.1.time.last().unwrap(),
+                file,
+                series.time[0],
+                *interval,
+                options.gaps,
+            )?;
+        }
+        all.time.extend_from_slice(&series.time);
+        all.rate.extend_from_slice(&series.rate);
+    }
+    Ok(all)
+}
+
+/// Where one symbol's history is, as a spec names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolSource {
+    pub symbol: String,
+    /// file, directory or glob of last-price candles
+    pub candles: String,
+    /// mark-price candles; without them the last price stands in for mark
+    pub mark: Option<String>,
+    pub funding: Option<String>,
+}
+
+/// Loads one symbol: candles, mark and funding, cut to the date range, resampled to the
+/// target timeframe, mark and funding aligned on the candles.
+pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHistory> {
+    let from = options.from.unwrap_or(i64::MIN);
+    let to = options.to.unwrap_or(i64::MAX);
+    let native = load_candles(&src.candles, options)?;
+    let native_tf = native.timeframe;
+    let mut native_candles = native.candles;
+    native_candles.retain_range(from, to);
+    if native_candles.is_empty() {
+        let message = "no candles in the chosen date range".to_string();
+        return Err(DataError::Layout {
+            file: src.candles.clone(),
+            message,
+        });
+    }
+    let timeframe = options.timeframe.unwrap_or(native_tf);
+    let candles = to_timeframe(&native_candles, native_tf, timeframe, &src.candles)?;
+
+    let native_mark = match &src.mark {
+        Some(spec) => {
+            let loaded = load_candles(spec, options)?;
+            let mut mark = loaded.candles;
+            mark.retain_range(from, to);
+            Some((mark, loaded.timeframe, spec))
+        }
+        None => None,
+    };
+    let (mark, mark_source) = match &native_mark {
+        Some((m, tf, spec)) => {
+            let m = to_timeframe(m, *tf, timeframe, spec)?;
+            align_mark(&candles, timeframe, &m)?
+        }
+        None => (last_as_mark(&candles), MarkSource::LastPrice),
+    };
+
+    let (funding, funding_dropped) = match &src.funding {
+        Some(spec) => {
+            let mut series = load_funding(spec, options)?;
+            series.retain_range(from, to);
+            let (mark_times, mark_opens, mark_tf) = match &native_mark {
+                Some((m, tf, _)) => (&m.open_time, &m.open, *tf),
+                None => (&native_candles.open_time, &native_candles.open, native_tf),
+            };
+            align_funding(
+                &candles, timeframe, &series, mark_times, mark_opens, mark_tf,
+            )?
+        }
+        None => (AlignedFunding::default(), 0),
+    };
+    Ok(SymbolHistory {
+        symbol: src.symbol.clone(),
+        timeframe,
+        candles,
+        mark,
+        mark_source,
+        funding,
+        funding_dropped,
+    })
+}
+
+fn to_timeframe(candles: &Candles, from: Timeframe, to: Timeframe, file: &str) -> Result<Candles> {
+    if from == to {
+        return Ok(candles.clone());
+    }
+    if to.ms() < from.ms() || to.ms() % from.ms() != 0 {
+        let message =
+            format!("cannot resample {from} candles to {to}: {to} is not a multiple of {from}");
+        return Err(DataError::Layout {
+            file: file.into(),
+            message,
+        });
+    }
+    align::resample(candles, to)
+}
+
+fn last_as_mark(candles: &Candles) -> MarkColumns {
+    MarkColumns {
+        open: candles.open.clone(),
+        high: candles.high.clone(),
+        low: candles.low.clone(),
+        close: candles.close.clone(),
+    }
+}
+
+/// Mark OHLC for each trade bar: the mark bar opening in the same bar span; where there is
+/// none, the trade bar's prices stand in and are counted.
+fn align_mark(
+    candles: &Candles,
+    tf: Timeframe,
+    mark: &Candles,
+) -> Result<(MarkColumns, MarkSource)> {
+    let rows = align::asof_backward(&candles.open_time, &mark.open_time, tf.ms() - 1)?;
+    let mut out = MarkColumns::default();
+    let mut missing = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let (o, h, l, c) = match *row {
+            Some(j) => (mark.open[j], mark.high[j], mark.low[j], mark.close[j]),
+            None => {
+                missing += 1;
+                (
+                    candles.open[i],
+                    candles.high[i],
+                    candles.low[i],
+                    candles.close[i],
+                )
+            }
+        };
+        out.open.push(o);
+        out.high.push(h);
+        out.low.push(l);
+        out.close.push(c);
+    }
+    let source = if missing == 0 {
+        MarkSource::MarkCandles
+    } else {
+        MarkSource::Partial { missing }
+    };
+    Ok((out, source))
+}
+
+/// Places each settlement in the bar whose span holds it, with the mark price at that time
+/// (the open of the native mark bar holding it). Settlements outside the candles are dropped
+/// and counted.
+fn align_funding(
+    candles: &Candles,
+    tf: Timeframe,
+    funding: &FundingSeries,
+    mark_times: &[i64],
+    mark_opens: &[f64],
+    mark_tf: Timeframe,
+) -> Result<(AlignedFunding, usize)> {
+    let bars = align::asof_backward(&funding.time, &candles.open_time, tf.ms() - 1)?;
+    let marks = align::asof_backward(&funding.time, mark_times, mark_tf.ms() - 1)?;
+    let mut out = AlignedFunding::default();
+    let mut dropped = 0;
+    for i in 0..funding.len() {
+        let Some(bar) = bars[i] else {
+            dropped += 1;
+            continue;
+        };
+        let mark = marks[i].map_or(candles.open[bar], |j| mark_opens[j]);
+        out.time.push(funding.time[i]);
+        out.rate.push(funding.rate[i]);
+        out.bar.push(bar as u32);
+        out.mark.push(mark);
+    }
+    Ok((out, dropped))
+}
