@@ -11,7 +11,8 @@
 //!   crashes); a crash takes the price down by 20–35 % over 6–24 hours with volatility
 //!   tripled, then retraces a third of the fall over two days; a squeeze lifts it 10–25 %.
 //! - **Last vs mark**: the traded (last) price is `fair × (1 + premium)`, premium an AR(1)
-//!   that is pushed hard negative in crashes (liquidation cascades) and positive in squeezes;
+//!   that takes sharp, quickly decaying jumps down in crashes (liquidation cascades, 0.5–4 %)
+//!   and up in squeezes;
 //!   the mark price is `fair × (1 + EMA(premium))`, as Binance's mark is index plus a smoothed
 //!   basis — so in a crash the last price wicks well below the mark price, as on 2021-05-19.
 //! - **Funding**, every `funding_interval` hours, by Binance's formula
@@ -263,10 +264,10 @@ pub fn generate(config: &SynthConfig) -> Result<SynthMarket, String> {
         1.0 / (40.0 * bars_per_day as f64),
         1.0 / (7.0 * bars_per_day as f64),
     );
-    // Trend: OU on the annualised drift, mean 0.1, stationary sd 0.8, half-life ~45 days.
+    // Trend: OU on the annualised drift, mean 0.1, stationary sd 0.6, half-life ~45 days.
     let mut drift = 0.1;
     let theta = 1.0 / (65.0 * bars_per_day as f64);
-    let drift_sd = 0.8 * (2.0 * theta).sqrt();
+    let drift_sd = 0.6 * (2.0 * theta).sqrt();
 
     let start = config.start - config.start.rem_euclid(tf.ms());
     let mut walks: Vec<Walk> = config
@@ -330,11 +331,17 @@ pub fn generate(config: &SynthConfig) -> Result<SynthMarket, String> {
                 let own = normal(&mut rng);
                 let z = rho_common * common + rho_own * own;
                 walk.log_fair += mu + sigma * z;
-                let push = event_push * 0.004 * sym.event_scale;
-                walk.premium =
-                    0.85 * walk.premium + 0.0004 * normal(&mut rng) + push * rng.random::<f64>();
+                // Liquidation cascades (squeezes) are short, sharp wicks of the last price:
+                // jumps that decay within a few sub-steps, which the smoothed mark barely sees.
+                let wick = rng.random::<f64>();
+                let jump = if event_push != 0.0 && rng.random::<f64>() < 0.15 {
+                    event_push * sym.event_scale * (0.005 + 0.035 * wick)
+                } else {
+                    0.0
+                };
+                walk.premium = 0.7 * walk.premium + 0.0003 * normal(&mut rng) + jump;
                 walk.premium = walk.premium.clamp(-0.15, 0.08);
-                walk.premium_ema += 0.05 * (walk.premium - walk.premium_ema);
+                walk.premium_ema += 0.01 * (walk.premium - walk.premium_ema);
                 walk.premium_sum += walk.premium_ema;
                 walk.premium_count += 1;
                 let fair = walk.log_fair.exp();
@@ -632,18 +639,12 @@ mod tests {
         let after = s.last[crash.start + crash.bars - 1][3];
         // the event alone takes 20-35 % off; noise over < 1 day cannot undo most of it
         assert!(after < before * 0.9, "crash from {before} to {after}");
-        let low_last = s.last[crash.start..crash.start + crash.bars]
-            .iter()
-            .map(|b| b[2])
-            .fold(f64::MAX, f64::min);
-        let low_mark = s.mark[crash.start..crash.start + crash.bars]
-            .iter()
-            .map(|b| b[2])
-            .fold(f64::MAX, f64::min);
-        assert!(
-            low_last < low_mark,
-            "the last price wicks below the mark price in a crash"
-        );
+        // Within some crash bar the last price wicks at least 1 % below that bar's mark low:
+        // the gap between a last-price and a mark-price liquidation engine.
+        let deepest_wick = (crash.start..crash.start + crash.bars)
+            .map(|i| s.mark[i][2] / s.last[i][2] - 1.0)
+            .fold(f64::MIN, f64::max);
+        assert!(deepest_wick > 0.01, "deepest wick below mark {deepest_wick}");
     }
 
     #[test]
