@@ -247,6 +247,16 @@ pub struct AlignedFunding {
     pub mark: Vec<f64>,
 }
 
+impl AlignedFunding {
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+}
+
 /// One symbol's history, checked and aligned: candles, mark price per bar, funding per bar.
 #[derive(Clone, Debug)]
 pub struct SymbolHistory {

@@ -196,8 +196,8 @@ pub struct LoadedCandles {
     pub files: Vec<PathBuf>,
 }
 
-/// Reads every file `spec` stands for (in parallel), checks each, and joins them.
-fn inspect_all(spec: &str, options: &LoadOptions) -> Result<Vec<FileReport>> {
+/// Reads every file `spec` stands for (in parallel) and refuses any that fails its checks.
+fn inspect_all(spec: &str, options: &LoadOptions) -> Result<Vec<(PathBuf, FileReport)>> {
     let files = source::expand(spec)?;
     let reports: Vec<FileReport> = files
         .par_iter()
@@ -206,14 +206,14 @@ fn inspect_all(spec: &str, options: &LoadOptions) -> Result<Vec<FileReport>> {
     for report in &reports {
         report.verdict(options.gaps)?;
     }
-    Ok(reports)
+    Ok(files.into_iter().zip(reports).collect())
 }
 
 /// Loads candles (trade or mark) from `spec`: a file, a directory or a glob.
 pub fn load_candles(spec: &str, options: &LoadOptions) -> Result<LoadedCandles> {
-    let files = source::expand(spec)?;
-    let mut parts = Vec::with_capacity(files.len());
-    for (report, path) in inspect_all(spec, options)?.into_iter().zip(files.iter()) {
+    let mut parts = Vec::new();
+    let mut files = Vec::new();
+    for (path, report) in inspect_all(spec, options)? {
         let Content::Candles {
             candles, timeframe, ..
         } = report.content
@@ -224,7 +224,8 @@ pub fn load_candles(spec: &str, options: &LoadOptions) -> Result<LoadedCandles> 
                 message,
             });
         };
-        parts.push((report.file, candles, timeframe, path));
+        parts.push((report.file, candles, timeframe));
+        files.push(path);
     }
     let timeframe = parts
         .iter()
@@ -248,23 +249,25 @@ pub fn load_candles(spec: &str, options: &LoadOptions) -> Result<LoadedCandles> 
     parts.retain(|p| !p.1.is_empty());
     parts.sort_by_key(|p| p.1.open_time[0]);
     let mut candles = Candles::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-    for (i, part) in parts.iter().enumerate() {
+    for (i, (file, part, _)) in parts.iter().enumerate() {
         if i > 0 {
+            let (prev_file, prev, _) = &parts[i - 1];
+            let prev_last = *prev.open_time.last().expect("empty parts removed");
             check_seam(
-                &parts[i - 1].0,
-                *parts[i - 1].1.open_time.last().unwrap(),
-                &part.0,
-                part.1.open_time[0],
+                prev_file,
+                prev_last,
+                file,
+                part.open_time[0],
                 timeframe.ms(),
                 options.gaps,
             )?;
         }
-        candles.extend(&part.1);
+        candles.extend(part);
     }
     Ok(LoadedCandles {
         candles,
         timeframe,
-        files: files.into_iter().collect(),
+        files,
     })
 }
 
@@ -310,7 +313,7 @@ fn check_seam(
 /// Loads funding settlements from `spec`: a file, a directory or a glob.
 pub fn load_funding(spec: &str, options: &LoadOptions) -> Result<FundingSeries> {
     let mut parts = Vec::new();
-    for report in inspect_all(spec, options)? {
+    for (_, report) in inspect_all(spec, options)? {
         let Content::Funding { series, findings } = report.content else {
             let message = format!("this is a {}, not funding rates", report.layout);
             return Err(DataError::Layout {

@@ -447,7 +447,7 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         Some(dot) => (&digits[..dot], &digits[dot + 1..]),
         None => (digits, &b""[..]),
     };
-    if int_part.is_empty() || int_part.len() > 18 || !fraction.iter().all(|&b| b == b'0') {
+    if int_part.is_empty() || !fraction.iter().all(|&b| b == b'0') {
         return None;
     }
     let mut value: i64 = 0;
@@ -455,7 +455,7 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        value = value * 10 + i64::from(b - b'0');
+        value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
     }
     Some(if negative { -value } else { value })
 }
@@ -497,6 +497,11 @@ mod tests {
         assert_eq!(parse_i64(b"1704067200000"), Some(1_704_067_200_000));
         assert_eq!(parse_i64(b"1704067200000.000"), Some(1_704_067_200_000));
         assert_eq!(parse_i64(b"-5"), Some(-5));
+        assert_eq!(
+            parse_i64(b"1704067200000000000"),
+            Some(1_704_067_200_000_000_000)
+        );
+        assert_eq!(parse_i64(b"99999999999999999999"), None);
         assert_eq!(parse_i64(b"1704067200000.5"), None);
         assert_eq!(parse_i64(b"2024-01-01"), None);
         assert_eq!(parse_i64(b""), None);

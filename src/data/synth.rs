@@ -644,7 +644,10 @@ mod tests {
         let deepest_wick = (crash.start..crash.start + crash.bars)
             .map(|i| s.mark[i][2] / s.last[i][2] - 1.0)
             .fold(f64::MIN, f64::max);
-        assert!(deepest_wick > 0.01, "deepest wick below mark {deepest_wick}");
+        assert!(
+            deepest_wick > 0.01,
+            "deepest wick below mark {deepest_wick}"
+        );
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! The `perpsim` binary: output and exit codes (0 ok, 1 the work failed, 2 wrong usage).
+
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+use crate::{repo, write};
+
+fn perpsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_perpsim"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn data_check_passes_on_the_sample() {
+    let out = perpsim(&["data", "check", "data"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("6 file(s) checked, all passed"), "{stdout}");
+    assert!(
+        stdout.contains("Binance Vision kline (12 columns, header)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn data_check_fails_with_the_line_and_exit_1() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.csv",
+        "open_time,open,high,low,close,volume\n0,1,2,0.5,1,1\n3600000,1,0.5,0.5,1,1\n",
+    );
+    let out = perpsim(&["data", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout)
+            .contains("line 3, column 'high', value 0.5: high is below max(open, close) = 1")
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "error: 1 of 1 file(s) failed the checks\n"
+    );
+    let missing = perpsim(&["data", "check", "no/such/file.csv"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        text(&missing.stderr),
+        "error: no/such/file.csv: no such file or directory\n"
+    );
+}
+
+#[test]
+fn usage_errors_and_unbuilt_commands_exit_2() {
+    assert_eq!(perpsim(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        perpsim(&["data", "check", "data", "--column", "opne=x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let run = perpsim(&["run", "strategies/x.toml"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("'perpsim run' is not built yet"));
+    let help = perpsim(&["sweep", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("--resume"));
+}
+
+#[test]
+fn synth_is_deterministic_and_its_output_passes_the_checks() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (out, zip) in [(&a, true), (&b, true)] {
+        let mut args = vec![
+            "synth",
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--days",
+            "40",
+            "--timeframe",
+            "15m",
+        ];
+        args.extend(["--symbol", "SOLUSDT:150:1.6", "--symbol", "BTCUSDT:60000"]);
+        if zip {
+            args.push("--zip");
+        }
+        let status = perpsim(&args);
+        assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6);
+    for name in &names {
+        assert_eq!(
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+            "{name:?}"
+        );
+    }
+    let check = perpsim(&["data", "check", a.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    let bad = perpsim(&[
+        "synth",
+        "--out",
+        a.to_str().unwrap(),
+        "--correlation",
+        "1.5",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        text(&bad.stderr),
+        "error: correlation 1.5 must be in [0, 1)\n"
+    );
+}
