@@ -151,15 +151,12 @@ fn check_times(
 ) {
     let Some(&first) = times.first() else { return };
     let timeframe = step.and_then(Timeframe::from_ms);
-    if grid && let Some(tf) = timeframe {
-        if !on_grid(first, first, tf) {
-            f.add(
-                lines.line(0),
-                column,
-                first.to_string(),
-                format!("not on the {tf} grid"),
-            );
-        }
+    if grid
+        && let Some(tf) = timeframe
+        && !on_grid(first, first, tf)
+    {
+        let message = format!("{} is not on the {tf} grid", fmt(first));
+        f.add(lines.line(0), column, first.to_string(), message);
     }
     for (i, w) in times.windows(2).enumerate() {
         let (prev, time) = (w[0], w[1]);

@@ -201,6 +201,8 @@ struct RowReader<'a> {
     file: &'a str,
     layout: &'a Layout,
     kind: Kind,
+    /// time, open, high, low, close, volume are fields 0..6: rows can take [`leading_row`]
+    leading: bool,
     bounds: Vec<(usize, usize)>,
     time_format: Option<TimeFormat>,
     candles: Candles,
@@ -233,10 +235,13 @@ impl<'a> RowReader<'a> {
                 )
             }
         };
+        let leading = matches!(kind, Kind::Kline(c)
+            if (c.time, c.open, c.high, c.low, c.close, c.volume) == (0, 1, 2, 3, 4, Some(5)));
         RowReader {
             file,
             layout,
             kind,
+            leading,
             bounds: Vec::with_capacity(16),
             time_format: None,
             candles,
@@ -253,6 +258,14 @@ impl<'a> RowReader<'a> {
     }
 
     fn row(&mut self, line: &[u8], line_no: usize) -> Result<()> {
+        if self.leading
+            && let Some(TimeFormat::Integer(unit)) = self.time_format
+            && let Some((time, [open, high, low, close, volume])) =
+                leading_row(line, unit, self.layout.field_count)
+        {
+            self.candles.push(time, open, high, low, close, volume);
+            return Ok(());
+        }
         self.bounds.clear();
         let mut start = 0;
         for comma in memchr_iter(b',', line) {
@@ -401,20 +414,57 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// Parses a decimal number. Plain decimals (`-123.456`, up to 19 digits, mantissa ≤ 2^53)
-/// take the exact fast path; exponents, long mantissas, `NaN` and `inf` go to the standard
-/// parser, so `inf` parses and is rejected later by the checks with its line.
-pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
-    let (negative, digits) = match bytes.first() {
-        Some(b'-') => (true, &bytes[1..]),
-        Some(b'+') => (false, &bytes[1..]),
-        _ => (false, bytes),
-    };
+/// The fast path for the common layout (time, open, high, low, close, volume leading, the
+/// time an integer in `unit`): one pass over the line, parsing while scanning, then a count of
+/// the remaining commas. `None` sends the line to the general path, which also words errors.
+fn leading_row(line: &[u8], unit: TimeUnit, field_count: usize) -> Option<(i64, [f64; 5])> {
+    let (raw_time, mut pos) = int_prefix(line)?;
+    if TimeUnit::detect(raw_time) != unit {
+        return None;
+    }
+    let mut values = [0.0; 5];
+    for value in &mut values {
+        if line.get(pos) != Some(&b',') {
+            return None;
+        }
+        let (v, used) = decimal_prefix(&line[pos + 1..])?;
+        *value = v;
+        pos += 1 + used;
+    }
+    let rest = &line[pos..];
+    let more_fields = rest.iter().filter(|&&b| b == b',').count();
+    if 6 + more_fields != field_count || (!rest.is_empty() && rest[0] != b',') {
+        return None;
+    }
+    Some((unit.to_ms(raw_time), values))
+}
+
+/// A non-negative integer at the start of `bytes`, ended by `,` or the end: (value, bytes used).
+fn int_prefix(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut value: i64 = 0;
+    let mut used = 0;
+    for &b in bytes.iter().take(18) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value * 10 + i64::from(b - b'0');
+        used += 1;
+    }
+    let ended = bytes.get(used).is_none_or(|&b| b == b',');
+    (used > 0 && ended).then_some((value, used))
+}
+
+/// A plain decimal (`-123.456`) at the start of `bytes`, ended by `,` or the end, that the
+/// exact fast path can take: (value, bytes used). Anything else is `None`.
+fn decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
+    let negative = bytes.first() == Some(&b'-');
+    let start = usize::from(negative);
     let mut mantissa: u64 = 0;
     let mut digit_count = 0u32;
     let mut fraction_digits = 0usize;
     let mut seen_dot = false;
-    for &b in digits {
+    let mut used = start;
+    for &b in &bytes[start..] {
         match b {
             b'0'..=b'9' if digit_count < 19 => {
                 mantissa = mantissa * 10 + u64::from(b - b'0');
@@ -422,14 +472,27 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
                 fraction_digits += usize::from(seen_dot);
             }
             b'.' if !seen_dot => seen_dot = true,
-            _ => return parse_f64_slow(bytes),
+            b',' => break,
+            _ => return None,
         }
+        used += 1;
     }
     if digit_count == 0 || mantissa > 1 << 53 || fraction_digits >= POW10.len() {
-        return parse_f64_slow(bytes);
+        return None;
     }
     let value = mantissa as f64 / POW10[fraction_digits];
-    Some(if negative { -value } else { value })
+    Some((if negative { -value } else { value }, used))
+}
+
+/// Parses a decimal number. Plain decimals (`-123.456`, up to 19 digits, mantissa ≤ 2^53)
+/// take the exact fast path; exponents, long mantissas, `NaN` and `inf` go to the standard
+/// parser, so `inf` parses and is rejected later by the checks with its line.
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let unsigned = bytes.strip_prefix(b"+").unwrap_or(bytes);
+    match decimal_prefix(unsigned) {
+        Some((value, used)) if used == unsigned.len() => Some(value),
+        _ => parse_f64_slow(bytes),
+    }
 }
 
 fn parse_f64_slow(bytes: &[u8]) -> Option<f64> {
@@ -489,6 +552,38 @@ mod tests {
         assert!(parse_f64(b"NaN").unwrap().is_nan());
         for bad in ["", "-", ".", "1.2.3", "12a", "1,5", "--1"] {
             assert_eq!(parse_f64(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn leading_row_takes_plain_rows_and_leaves_the_rest() {
+        let unit = TimeUnit::Millis;
+        let row = b"1704067200000,42000.0,42016.3,41979.1,42002.4,410.367,1704067259999,1.7e7,2585,205.2,8.6e6,0";
+        assert_eq!(
+            leading_row(row, unit, 12),
+            Some((
+                1_704_067_200_000,
+                [42000.0, 42016.3, 41979.1, 42002.4, 410.367]
+            ))
+        );
+        assert_eq!(
+            leading_row(b"1704067200000,1,2,0.5,1.5,3", unit, 6),
+            Some((1_704_067_200_000, [1.0, 2.0, 0.5, 1.5, 3.0]))
+        );
+        for other in [
+            &b"1704067200000,1,2,0.5,1.5,3"[..], // wrong field count for 12
+            b"1704067200,1,2,0.5,1.5,3,0,0,0,0,0,0", // another unit
+            b"1704067200000,1e3,2,0.5,1.5,3,0,0,0,0,0,0", // exponent
+            b"1704067200000, 1,2,0.5,1.5,3,0,0,0,0,0,0", // blank
+            b"1704067200000,\"1\",2,0.5,1.5,3,0,0,0,0,0,0", // quotes
+            b"1704067200000,1,2,0.5,1.5,3x,0,0,0,0,0,0",
+        ] {
+            assert_eq!(
+                leading_row(other, unit, 12),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
         }
     }
 

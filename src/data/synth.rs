@@ -70,7 +70,7 @@ impl SynthSymbol {
         if !(price > 0.0 && price.is_finite() && vol_scale > 0.0 && vol_scale.is_finite()) {
             return Err(format!("'{text}': price and volatility scale must be > 0"));
         }
-        let tick = 10f64.powi((price.log10().floor() as i32 - 5).min(-1).max(-8));
+        let tick = 10f64.powi((price.log10().floor() as i32 - 5).clamp(-8, -1));
         Ok(SynthSymbol {
             name: parts[0].to_string(),
             start_price: price,
