@@ -5,6 +5,8 @@
 //! 12-column Binance Vision layout with header, prices as the generator writes them (BTC-like,
 //! one decimal). `cargo bench --bench load`. Before timing, the peak heap of one load is
 //! measured with a counting allocator and printed against the columns' own size.
+//! `align_1m_bars` times polars' part of a load (resampling, as-of joins), which runs once per
+//! load, off the per-bar path.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use perpsim::data::align;
 use perpsim::data::layout::ColumnNames;
 use perpsim::data::parse::{self, Rows};
 use perpsim::data::synth::{self, SynthConfig};
@@ -159,6 +162,19 @@ fn bench(c: &mut Criterion) {
         b.iter(|| loader::load_candles(path.to_str().unwrap(), &LoadOptions::default()).unwrap())
     });
     group.bench_function("csv_crate_baseline", |b| b.iter(|| csv_crate_read(&path)));
+    group.finish();
+
+    // Polars' share: resampling 1M 1m bars to 1h, and an as-of join of 1M times onto 1M bars.
+    let candles = perpsim_read(&path);
+    let mut group = c.benchmark_group("align_1m_bars");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("resample_1m_to_1h", |b| {
+        b.iter(|| align::resample(&candles, Timeframe::HOUR).unwrap())
+    });
+    group.bench_function("asof_join", |b| {
+        b.iter(|| align::asof_backward(&candles.open_time, &candles.open_time, 59_999).unwrap())
+    });
     group.finish();
 }
 
