@@ -140,7 +140,7 @@ fn on_grid(time: i64, first: i64, timeframe: Timeframe) -> bool {
     }
 }
 
-/// Checks the time column: increasing, on the grid, gaps. `names[0]` names the time column.
+/// Checks a time column: increasing, on the grid (when `grid`), and gaps of more than `step` ms.
 fn check_times(
     times: &[i64],
     lines: &LineMap,

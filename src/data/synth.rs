@@ -213,12 +213,15 @@ pub struct Event {
 /// One symbol's generated history, as numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SynthSeries {
+    /// ms, bar open times
     pub open_time: Vec<i64>,
-    /// per bar: open, high, low, close of last price, volume, taker-buy volume, trade count
+    /// per bar: last-price open, high, low, close (USDT)
     pub last: Vec<[f64; 4]>,
+    /// per bar: base-asset volume, the taker-buy part of it, and the trade count
     pub volume: Vec<f64>,
     pub taker_buy: Vec<f64>,
     pub trades: Vec<u64>,
+    /// per bar: mark-price open, high, low, close (USDT)
     pub mark: Vec<[f64; 4]>,
     /// (settlement time ms, rate)
     pub funding: Vec<(i64, f64)>,
