@@ -6,6 +6,8 @@
 //! - the maintenance rate never falls and the max leverage never rises from tier to tier;
 //! - the maintenance amount makes maintenance margin continuous at each floor:
 //!   `cum_n = floor_n × (rate_n − rate_(n−1)) + cum_(n−1)`, exactly, in `Decimal`.
+//!
+//! The rules themselves live in [`crate::instrument::tier_problems`], shared with instrument files.
 
 use std::io::Read;
 use std::str::FromStr;
@@ -14,6 +16,7 @@ use rust_decimal::Decimal;
 
 use super::check::{Findings, MAX_LISTED};
 use super::error::{DataError, Problem, Result};
+use crate::instrument;
 
 /// The header this reader recognises.
 pub const COLUMNS: [&str; 9] = [
@@ -156,102 +159,37 @@ pub fn read(reader: &mut dyn Read, file: &str) -> Result<BracketReport> {
     Ok(report)
 }
 
+/// Checks one table (rows sorted by tier) with the rules of [`instrument::tier_problems`].
 fn check_table(table: &[&(usize, BracketRow)], findings: &mut Findings) {
-    let mut add = |line: usize, column: &str, value: String, message: String| {
+    let tiers: Vec<_> = table
+        .iter()
+        .map(|(_, r)| {
+            (
+                r.notional_floor,
+                r.notional_cap,
+                r.max_leverage,
+                r.maint_margin_ratio,
+                r.maint_amount,
+            )
+        })
+        .collect();
+    for p in instrument::tier_problems(&tiers) {
+        let column = match p.field {
+            "floor" => "notional_floor",
+            "cap" => "notional_cap",
+            "maint_margin_rate" => "maint_margin_ratio",
+            other => other,
+        };
         findings.problem_count += 1;
         if findings.problems.len() < MAX_LISTED {
             findings.problems.push(Problem {
-                line,
+                line: table[p.tier].0,
                 column: column.into(),
-                value,
-                message,
+                value: p.value,
+                message: p.message,
             });
         }
-    };
-    let Some((first_line, first)) = table.first().map(|r| (r.0, &r.1)) else {
-        return;
-    };
-    if !first.notional_floor.is_zero() {
-        add(
-            first_line,
-            "notional_floor",
-            first.notional_floor.to_string(),
-            "the first tier must start at 0".into(),
-        );
     }
-    for pair in table.windows(2) {
-        let ((_, prev), (line, row)) = (pair[0], pair[1]);
-        let line = *line;
-        if row.notional_floor != prev.notional_cap {
-            let message = format!(
-                "floor must equal the previous tier's cap {}",
-                prev.notional_cap
-            );
-            add(
-                line,
-                "notional_floor",
-                row.notional_floor.to_string(),
-                message,
-            );
-        }
-        if row.maint_margin_ratio < prev.maint_margin_ratio {
-            let message = format!("maintenance rate falls from {}", prev.maint_margin_ratio);
-            add(
-                line,
-                "maint_margin_ratio",
-                row.maint_margin_ratio.to_string(),
-                message,
-            );
-        }
-        if let (Some(max), Some(prev_max)) = (row.max_leverage, prev.max_leverage)
-            && max > prev_max
-        {
-            add(
-                line,
-                "max_leverage",
-                max.to_string(),
-                format!("max leverage rises from {prev_max}"),
-            );
-        }
-        let want = maint_amount(
-            row.notional_floor,
-            row.maint_margin_ratio,
-            prev.maint_margin_ratio,
-            prev.maint_amount,
-        );
-        if row.maint_amount != want {
-            let message = format!(
-                "expected {} = {} × ({} − {}) + {}",
-                want,
-                row.notional_floor,
-                row.maint_margin_ratio,
-                prev.maint_margin_ratio,
-                prev.maint_amount
-            );
-            add(line, "maint_amount", row.maint_amount.to_string(), message);
-        }
-    }
-    for (line, row) in table {
-        if row.notional_cap <= row.notional_floor {
-            add(
-                *line,
-                "notional_cap",
-                row.notional_cap.to_string(),
-                format!("cap must exceed the floor {}", row.notional_floor),
-            );
-        }
-    }
-}
-
-/// The maintenance amount that keeps maintenance margin continuous at a tier's floor:
-/// `cum_n = floor_n × (rate_n − rate_(n−1)) + cum_(n−1)`. USDT
-pub fn maint_amount(
-    floor: Decimal,
-    rate: Decimal,
-    prev_rate: Decimal,
-    prev_amount: Decimal,
-) -> Decimal {
-    (floor * (rate - prev_rate) + prev_amount).normalize()
 }
 
 /// Parses a decimal from text, for callers outside serde.
@@ -262,6 +200,7 @@ pub fn decimal(text: &str) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instrument::maint_amount;
 
     #[test]
     fn maint_amount_follows_binance_table() {

@@ -1,0 +1,42 @@
+//! The simulated venue: a USDⓈ-margined perpetual exchange.
+//!
+//! Built so far: the margin maths ([`margin`]), pure functions on `Decimal` with worked
+//! examples. Orders, fills, the account ledger, funding settlement, margin calls and the
+//! liquidation engine come next (they use these functions).
+
+pub mod margin;
+
+use rust_decimal::Decimal;
+
+/// Which way a position or order faces. One-way mode: a symbol's position is net long or short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Long,
+    Short,
+}
+
+impl Side {
+    /// +1 for long, −1 for short: formulas are written once with this sign, never per side.
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Long => Decimal::ONE,
+            Side::Short => Decimal::NEGATIVE_ONE,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Side> {
+        match text.to_ascii_lowercase().as_str() {
+            "long" | "buy" => Some(Side::Long),
+            "short" | "sell" => Some(Side::Short),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Long => "long",
+            Side::Short => "short",
+        }
+    }
+}
