@@ -2,6 +2,7 @@
 //! message naming the file, line and field; 2 wrong command-line usage (clap's own errors,
 //! and subcommands not built yet).
 
+mod calc;
 mod data;
 mod pending;
 mod synth;
@@ -44,7 +45,8 @@ pub enum Command {
     /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival
     Sweep(pending::SweepArgs),
     /// Risk calculators: liquidation price, position size, Kelly fraction
-    Calc(pending::CalcArgs),
+    #[command(subcommand)]
+    Calc(calc::CalcCommand),
     /// Validate history files: layout, span, gaps, duplicates, bad rows
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -62,9 +64,7 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => synth::run(args),
         Command::Run(_) => pending::not_built("run", "the engine and run specs (issue 5)"),
         Command::Sweep(_) => pending::not_built("sweep", "parameter sweeps (issue 6)"),
-        Command::Calc(_) => {
-            pending::not_built("calc", "the exchange and risk calculators (issues 3 and 4)")
-        }
+        Command::Calc(command) => calc::run(command),
         Command::Paper(_) => pending::not_built("paper", "the engine (issue 5)"),
     };
     match outcome {

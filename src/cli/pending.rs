@@ -35,13 +35,6 @@ pub struct SweepArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct CalcArgs {
-    /// liq, size or kelly, then that calculator's options
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-    pub args: Vec<String>,
-}
-
-#[derive(Args, Debug)]
 pub struct PaperArgs {
     /// Run spec (TOML)
     pub spec: PathBuf,

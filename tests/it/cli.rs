@@ -124,3 +124,98 @@ fn synth_is_deterministic_and_its_output_passes_the_checks() {
         "error: correlation 1.5 must be in [0, 1)\n"
     );
 }
+
+#[test]
+fn calc_liq_prints_the_price_and_json() {
+    // The 10x long at 65,000 with a 0.4 % rate: (6,500 − 65,000) / (0.004 − 1) = 58,734.94
+    let out = perpsim(&[
+        "calc",
+        "liq",
+        "--side",
+        "long",
+        "--entry",
+        "65000",
+        "--qty",
+        "1",
+        "--leverage",
+        "10",
+        "--mmr",
+        "0.004",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(
+        "liquidation price  58734.94 USDT (9.64% below entry)\nbankruptcy price   58500 USDT\n"
+    ));
+    // Binance's published case: wallet 500, 0.02 BTC long at 50,000 → 25,100.40
+    let out = perpsim(&[
+        "calc",
+        "liq",
+        "--side",
+        "long",
+        "--entry",
+        "50000",
+        "--qty",
+        "0.02",
+        "--wallet",
+        "500",
+        "--margin-mode",
+        "cross",
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        value["liquidation_price"],
+        serde_json::json!(25100.40160643)
+    );
+    assert_eq!(value["bankruptcy_price"], serde_json::json!(25000.0));
+    assert_eq!(
+        (
+            value["maint_margin_rate"].as_f64(),
+            value["maint_amount"].as_f64()
+        ),
+        (Some(0.004), Some(0.0))
+    );
+    assert_eq!(value["tier"], serde_json::json!(1));
+}
+
+#[test]
+fn calc_liq_refuses_leverage_above_the_tier_and_bad_usage() {
+    let out = perpsim(&[
+        "calc",
+        "liq",
+        "--side",
+        "long",
+        "--entry",
+        "65000",
+        "--qty",
+        "10",
+        "--leverage",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: leverage 100x exceeds the 75x allowed for a notional of 650000 USDT (tier 3: 600000 to 3000000 USDT)\n"
+    );
+    let isolated_other = perpsim(&[
+        "calc",
+        "liq",
+        "--side",
+        "long",
+        "--entry",
+        "1",
+        "--qty",
+        "1",
+        "--wallet",
+        "1",
+        "--other",
+        "ETHUSDT:short:1:1:1",
+    ]);
+    assert_eq!(isolated_other.status.code(), Some(2));
+    assert_eq!(
+        perpsim(&["calc", "kelly", "--win-rate", "0.55"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -252,3 +252,39 @@ fn real_symbol_aligns_mark_and_funding() {
     assert_eq!(low, 1400.73);
     assert!((mark_low - 1764.26).abs() < 0.005, "{mark_low}");
 }
+
+#[test]
+fn shipped_brackets_equal_binance_snapshot_of_2024_05_30() {
+    let Some(dir) = shared_data() else { return };
+    let text = std::fs::read_to_string(dir.join("brackets_binance_BTCUSDT_ETHUSDT.csv")).unwrap();
+    let instruments = perpsim::instrument::Instruments::binance_usdm();
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        let reference: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| l.contains(&format!(",2024-05-30,{symbol},")))
+            .map(|l| {
+                l.rsplit(',')
+                    .take(5)
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect()
+            })
+            .collect();
+        let shipped = &instruments.get(symbol).unwrap().brackets;
+        assert_eq!(reference.len(), shipped.len(), "{symbol}");
+        for (row, tier) in reference.iter().zip(shipped) {
+            let dec = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+            assert_eq!(dec(&row[0]), tier.floor, "{symbol}");
+            assert_eq!(dec(&row[1]), tier.cap, "{symbol}");
+            assert_eq!(
+                row[2].parse::<u32>().unwrap(),
+                tier.max_leverage,
+                "{symbol}"
+            );
+            assert_eq!(dec(&row[3]), tier.maint_margin_rate, "{symbol}");
+            assert_eq!(dec(&row[4]), tier.maint_amount, "{symbol}");
+        }
+    }
+}
