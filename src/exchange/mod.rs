@@ -1,9 +1,12 @@
 //! The simulated venue: a USDⓈ-margined perpetual exchange.
 //!
-//! Built so far: the margin maths ([`margin`]), pure functions on `Decimal` with worked
-//! examples. Orders, fills, the account ledger, funding settlement, margin calls and the
-//! liquidation engine come next (they use these functions).
+//! Built so far, as pure functions on `Decimal` with worked examples: the margin maths
+//! ([`margin`]: maintenance margin, liquidation and bankruptcy prices), funding payments
+//! ([`funding`]) and the settlement of a liquidation ([`liquidation`]). Orders, fills, the
+//! account and its ledger, margin calls and the bar-by-bar engine come next and use these.
 
+pub mod funding;
+pub mod liquidation;
 pub mod margin;
 
 use rust_decimal::Decimal;
