@@ -2,9 +2,11 @@
 //!
 //! Built so far, as pure functions on `Decimal` with worked examples: the margin maths
 //! ([`margin`]: maintenance margin, liquidation and bankruptcy prices), funding payments
-//! ([`funding`]) and the settlement of a liquidation ([`liquidation`]). Orders, fills, the
-//! account and its ledger, margin calls and the bar-by-bar engine come next and use these.
+//! ([`funding`]) and the settlement of a liquidation ([`liquidation`]); and the [`account`]:
+//! wallet, positions (isolated or cross) and a ledger of typed entries. Orders, the fill model
+//! on OHLC bars, margin calls and the bar-by-bar exchange loop come next.
 
+pub mod account;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;
