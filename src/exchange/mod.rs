@@ -3,10 +3,12 @@
 //! Built so far, as pure functions on `Decimal` with worked examples: the margin maths
 //! ([`margin`]: maintenance margin, liquidation and bankruptcy prices), funding payments
 //! ([`funding`]) and the settlement of a liquidation ([`liquidation`]); and the [`account`]:
-//! wallet, positions (isolated or cross) and a ledger of typed entries. Orders, the fill model
-//! on OHLC bars, margin calls and the bar-by-bar exchange loop come next.
+//! wallet, positions (isolated or cross) and a ledger of typed entries; the [`fill`] model on
+//! OHLC bars (intrabar path, trigger order, gaps, slippage). Order management (order types,
+//! brackets, reduce-only, cancel), margin calls and the bar-by-bar exchange loop come next.
 
 pub mod account;
+pub mod fill;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;

@@ -1,0 +1,84 @@
+//! The exchange's per-bar work for one open position with a resting stop-loss and take-profit
+//! (issue: ≤ 20 ns per bar per symbol on one core, no allocation per bar): both path walks
+//! (last and mark), the stop / take-profit / liquidation checks in path order, and
+//! mark-to-market with a running drawdown, all in `f64`.
+//!
+//! Regime: 500,000 synthetic 1m bars of one symbol (last and mark candles), one thread; the
+//! position's exits sit far enough away that it stays open (the steady state of a held
+//! position), and a second case with exits close enough to fire now and then.
+
+use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use perpsim::data::synth::{self, SynthConfig};
+use perpsim::exchange::fill::{Guards, Ohlc, PathOrder, first_exit};
+use perpsim::market::Timeframe;
+
+const BARS: usize = 500_000;
+
+fn bars() -> (Vec<Ohlc>, Vec<Ohlc>) {
+    let config = SynthConfig {
+        days: (BARS / 1440 + 1) as u32,
+        timeframe: Timeframe::MINUTE,
+        symbols: vec![synth::SynthSymbol::parse("BTCUSDT:42000").unwrap()],
+        ..SynthConfig::default()
+    };
+    let market = synth::generate(&config).unwrap();
+    let s = &market.series[0];
+    let to_ohlc = |b: &[f64; 4]| Ohlc {
+        open: b[0],
+        high: b[1],
+        low: b[2],
+        close: b[3],
+    };
+    (
+        s.last.iter().take(BARS).map(to_ohlc).collect(),
+        s.mark.iter().take(BARS).map(to_ohlc).collect(),
+    )
+}
+
+/// One bar per iteration of the inner loop: the exit check and mark-to-market.
+fn walk(last: &[Ohlc], mark: &[Ohlc], guards: &Guards) -> (usize, f64) {
+    let (wallet, qty, entry) = (10_000.0, 0.2, 42_000.0);
+    let (mut peak, mut max_drawdown, mut exits) = (f64::MIN, 0.0f64, 0usize);
+    for (l, m) in last.iter().zip(mark) {
+        if first_exit(l, m, guards, PathOrder::AdverseFirst).is_some() {
+            exits += 1;
+        }
+        let equity = wallet + qty * (m.close - entry);
+        peak = peak.max(equity);
+        max_drawdown = max_drawdown.max(1.0 - equity / peak);
+    }
+    (exits, max_drawdown)
+}
+
+fn bench(c: &mut Criterion) {
+    let (last, mark) = bars();
+    let mut group = c.benchmark_group("exchange_per_bar");
+    group.throughput(Throughput::Elements(last.len() as u64));
+    let held = Guards {
+        side: 1,
+        stop_loss: Some(1_000.0),
+        take_profit: Some(10_000_000.0),
+        liquidation: Some(500.0),
+    };
+    group.bench_function("open_position_stop_tp_liq_mtm", |b| {
+        b.iter(|| walk(black_box(&last), black_box(&mark), black_box(&held)))
+    });
+    let near = Guards {
+        side: 1,
+        stop_loss: Some(40_000.0),
+        take_profit: Some(44_000.0),
+        liquidation: Some(38_000.0),
+    };
+    let (exits, _) = walk(&last, &mark, &near);
+    println!(
+        "near exits: a stop, take-profit or liquidation level is reached in {exits} of {} bars",
+        last.len()
+    );
+    group.bench_function("exits_near_the_price", |b| {
+        b.iter(|| walk(black_box(&last), black_box(&mark), black_box(&near)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,375 @@
+//! The fill model: when, within one OHLC bar, a resting order or a liquidation happens, and
+//! at what price. Per-bar code, so `f64` and no allocation; the price it returns is rounded to
+//! the tick and booked as `Decimal` by the account. [`first_exit`] is the per-bar check of an
+//! open position: its cost is measured in `benches/exchange.rs`.
+//!
+//! Contract:
+//! - **Path.** A bar is walked open → first extreme → second extreme → close, straight lines
+//!   between them. Which extreme comes first: [`PathOrder::AdverseFirst`] (default) takes
+//!   the one that hurts the open position first (the low for a long, the high for a short; for
+//!   no position, the extreme nearer the open); [`PathOrder::NearerFirst`] always takes the
+//!   extreme nearer the open. A finer timeframe, where the engine has one, replaces the guess.
+//! - **Time within the bar** is measured along the path: 0 at the open, 3 at the close,
+//!   segment k covering [k, k+1]. Events are ordered by it. Last-price triggers (stops,
+//!   take-profits, limits) use the last-price path; liquidation uses the mark-price path; each
+//!   is placed by linear interpolation on its own path, so they can be compared.
+//! - **A level already passed at the open** (a gap) triggers at time 0 and fills at the open.
+//! - **Stop-market and take-profit-market** orders trigger when the path reaches their trigger
+//!   and fill at the trigger, or at the open when the bar gaps through it.
+//! - **Limit** orders fill when the path reaches the limit, at the limit, or at the open when
+//!   the open is already better.
+//! - **Market** orders fill at the open of the bar after the one they were created on.
+//! - **Liquidation** happens when the mark path reaches the liquidation price: at that price,
+//!   or at the mark open when the bar opened through it. At equal times liquidation comes first,
+//!   so a stop beyond the liquidation price never "saves" a position the path liquidates first.
+//! - **Slippage** ([`Slippage`]) moves every taker fill against the trader; liquidation fills
+//!   take [`LIQUIDATION_SLIPPAGE_FACTOR`] times the model's slippage (never better than LP).
+
+/// One bar's prices. USDT
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ohlc {
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+}
+
+/// Which extreme a bar's path visits first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathOrder {
+    /// the extreme that hurts the open position first (nearer-first when flat)
+    #[default]
+    AdverseFirst,
+    /// the extreme nearer the open first
+    NearerFirst,
+}
+
+/// The four points of a bar's path: open, first extreme, second extreme, close.
+/// `position` is +1 long, −1 short, 0 flat.
+pub fn path(bar: &Ohlc, position: i8, order: PathOrder) -> [f64; 4] {
+    let low_first = match (order, position) {
+        (PathOrder::AdverseFirst, 1) => true,
+        (PathOrder::AdverseFirst, -1) => false,
+        _ => bar.open - bar.low <= bar.high - bar.open,
+    };
+    if low_first {
+        [bar.open, bar.low, bar.high, bar.close]
+    } else {
+        [bar.open, bar.high, bar.low, bar.close]
+    }
+}
+
+/// A level the path may reach, and from which side.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Level {
+    /// reached when the price falls to it or below (a long's stop or liquidation, a buy limit)
+    AtOrBelow(f64),
+    /// reached when the price rises to it or above (a short's stop, a long's take-profit, a sell limit)
+    AtOrAbove(f64),
+}
+
+/// When the path first reaches `level` (0 = open … 3 = close) and at what price: the level
+/// itself, or the open when the open is already through it. `None` if the bar never reaches it.
+pub fn first_reach(path: &[f64; 4], level: Level) -> Option<(f64, f64)> {
+    let (target, below) = match level {
+        Level::AtOrBelow(x) => (x, true),
+        Level::AtOrAbove(x) => (x, false),
+    };
+    let through = |p: f64| if below { p <= target } else { p >= target };
+    if through(path[0]) {
+        return Some((0.0, path[0]));
+    }
+    for k in 0..3 {
+        let (a, b) = (path[k], path[k + 1]);
+        if through(b) {
+            // a is not through, b is: the crossing lies inside this segment
+            return Some((k as f64 + (target - a) / (b - a), target));
+        }
+    }
+    None
+}
+
+/// What closes an open position within a bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    Liquidation,
+    StopLoss,
+    TakeProfit,
+}
+
+/// The first exit of a position within a bar: what, when (0 … 3 along the path), at what
+/// price before slippage. USDT
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Exit {
+    pub kind: ExitKind,
+    pub time: f64,
+    pub price: f64,
+}
+
+/// The resting exits of one position, as the per-bar check needs them. USDT
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Guards {
+    /// +1 long, −1 short
+    pub side: i8,
+    pub stop_loss: Option<f64>,
+    pub take_profit: Option<f64>,
+    /// from the account (exact in `Decimal`, compared here as `f64`)
+    pub liquidation: Option<f64>,
+}
+
+/// The earliest exit of a position within a bar: stop-loss and take-profit on the last-price
+/// path, liquidation on the mark path; at equal times liquidation first, then the stop.
+/// No allocation: this runs for every bar of every open position.
+pub fn first_exit(last: &Ohlc, mark: &Ohlc, guards: &Guards, order: PathOrder) -> Option<Exit> {
+    let long = guards.side > 0;
+    let adverse = |x: f64| {
+        if long {
+            Level::AtOrBelow(x)
+        } else {
+            Level::AtOrAbove(x)
+        }
+    };
+    let favourable = |x: f64| {
+        if long {
+            Level::AtOrAbove(x)
+        } else {
+            Level::AtOrBelow(x)
+        }
+    };
+    let last_path = path(last, guards.side, order);
+    let mut best: Option<Exit> = None;
+    let mut consider = |kind: ExitKind, found: Option<(f64, f64)>| {
+        if let Some((time, price)) = found
+            && best.is_none_or(|b| time < b.time)
+        {
+            best = Some(Exit { kind, time, price });
+        }
+    };
+    if let Some(lp) = guards.liquidation {
+        consider(
+            ExitKind::Liquidation,
+            first_reach(&path(mark, guards.side, order), adverse(lp)),
+        );
+    }
+    if let Some(stop) = guards.stop_loss {
+        consider(ExitKind::StopLoss, first_reach(&last_path, adverse(stop)));
+    }
+    if let Some(tp) = guards.take_profit {
+        consider(
+            ExitKind::TakeProfit,
+            first_reach(&last_path, favourable(tp)),
+        );
+    }
+    best
+}
+
+/// How far taker fills land from the price the model gives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "model")]
+pub enum Slippage {
+    #[default]
+    None,
+    /// a fixed cost in basis points of the price (5 = 0.05 %)
+    FixedBps { bps: f64 },
+    /// a fraction of the bar's range: `fraction × (high − low)`, capped at `max_bps`;
+    /// more in turbulent bars, little in calm ones
+    RangeFraction { fraction: f64, max_bps: f64 },
+}
+
+/// Liquidations are fills in a hurry: they take this many times the model's slippage.
+pub const LIQUIDATION_SLIPPAGE_FACTOR: f64 = 2.0;
+
+impl Slippage {
+    /// The price after slippage for a taker fill that buys (`sign` +1) or sells (−1). USDT
+    pub fn apply(&self, price: f64, sign: f64, bar: &Ohlc) -> f64 {
+        price + sign * self.cost(price, bar)
+    }
+
+    /// USDT per unit, ≥ 0
+    pub fn cost(&self, price: f64, bar: &Ohlc) -> f64 {
+        match *self {
+            Slippage::None => 0.0,
+            Slippage::FixedBps { bps } => price * bps * 1e-4,
+            Slippage::RangeFraction { fraction, max_bps } => {
+                (fraction * (bar.high - bar.low)).min(price * max_bps * 1e-4)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BAR: Ohlc = Ohlc {
+        open: 100.0,
+        high: 104.0,
+        low: 90.0,
+        close: 101.0,
+    };
+
+    #[test]
+    fn adverse_first_walks_against_the_position() {
+        assert_eq!(
+            path(&BAR, 1, PathOrder::AdverseFirst),
+            [100.0, 90.0, 104.0, 101.0]
+        );
+        assert_eq!(
+            path(&BAR, -1, PathOrder::AdverseFirst),
+            [100.0, 104.0, 90.0, 101.0]
+        );
+        // flat, or nearer-first: the high (4 away) before the low (10 away)
+        assert_eq!(
+            path(&BAR, 0, PathOrder::AdverseFirst),
+            [100.0, 104.0, 90.0, 101.0]
+        );
+        assert_eq!(
+            path(&BAR, 1, PathOrder::NearerFirst),
+            [100.0, 104.0, 90.0, 101.0]
+        );
+    }
+
+    #[test]
+    fn levels_are_reached_at_a_time_along_the_path() {
+        let long = path(&BAR, 1, PathOrder::AdverseFirst); // 100 → 90 → 104 → 101
+        // a stop at 95 is half way down the first segment: t = 0 + (95 − 100)/(90 − 100) = 0.5
+        assert_eq!(
+            first_reach(&long, Level::AtOrBelow(95.0)),
+            Some((0.5, 95.0))
+        );
+        // a take-profit at 102 comes on the way up: t = 1 + (102 − 90)/(104 − 90) = 1.857…
+        let (t, price) = first_reach(&long, Level::AtOrAbove(102.0)).unwrap();
+        assert!((t - (1.0 + 12.0 / 14.0)).abs() < 1e-12 && price == 102.0);
+        assert_eq!(first_reach(&long, Level::AtOrBelow(89.0)), None);
+        // a level the open is already through: at the open, at the open's price
+        assert_eq!(
+            first_reach(&long, Level::AtOrBelow(101.0)),
+            Some((0.0, 100.0))
+        );
+        assert_eq!(
+            first_reach(&long, Level::AtOrAbove(99.0)),
+            Some((0.0, 100.0))
+        );
+    }
+
+    #[test]
+    fn a_stop_below_the_liquidation_price_does_not_save_the_position() {
+        // Long with LP 92 on the mark path and a stop at 91 on the last path, a bar falling to 90:
+        // the mark reaches 92 at t = 0.8, the last price reaches 91 at t = 0.9: liquidated first.
+        let last = path(&BAR, 1, PathOrder::AdverseFirst);
+        let mark = path(
+            &Ohlc {
+                open: 100.0,
+                high: 103.0,
+                low: 90.0,
+                close: 101.0,
+            },
+            1,
+            PathOrder::AdverseFirst,
+        );
+        let liquidation = first_reach(&mark, Level::AtOrBelow(92.0)).unwrap();
+        let stop = first_reach(&last, Level::AtOrBelow(91.0)).unwrap();
+        assert!(liquidation.0 < stop.0);
+        // a stop above LP fires first and fills at its trigger
+        let stop = first_reach(&last, Level::AtOrBelow(95.0)).unwrap();
+        assert!(stop.0 < liquidation.0 && stop.1 == 95.0);
+    }
+
+    #[test]
+    fn a_gap_through_both_liquidates_at_the_open() {
+        // the bar opens at 85, below the stop (91) and the LP (92): both at t = 0, at the open;
+        // liquidation wins ties (the engine checks it first)
+        let gap = Ohlc {
+            open: 85.0,
+            high: 88.0,
+            low: 84.0,
+            close: 87.0,
+        };
+        let p = path(&gap, 1, PathOrder::AdverseFirst);
+        assert_eq!(first_reach(&p, Level::AtOrBelow(92.0)), Some((0.0, 85.0)));
+        assert_eq!(first_reach(&p, Level::AtOrBelow(91.0)), Some((0.0, 85.0)));
+    }
+
+    #[test]
+    fn first_exit_orders_stop_take_profit_and_liquidation() {
+        let mark = Ohlc {
+            open: 100.0,
+            high: 103.0,
+            low: 90.0,
+            close: 101.0,
+        };
+        let guards = Guards {
+            side: 1,
+            stop_loss: Some(91.0),
+            take_profit: Some(102.0),
+            liquidation: Some(92.0),
+        };
+        // long: down first; the mark reaches LP 92 (t 0.8) before the last reaches the stop 91 (t 0.9)
+        let exit = first_exit(&BAR, &mark, &guards, PathOrder::AdverseFirst).unwrap();
+        assert_eq!((exit.kind, exit.price), (ExitKind::Liquidation, 92.0));
+        // nearer-first goes up first: the take-profit at 102 (t 0.5) comes before anything else
+        let exit = first_exit(&BAR, &mark, &guards, PathOrder::NearerFirst).unwrap();
+        assert_eq!(
+            (exit.kind, exit.time, exit.price),
+            (ExitKind::TakeProfit, 0.5, 102.0)
+        );
+        // a short with its stop at 103: reached on the way up at t = 0.75, fills at 103
+        let short = Guards {
+            side: -1,
+            stop_loss: Some(103.0),
+            take_profit: Some(95.0),
+            liquidation: Some(110.0),
+        };
+        let exit = first_exit(&BAR, &mark, &short, PathOrder::AdverseFirst).unwrap();
+        assert_eq!(
+            (exit.kind, exit.time, exit.price),
+            (ExitKind::StopLoss, 0.75, 103.0)
+        );
+        // equal times (a gap through LP and stop): liquidation wins
+        let gap = Ohlc {
+            open: 85.0,
+            high: 88.0,
+            low: 84.0,
+            close: 87.0,
+        };
+        let exit = first_exit(&gap, &gap, &guards, PathOrder::AdverseFirst).unwrap();
+        assert_eq!(
+            (exit.kind, exit.time, exit.price),
+            (ExitKind::Liquidation, 0.0, 85.0)
+        );
+        let calm = Ohlc {
+            open: 100.0,
+            high: 100.5,
+            low: 99.5,
+            close: 100.2,
+        };
+        assert_eq!(
+            first_exit(&calm, &calm, &guards, PathOrder::AdverseFirst),
+            None
+        );
+    }
+
+    #[test]
+    fn slippage_moves_fills_against_the_trader() {
+        assert_eq!(Slippage::None.apply(100.0, 1.0, &BAR), 100.0);
+        // 5 bps of 100 = 0.05: a buy pays 100.05, a sell gets 99.95
+        let fixed = Slippage::FixedBps { bps: 5.0 };
+        assert!((fixed.apply(100.0, 1.0, &BAR) - 100.05).abs() < 1e-12);
+        assert!((fixed.apply(100.0, -1.0, &BAR) - 99.95).abs() < 1e-12);
+        // 1 % of the 14-wide range = 0.14, under the 20 bps cap (0.2)
+        let range = Slippage::RangeFraction {
+            fraction: 0.01,
+            max_bps: 20.0,
+        };
+        assert!((range.cost(100.0, &BAR) - 0.14).abs() < 1e-12);
+        // a wild bar is capped: 1 % of 50 = 0.5 > 0.2
+        let wild = Ohlc {
+            open: 100.0,
+            high: 130.0,
+            low: 80.0,
+            close: 90.0,
+        };
+        assert!((range.cost(100.0, &wild) - 0.2).abs() < 1e-12);
+    }
+}
