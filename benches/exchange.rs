@@ -7,7 +7,9 @@
 //! position's exits sit far enough away that it stays open (the steady state of a held
 //! position), and a second case with exits close enough to fire now and then.
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::exchange::fill::{Guards, Ohlc, PathOrder, first_exit};
 use perpsim::market::Timeframe;
