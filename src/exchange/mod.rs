@@ -4,14 +4,17 @@
 //! ([`margin`]: maintenance margin, liquidation and bankruptcy prices), funding payments
 //! ([`funding`]) and the settlement of a liquidation ([`liquidation`]); and the [`account`]:
 //! wallet, positions (isolated or cross) and a ledger of typed entries; the [`fill`] model on
-//! OHLC bars (intrabar path, trigger order, gaps, slippage). Order management (order types,
-//! brackets, reduce-only, cancel), margin calls and the bar-by-bar exchange loop come next.
+//! OHLC bars (intrabar path, trigger order, gaps, slippage); [`orders`]: order kinds and their
+//! preparation (rounding to lot and tick, minimum notional, reduce-only, close-position).
+//! Resting-order management (brackets, cancel), margin calls and the bar-by-bar exchange loop
+//! come next.
 
 pub mod account;
 pub mod fill;
 pub mod funding;
 pub mod liquidation;
 pub mod margin;
+pub mod orders;
 
 use rust_decimal::Decimal;
 
