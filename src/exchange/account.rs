@@ -356,6 +356,16 @@ impl Account {
         paid
     }
 
+    /// The latest mark (or fill price) seen for `symbol`. USDT
+    pub fn mark(&self, symbol: usize) -> Decimal {
+        self.marks[symbol]
+    }
+
+    /// [`Account::margin_ratio`] at the latest marks seen.
+    pub fn margin_ratio_now(&self) -> Option<Decimal> {
+        self.margin_ratio(&self.marks)
+    }
+
     /// Records the latest mark of `symbol` (cross-margin liquidation prices depend on it).
     pub fn set_mark(&mut self, symbol: usize, mark: Decimal) {
         self.marks[symbol] = mark;

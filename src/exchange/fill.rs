@@ -72,19 +72,28 @@ pub enum Level {
 /// When the path first reaches `level` (0 = open … 3 = close) and at what price: the level
 /// itself, or the open when the open is already through it. `None` if the bar never reaches it.
 pub fn first_reach(path: &[f64; 4], level: Level) -> Option<(f64, f64)> {
+    reach_from(path, level, 0.0)
+}
+
+/// [`first_reach`] on the part of the path from time `after` on (0 ≤ after ≤ 3). A level
+/// already through where the walk resumes is reached there, at that point's price: an order
+/// that becomes active mid-bar (a bracket leg after its entry fills) acts at once.
+pub fn reach_from(path: &[f64; 4], level: Level, after: f64) -> Option<(f64, f64)> {
     let (target, below) = match level {
         Level::AtOrBelow(x) => (x, true),
         Level::AtOrAbove(x) => (x, false),
     };
     let through = |p: f64| if below { p <= target } else { p >= target };
-    if through(path[0]) {
-        return Some((0.0, path[0]));
+    let k0 = (after.max(0.0).floor() as usize).min(2);
+    let start = path[k0] + (path[k0 + 1] - path[k0]) * (after - k0 as f64).clamp(0.0, 1.0);
+    if through(start) {
+        return Some((after, start));
     }
-    for k in 0..3 {
+    for k in k0..3 {
         let (a, b) = (path[k], path[k + 1]);
         if through(b) {
-            // a is not through, b is: the crossing lies inside this segment
-            return Some((k as f64 + (target - a) / (b - a), target));
+            // the segment's start is not through (else found earlier), its end is
+            return Some(((k as f64 + (target - a) / (b - a)).max(after), target));
         }
     }
     None
@@ -251,6 +260,24 @@ mod tests {
             first_reach(&long, Level::AtOrAbove(99.0)),
             Some((0.0, 100.0))
         );
+    }
+
+    #[test]
+    fn reaching_from_mid_bar_ignores_the_path_behind() {
+        let long = path(&BAR, 1, PathOrder::AdverseFirst); // 100 → 90 → 104 → 101
+        // from t = 1.5 (at 97, half way up the second segment) a level of 95 below is not
+        // reached again (the path only rises, then falls to 101)
+        assert_eq!(reach_from(&long, Level::AtOrBelow(95.0), 1.5), None);
+        // 102 above: t = 1 + 12/14 as from the start, since it lies ahead
+        let (t, p) = reach_from(&long, Level::AtOrAbove(102.0), 1.5).unwrap();
+        assert!((t - (1.0 + 12.0 / 14.0)).abs() < 1e-12 && p == 102.0);
+        // a level already through at t = 1.5 (96 or above: we are at 97) acts at once, at 97
+        assert_eq!(
+            reach_from(&long, Level::AtOrAbove(96.0), 1.5),
+            Some((1.5, 97.0))
+        );
+        // at the close (t = 3, price 101) nothing below 100.5 remains
+        assert_eq!(reach_from(&long, Level::AtOrBelow(100.5), 3.0), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! wallet, positions (isolated or cross) and a ledger of typed entries; the [`fill`] model on
 //! OHLC bars (intrabar path, trigger order, gaps, slippage); [`orders`]: order kinds and their
 //! preparation (rounding to lot and tick, minimum notional, reduce-only, close-position).
-//! Resting-order management (brackets, cancel), margin calls and the bar-by-bar exchange loop
-//! come next.
+//! [`venue`]: the exchange itself, with resting orders, brackets (OCO), cancel, and the work of
+//! one bar (funding, market orders, path-ordered triggers and liquidation, margin calls).
 
 pub mod account;
 pub mod fill;
@@ -15,6 +15,7 @@ pub mod funding;
 pub mod liquidation;
 pub mod margin;
 pub mod orders;
+pub mod venue;
 
 use rust_decimal::Decimal;
 

@@ -1,0 +1,823 @@
+//! The simulated exchange: resting orders, and the work of one bar of one symbol.
+//!
+//! Per bar, in this order (the contract of `fill.rs` says where within the bar):
+//! 1. funding due in the bar is settled at its open (before the path, so it moves the
+//!    liquidation price the path is checked against);
+//! 2. market orders submitted before the bar fill at its open (plus slippage);
+//! 3. the path is walked: liquidation (mark path) and resting limit, stop-loss and take-profit
+//!    orders (last path) execute in path order, each fill re-evaluating what comes after it;
+//!    the two legs of a bracket cancel each other (OCO) and are cancelled with the position;
+//! 4. at the close, a margin call is recorded when the margin ratio crosses the threshold
+//!    upward.
+//!
+//! Everything that happens is an [`Event`]. In a bar where nothing happens the work is `f64`
+//! comparisons (see `benches/exchange.rs`); `Decimal` is used only when something is booked.
+//! Limits of this stage: one-way positions; in cross margin with several positions, each
+//! liquidation price is refreshed at each bar's open from the other symbols' latest marks.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+
+use super::Side;
+use super::account::{Account, MarginMode, Refusal};
+use super::fill::{
+    LIQUIDATION_SLIPPAGE_FACTOR, Level, Ohlc, PathOrder, Slippage, path, reach_from,
+};
+use super::orders::{self, Order, OrderKind, OrderRefusal, Prepared};
+use crate::instrument::InstrumentSpec;
+
+/// How the venue behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VenueConfig {
+    pub mode: MarginMode,
+    /// USDT
+    pub start_balance: Decimal,
+    pub slippage: Slippage,
+    pub path: PathOrder,
+    /// fraction: a margin call is recorded when the margin ratio rises through it (0.8 = 80 %)
+    pub margin_call_ratio: f64,
+}
+
+/// Why a fill happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillReason {
+    Market,
+    Limit,
+    StopLoss,
+    TakeProfit,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// USDT prices and fee
+    Fill {
+        id: u64,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        reason: FillReason,
+    },
+    /// an order that could not fill (margin, leverage tier): nothing was booked
+    Rejected {
+        id: u64,
+        reason: String,
+    },
+    Cancelled {
+        id: u64,
+    },
+    /// USDT: what the position paid (negative: received); rate a fraction
+    Funding {
+        rate: f64,
+        mark: f64,
+        paid: Decimal,
+    },
+    /// USDT. `loss` is the margin lost; `insurance_cover` > 0 when the bar gapped through bankruptcy
+    Liquidation {
+        side: Side,
+        qty: Decimal,
+        entry: Decimal,
+        liquidation_price: f64,
+        execution: Decimal,
+        mark_low: f64,
+        mark_high: f64,
+        loss: Decimal,
+        insurance_cover: Decimal,
+    },
+    /// the margin ratio (fraction) at the bar's close, having risen through the threshold
+    MarginCall {
+        ratio: f64,
+    },
+}
+
+/// Something that happened, at a time (ms), to a symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub time: i64,
+    pub symbol: usize,
+    pub kind: EventKind,
+}
+
+/// A resting order and its bracket link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Resting {
+    id: u64,
+    prepared: Prepared,
+    /// the other leg of a bracket: filling one cancels the other
+    oco: Option<u64>,
+    /// a bracket leg waits for its entry to fill
+    waits_for: Option<u64>,
+}
+
+/// The exchange: an account, its resting orders, and what happened.
+#[derive(Clone, Debug)]
+pub struct Venue {
+    pub config: VenueConfig,
+    pub account: Account,
+    instruments: Vec<InstrumentSpec>,
+    resting: Vec<Resting>,
+    events: Vec<Event>,
+    next_id: u64,
+    in_margin_call: bool,
+}
+
+impl Venue {
+    pub fn new(config: VenueConfig, instruments: Vec<InstrumentSpec>) -> Venue {
+        let account = Account::new(config.start_balance, config.mode, instruments.clone());
+        Venue {
+            config,
+            account,
+            instruments,
+            resting: Vec::new(),
+            events: Vec::new(),
+            next_id: 1,
+            in_margin_call: false,
+        }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Accepts an order to rest (or, for a market order, to fill at the next bar's open).
+    /// `reference` is the last close (USDT), for sizing checks of orders without a price.
+    pub fn submit(&mut self, order: Order, reference: f64) -> Result<u64, OrderRefusal> {
+        self.accept(order, reference, None, None)
+    }
+
+    /// An entry with its stop-loss and take-profit (either may be absent): the legs wait for
+    /// the entry to fill, close the whole position, and cancel each other.
+    pub fn submit_bracket(
+        &mut self,
+        entry: Order,
+        stop_loss: Option<f64>,
+        take_profit: Option<f64>,
+        reference: f64,
+    ) -> Result<u64, OrderRefusal> {
+        let entry_id = self.accept(entry, reference, None, None)?;
+        let leg = |kind| Order {
+            side: opposite(entry.side),
+            qty: orders::Quantity::ClosePosition,
+            kind,
+            reduce_only: true,
+            ..entry
+        };
+        let (sl_id, tp_id) = (self.next_id, self.next_id + u64::from(stop_loss.is_some()));
+        if let Some(trigger) = stop_loss {
+            let oco = take_profit.map(|_| tp_id);
+            self.rest_unchecked(leg(OrderKind::StopMarket { trigger }), oco, entry_id);
+        }
+        if let Some(trigger) = take_profit {
+            let oco = stop_loss.map(|_| sl_id);
+            self.rest_unchecked(leg(OrderKind::TakeProfitMarket { trigger }), oco, entry_id);
+        }
+        Ok(entry_id)
+    }
+
+    /// Cancels a resting order (and nothing else); false if it is not resting.
+    pub fn cancel(&mut self, time: i64, id: u64) -> bool {
+        let Some(i) = self.resting.iter().position(|r| r.id == id) else {
+            return false;
+        };
+        let r = self.resting.remove(i);
+        self.events.push(Event {
+            time,
+            symbol: r.prepared.order.symbol,
+            kind: EventKind::Cancelled { id },
+        });
+        true
+    }
+
+    fn accept(
+        &mut self,
+        order: Order,
+        reference: f64,
+        oco: Option<u64>,
+        waits_for: Option<u64>,
+    ) -> Result<u64, OrderRefusal> {
+        let prepared = orders::prepare(
+            order,
+            &self.instruments[order.symbol],
+            self.account.position(order.symbol),
+            reference,
+        )?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.resting.push(Resting {
+            id,
+            prepared,
+            oco,
+            waits_for,
+        });
+        Ok(id)
+    }
+
+    /// A bracket leg: sized when it executes (close-position), so it is not prepared now.
+    fn rest_unchecked(&mut self, order: Order, oco: Option<u64>, waits_for: u64) {
+        let price = match order.kind {
+            OrderKind::StopMarket { trigger } | OrderKind::TakeProfitMarket { trigger } => {
+                Some(trigger)
+            }
+            _ => None,
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.resting.push(Resting {
+            id,
+            prepared: Prepared {
+                order,
+                qty: Decimal::ZERO,
+                price,
+            },
+            oco,
+            waits_for: Some(waits_for),
+        });
+    }
+
+    /// One bar of one symbol: funding, market orders, the path, the margin check.
+    /// `funding` is `(rate, mark)` of a settlement falling in this bar.
+    pub fn on_bar(
+        &mut self,
+        symbol: usize,
+        time: i64,
+        last: &Ohlc,
+        mark: &Ohlc,
+        funding: Option<(f64, f64)>,
+    ) {
+        if let Some((rate, funding_mark)) = funding {
+            self.settle_funding(symbol, time, rate, funding_mark);
+        }
+        self.account.set_mark(symbol, dec(mark.open));
+        if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
+            self.account.refresh_liquidation_prices();
+        }
+        self.fill_market_orders(symbol, time, last);
+        self.walk_path(symbol, time, last, mark);
+        self.account.set_mark(symbol, dec(mark.close));
+        self.check_margin_call(symbol, time);
+    }
+
+    fn open_positions(&self) -> usize {
+        (0..self.instruments.len())
+            .filter(|&s| self.account.position(s).is_some())
+            .count()
+    }
+
+    fn settle_funding(&mut self, symbol: usize, time: i64, rate: f64, mark: f64) {
+        if self.account.position(symbol).is_none() {
+            return;
+        }
+        let paid = self
+            .account
+            .settle_funding(time, symbol, dec(mark), dec(rate));
+        self.events.push(Event {
+            time,
+            symbol,
+            kind: EventKind::Funding { rate, mark, paid },
+        });
+    }
+
+    fn fill_market_orders(&mut self, symbol: usize, time: i64, last: &Ohlc) {
+        let due: Vec<Resting> = self
+            .resting
+            .iter()
+            .filter(|r| {
+                r.prepared.order.symbol == symbol
+                    && r.waits_for.is_none()
+                    && r.prepared.order.kind == OrderKind::Market
+            })
+            .copied()
+            .collect();
+        for r in due {
+            self.execute(r, time, last.open, last, FillReason::Market);
+        }
+    }
+
+    /// Resolves liquidation and resting orders in path order, re-evaluating after each event.
+    fn walk_path(&mut self, symbol: usize, time: i64, last: &Ohlc, mark: &Ohlc) {
+        let mut after = 0.0f64;
+        // each pass executes one event; a bar can hold at most one per resting order plus a liquidation
+        for _ in 0..=self.resting.len() + 1 {
+            let side = self
+                .account
+                .position(symbol)
+                .map_or(0i8, |p| if p.side == Side::Long { 1 } else { -1 });
+            let last_path = path(last, side, self.config.path);
+            let mark_path = path(mark, side, self.config.path);
+            let mut best: Option<(f64, f64, Option<usize>)> = None; // (time, price, resting index; None = liquidation)
+            let mut consider = |t: f64, price: f64, who: Option<usize>| {
+                if t >= after && best.is_none_or(|b| t < b.0) {
+                    best = Some((t, price, who));
+                }
+            };
+            if let Some(p) = self.account.position(symbol)
+                && let Some(lp) = p.liquidation.and_then(|x| x.to_f64())
+            {
+                let level = if side > 0 {
+                    Level::AtOrBelow(lp)
+                } else {
+                    Level::AtOrAbove(lp)
+                };
+                if let Some((t, price)) = reach_from(&mark_path, level, after) {
+                    consider(t, price, None);
+                }
+            }
+            for (i, r) in self.resting.iter().enumerate() {
+                if r.prepared.order.symbol != symbol || r.waits_for.is_some() {
+                    continue;
+                }
+                if let Some(level) = trigger_level(&r.prepared)
+                    && let Some((t, price)) = reach_from(&last_path, level, after)
+                {
+                    consider(t, price, Some(i));
+                }
+            }
+            let Some((t, price, who)) = best else { return };
+            after = t;
+            match who {
+                None => self.liquidate(symbol, time, price, mark),
+                Some(i) => {
+                    let r = self.resting[i];
+                    let reason = match r.prepared.order.kind {
+                        OrderKind::Limit { .. } => FillReason::Limit,
+                        OrderKind::StopMarket { .. } => FillReason::StopLoss,
+                        _ => FillReason::TakeProfit,
+                    };
+                    self.execute(r, time, price, last, reason);
+                }
+            }
+        }
+    }
+
+    /// Fills a resting order at `price` (before slippage for taker fills) and books it.
+    fn execute(&mut self, r: Resting, time: i64, price: f64, bar: &Ohlc, reason: FillReason) {
+        self.resting.retain(|x| x.id != r.id);
+        let order = r.prepared.order;
+        let symbol = order.symbol;
+        let spec = &self.instruments[symbol];
+        let qty = match order.qty {
+            orders::Quantity::ClosePosition => match self.account.position(symbol) {
+                Some(p) if p.side != order.side => p.qty,
+                _ => return self.drop_bracket(r, time),
+            },
+            _ if order.reduce_only => match self.account.position(symbol) {
+                Some(p) if p.side != order.side => r.prepared.qty.min(p.qty),
+                _ => return self.drop_bracket(r, time),
+            },
+            _ => r.prepared.qty,
+        };
+        let (fill_price, fee_rate) = match reason {
+            FillReason::Limit => (price, spec.maker_fee),
+            _ => (
+                self.config
+                    .slippage
+                    .apply(price, order.side.sign().to_f64().unwrap_or(1.0), bar),
+                spec.taker_fee,
+            ),
+        };
+        let fill_price = round_to_tick(fill_price, spec.tick_size);
+        match self.account.fill(
+            time,
+            symbol,
+            order.side,
+            qty,
+            fill_price,
+            fee_rate,
+            order.leverage,
+        ) {
+            Ok(()) => {
+                let fee = qty * fill_price * fee_rate;
+                self.events.push(Event {
+                    time,
+                    symbol,
+                    kind: EventKind::Fill {
+                        id: r.id,
+                        side: order.side,
+                        qty,
+                        price: fill_price,
+                        fee,
+                        reason,
+                    },
+                });
+                // the bracket legs of this entry start to rest; the other leg of an OCO pair goes
+                for leg in self
+                    .resting
+                    .iter_mut()
+                    .filter(|x| x.waits_for == Some(r.id))
+                {
+                    leg.waits_for = None;
+                }
+                if let Some(other) = r.oco {
+                    self.cancel(time, other);
+                }
+                if self.account.position(symbol).is_none() {
+                    self.cancel_reducing_orders(symbol, time);
+                }
+            }
+            Err(refusal) => {
+                self.events.push(Event {
+                    time,
+                    symbol,
+                    kind: EventKind::Rejected {
+                        id: r.id,
+                        reason: refusal_text(&refusal),
+                    },
+                });
+                let legs: Vec<u64> = self
+                    .resting
+                    .iter()
+                    .filter(|x| x.waits_for == Some(r.id))
+                    .map(|x| x.id)
+                    .collect();
+                for id in legs {
+                    self.cancel(time, id);
+                }
+            }
+        }
+    }
+
+    /// A bracket leg with no position left to close is cancelled, with its partner.
+    fn drop_bracket(&mut self, r: Resting, time: i64) {
+        self.events.push(Event {
+            time,
+            symbol: r.prepared.order.symbol,
+            kind: EventKind::Cancelled { id: r.id },
+        });
+        if let Some(other) = r.oco {
+            self.cancel(time, other);
+        }
+    }
+
+    fn cancel_reducing_orders(&mut self, symbol: usize, time: i64) {
+        let ids: Vec<u64> = self
+            .resting
+            .iter()
+            .filter(|x| {
+                x.prepared.order.symbol == symbol
+                    && x.waits_for.is_none()
+                    && (x.prepared.order.reduce_only
+                        || x.prepared.order.qty == orders::Quantity::ClosePosition)
+            })
+            .map(|x| x.id)
+            .collect();
+        for id in ids {
+            self.cancel(time, id);
+        }
+    }
+
+    /// Liquidates at `price` on the mark path (LP, or the open of a gap), worse by the
+    /// liquidation slippage; in cross margin every position goes, each at its latest mark.
+    fn liquidate(&mut self, symbol: usize, time: i64, price: f64, mark: &Ohlc) {
+        let Some(p) = self.account.position(symbol).cloned() else {
+            return;
+        };
+        let lp = p.liquidation.and_then(|x| x.to_f64()).unwrap_or(price);
+        let sign = if p.side == Side::Long { -1.0 } else { 1.0 }; // the liquidation sells a long
+        let slip = LIQUIDATION_SLIPPAGE_FACTOR * self.config.slippage.cost(price, mark);
+        let execution = round_to_tick(price + sign * slip, self.instruments[symbol].tick_size);
+        // in cross margin the other positions close at their latest marks
+        let mut executions: Vec<Decimal> = (0..self.instruments.len())
+            .map(|s| self.account.mark(s))
+            .collect();
+        executions[symbol] = execution;
+        let before = self.account.wallet();
+        let settlement = self.account.liquidate(time, symbol, &executions);
+        let loss = before - self.account.wallet();
+        self.events.push(Event {
+            time,
+            symbol,
+            kind: EventKind::Liquidation {
+                side: p.side,
+                qty: p.qty,
+                entry: p.entry,
+                liquidation_price: lp,
+                execution,
+                mark_low: mark.low,
+                mark_high: mark.high,
+                loss,
+                insurance_cover: settlement.insurance_cover,
+            },
+        });
+        for s in 0..self.instruments.len() {
+            if self.account.position(s).is_none() {
+                self.cancel_reducing_orders(s, time);
+            }
+        }
+    }
+
+    /// Records a margin call when the ratio at the close rises through the threshold.
+    fn check_margin_call(&mut self, symbol: usize, time: i64) {
+        let ratio = self
+            .account
+            .margin_ratio_now()
+            .and_then(|r| r.to_f64())
+            .unwrap_or(0.0);
+        let above = ratio >= self.config.margin_call_ratio;
+        if above && !self.in_margin_call {
+            self.events.push(Event {
+                time,
+                symbol,
+                kind: EventKind::MarginCall { ratio },
+            });
+        }
+        self.in_margin_call = above;
+    }
+}
+
+fn opposite(side: Side) -> Side {
+    match side {
+        Side::Long => Side::Short,
+        Side::Short => Side::Long,
+    }
+}
+
+fn dec(x: f64) -> Decimal {
+    Decimal::from_f64(x).unwrap_or(Decimal::ZERO)
+}
+
+fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
+    let p = dec(price);
+    ((p / tick).round() * tick).normalize()
+}
+
+fn refusal_text(refusal: &Refusal) -> String {
+    refusal.to_string()
+}
+
+/// The level at which a resting order acts.
+fn trigger_level(p: &Prepared) -> Option<Level> {
+    let buy = p.order.side == Side::Long;
+    match (p.order.kind, p.price) {
+        (OrderKind::Market, _) | (_, None) => None,
+        // a buy limit waits for the price to come down to it; a sell limit for it to rise
+        (OrderKind::Limit { .. }, Some(x)) => Some(if buy {
+            Level::AtOrBelow(x)
+        } else {
+            Level::AtOrAbove(x)
+        }),
+        // a buy stop (closing a short) fires on the way up; a sell stop (closing a long) on the way down
+        (OrderKind::StopMarket { .. }, Some(x)) => Some(if buy {
+            Level::AtOrAbove(x)
+        } else {
+            Level::AtOrBelow(x)
+        }),
+        // a sell take-profit (closing a long) fires on the way up; a buy one on the way down
+        (OrderKind::TakeProfitMarket { .. }, Some(x)) => Some(if buy {
+            Level::AtOrBelow(x)
+        } else {
+            Level::AtOrAbove(x)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::orders::Quantity;
+    use crate::instrument::Instruments;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn bar(open: f64, high: f64, low: f64, close: f64) -> Ohlc {
+        Ohlc {
+            open,
+            high,
+            low,
+            close,
+        }
+    }
+
+    fn venue() -> Venue {
+        let config = VenueConfig {
+            mode: MarginMode::Isolated,
+            start_balance: d("10000"),
+            slippage: Slippage::None,
+            path: PathOrder::AdverseFirst,
+            margin_call_ratio: 0.8,
+        };
+        Venue::new(
+            config,
+            vec![Instruments::binance_usdm().get("BTCUSDT").unwrap().clone()],
+        )
+    }
+
+    fn market(side: Side, qty: &str) -> Order {
+        Order {
+            symbol: 0,
+            side,
+            qty: Quantity::Base(d(qty)),
+            kind: OrderKind::Market,
+            reduce_only: false,
+            leverage: d("10"),
+        }
+    }
+
+    fn close_at(kind: OrderKind) -> Order {
+        Order {
+            symbol: 0,
+            side: Side::Short,
+            qty: Quantity::ClosePosition,
+            kind,
+            reduce_only: true,
+            leverage: d("10"),
+        }
+    }
+
+    /// A venue holding 1 BTC long from 65,000 at 10x: fee 32.5, margin 6,500, wallet 9,967.5,
+    /// LP (tier 2) = (6,500 + 50 − 65,000)/(0.005 − 1) = 58,743.72, bankruptcy 58,500.
+    fn long_one_btc() -> Venue {
+        let mut v = venue();
+        v.submit(market(Side::Long, "1"), 65_000.0).unwrap();
+        let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
+        v.on_bar(0, 0, &flat, &flat, None);
+        assert_eq!(v.account.wallet(), d("9967.5"));
+        v
+    }
+
+    fn kinds(v: &Venue) -> Vec<&'static str> {
+        v.events()
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::Fill { .. } => "fill",
+                EventKind::Rejected { .. } => "rejected",
+                EventKind::Cancelled { .. } => "cancelled",
+                EventKind::Funding { .. } => "funding",
+                EventKind::Liquidation { .. } => "liquidation",
+                EventKind::MarginCall { .. } => "margin call",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stop_between_entry_and_liquidation_fires_first_on_a_falling_bar() {
+        let mut v = long_one_btc();
+        v.submit(
+            close_at(OrderKind::StopMarket { trigger: 60_000.0 }),
+            65_000.0,
+        )
+        .unwrap();
+        // 64,000 → 55,000: the stop (60,000) at t = 4,000/9,000 = 0.44 comes before LP (t = 0.58)
+        let fall = bar(64_000.0, 64_100.0, 55_000.0, 56_000.0);
+        v.on_bar(0, 1, &fall, &fall, None);
+        assert_eq!(kinds(&v), ["fill", "fill"]);
+        // PnL 60,000 − 65,000 = −5,000, fee 60,000 × 0.05 % = 30: 9,967.5 − 5,030 = 4,937.5
+        assert_eq!(
+            (v.account.wallet(), v.account.position(0)),
+            (d("4937.5"), None)
+        );
+    }
+
+    #[test]
+    fn a_stop_below_the_liquidation_price_comes_too_late() {
+        let mut v = long_one_btc();
+        v.submit(
+            close_at(OrderKind::StopMarket { trigger: 58_000.0 }),
+            65_000.0,
+        )
+        .unwrap();
+        let fall = bar(64_000.0, 64_100.0, 55_000.0, 56_000.0);
+        v.on_bar(0, 1, &fall, &fall, None);
+        // liquidated at LP (58,743.7 at the tick); the stop is cancelled with the position
+        assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
+        let EventKind::Liquidation {
+            execution,
+            loss,
+            insurance_cover,
+            ..
+        } = &v.events()[1].kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*execution, *loss, *insurance_cover),
+            (d("58743.7"), d("6500"), d("0"))
+        );
+        assert_eq!(v.account.wallet(), d("3467.5"));
+    }
+
+    #[test]
+    fn a_gap_through_bankruptcy_liquidates_at_the_open_and_the_fund_covers_the_rest() {
+        let mut v = long_one_btc();
+        v.submit(
+            close_at(OrderKind::StopMarket { trigger: 60_000.0 }),
+            65_000.0,
+        )
+        .unwrap();
+        // opens at 50,000, below the stop, the LP and the bankruptcy price (58,500)
+        let gap = bar(50_000.0, 51_000.0, 49_000.0, 50_500.0);
+        v.on_bar(0, 1, &gap, &gap, None);
+        assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
+        // PnL 50,000 − 65,000 = −15,000 against 6,500 of margin: the fund covers 8,500
+        let EventKind::Liquidation {
+            execution,
+            loss,
+            insurance_cover,
+            ..
+        } = &v.events()[1].kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (*execution, *loss, *insurance_cover),
+            (d("50000"), d("6500"), d("8500"))
+        );
+        assert_eq!(v.account.wallet(), d("3467.5"));
+        assert!(v.account.is_conserved());
+    }
+
+    #[test]
+    fn funding_raises_a_held_longs_liquidation_price_over_time() {
+        let mut v = long_one_btc();
+        let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
+        let mut lps = vec![v.account.position(0).unwrap().liquidation.unwrap()];
+        for t in 1..=3 {
+            // each settlement: 1 × 65,000 × 0.01 % = 6.5 out of the margin
+            v.on_bar(0, t, &flat, &flat, Some((0.0001, 65_000.0)));
+            lps.push(v.account.position(0).unwrap().liquidation.unwrap());
+        }
+        assert!(lps.windows(2).all(|w| w[1] > w[0]));
+        // margin 6,500 − 3 × 6.5 = 6,480.5: LP = (6,480.5 + 50 − 65,000)/(−0.995) = 58,763.32
+        assert_eq!(lps[3].round_dp(2), d("58763.32"));
+        assert_eq!(kinds(&v), ["fill", "funding", "funding", "funding"]);
+    }
+
+    #[test]
+    fn a_bracket_takes_profit_and_cancels_its_stop() {
+        let mut v = venue();
+        v.submit_bracket(
+            market(Side::Long, "1"),
+            Some(60_000.0),
+            Some(70_000.0),
+            65_000.0,
+        )
+        .unwrap();
+        let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
+        v.on_bar(0, 0, &flat, &flat, None); // the entry fills at 65,000 (fee 32.5)
+        let rally = bar(65_500.0, 71_000.0, 65_400.0, 70_500.0);
+        v.on_bar(0, 1, &rally, &rally, None);
+        assert_eq!(kinds(&v), ["fill", "fill", "cancelled"]);
+        // +5,000 at 70,000, fee 35: 10,000 − 32.5 + 5,000 − 35 = 14,932.5
+        assert_eq!(v.account.wallet(), d("14932.5"));
+    }
+
+    #[test]
+    fn limits_fill_at_the_limit_or_a_better_open_with_the_maker_fee() {
+        let mut v = venue();
+        let limit = |price| Order {
+            kind: OrderKind::Limit { price },
+            ..market(Side::Long, "1")
+        };
+        v.submit(limit(64_000.0), 65_000.0).unwrap();
+        v.on_bar(
+            0,
+            0,
+            &bar(65_000.0, 65_200.0, 63_500.0, 64_500.0),
+            &bar(65_000.0, 65_200.0, 63_500.0, 64_500.0),
+            None,
+        );
+        let EventKind::Fill {
+            price, fee, reason, ..
+        } = &v.events()[0].kind
+        else {
+            panic!()
+        };
+        // at the limit, maker fee 64,000 × 0.02 % = 12.8
+        assert_eq!(
+            (*price, *fee, *reason),
+            (d("64000"), d("12.8"), FillReason::Limit)
+        );
+        let mut v = venue();
+        v.submit(limit(66_000.0), 65_000.0).unwrap();
+        v.on_bar(
+            0,
+            0,
+            &bar(65_000.0, 65_200.0, 64_800.0, 65_100.0),
+            &bar(65_000.0, 65_200.0, 64_800.0, 65_100.0),
+            None,
+        );
+        let EventKind::Fill { price, .. } = &v.events()[0].kind else {
+            panic!()
+        };
+        assert_eq!(*price, d("65000"));
+    }
+
+    #[test]
+    fn margin_calls_are_recorded_when_the_ratio_rises_through_the_threshold() {
+        let mut v = long_one_btc();
+        // close 58,780 (above LP 58,743.72): MM 58,780 × 0.005 − 50 = 243.9, balance
+        // 6,500 − 6,220 = 280: ratio 0.871 ≥ 0.8
+        let low = bar(60_000.0, 60_100.0, 58_780.0, 58_780.0);
+        v.on_bar(0, 1, &low, &low, None);
+        v.on_bar(0, 2, &low, &low, None); // still above: no second call
+        let up = bar(62_000.0, 62_100.0, 61_900.0, 62_000.0);
+        v.on_bar(0, 3, &up, &up, None); // back below the threshold
+        v.on_bar(0, 4, &low, &low, None); // through it again: a new call
+        assert_eq!(kinds(&v), ["fill", "margin call", "margin call"]);
+        let EventKind::MarginCall { ratio } = v.events()[1].kind else {
+            panic!()
+        };
+        assert!((ratio - 243.9 / 280.0).abs() < 1e-9, "{ratio}");
+    }
+}
