@@ -11,8 +11,15 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
+use perpsim::exchange::Side;
+use perpsim::exchange::account::MarginMode;
+use perpsim::exchange::fill::Slippage;
 use perpsim::exchange::fill::{Guards, Ohlc, PathOrder, first_exit};
+use perpsim::exchange::orders::{Order, OrderKind, Quantity};
+use perpsim::exchange::venue::{Venue, VenueConfig};
+use perpsim::instrument::Instruments;
 use perpsim::market::Timeframe;
+use rust_decimal::Decimal;
 
 const BARS: usize = 500_000;
 
@@ -79,7 +86,55 @@ fn bench(c: &mut Criterion) {
     group.bench_function("exits_near_the_price", |b| {
         b.iter(|| walk(black_box(&last), black_box(&mark), black_box(&near)))
     });
+
+    // The whole venue: one long with a resting stop-loss and take-profit far from the price,
+    // every bar through `Venue::on_bar` (funding, market orders, path, margin-call check).
+    let venue = held_position(last[0].open);
+    group.bench_function("venue_on_bar_held_position", |b| {
+        b.iter_batched(
+            || venue.clone(),
+            |mut v| {
+                for (i, (l, m)) in last.iter().zip(&mark).enumerate() {
+                    v.on_bar(0, i as i64, l, m, None);
+                }
+                v
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
     group.finish();
+}
+
+fn held_position(price: f64) -> Venue {
+    let config = VenueConfig {
+        mode: MarginMode::Isolated,
+        start_balance: Decimal::from(100_000),
+        slippage: Slippage::FixedBps { bps: 2.0 },
+        path: PathOrder::AdverseFirst,
+        margin_call_ratio: 0.8,
+    };
+    let spec = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+    let mut v = Venue::new(config, vec![spec]);
+    let qty = Quantity::Base(Decimal::new(1, 1));
+    let entry = Order {
+        symbol: 0,
+        side: Side::Long,
+        qty,
+        kind: OrderKind::Market,
+        reduce_only: false,
+        leverage: Decimal::from(2),
+    };
+    v.submit_bracket(entry, Some(price * 0.2), Some(price * 10.0), price)
+        .unwrap();
+    let first = Ohlc {
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+    };
+    v.on_bar(0, -1, &first, &first, None);
+    assert!(v.account.position(0).is_some());
+    v
 }
 
 criterion_group!(benches, bench);

@@ -119,19 +119,109 @@ pub struct Venue {
     events: Vec<Event>,
     next_id: u64,
     in_margin_call: bool,
+    /// USDT, latest mark per symbol as `f64` (the account's `Decimal` marks are synced only
+    /// before something is booked)
+    marks: Vec<f64>,
+    /// `f64` copies of the account's state, refreshed after every booking, so that a bar in
+    /// which nothing happens touches no `Decimal` and allocates nothing
+    shadow: Shadow,
+}
+
+/// The account as the per-bar checks read it, in `f64`.
+#[derive(Clone, Debug, Default)]
+struct Shadow {
+    /// USDT
+    wallet: f64,
+    /// per symbol
+    positions: Vec<Option<ShadowPosition>>,
+    /// per symbol: tiers as (cap, maintenance rate, maintenance amount)
+    tiers: Vec<Vec<(f64, f64, f64)>>,
+}
+
+/// A position as the per-bar checks read it. USDT and base asset, `f64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ShadowPosition {
+    /// +1 long, −1 short
+    sign: f64,
+    qty: f64,
+    entry: f64,
+    margin: f64,
+    liquidation: Option<f64>,
+}
+
+impl Shadow {
+    /// Maintenance margin of `qty` at `mark` for `symbol`'s tiers. USDT
+    fn maint(&self, symbol: usize, qty: f64, mark: f64) -> f64 {
+        let notional = qty * mark;
+        let tiers = &self.tiers[symbol];
+        // a linear scan: positions sit in the first tier or two, so the branch is predicted,
+        // where a binary search's dependent compares took a third of the per-bar time
+        let i = tiers
+            .iter()
+            .position(|t| notional < t.0)
+            .unwrap_or(tiers.len() - 1);
+        notional * tiers[i].1 - tiers[i].2
+    }
 }
 
 impl Venue {
     pub fn new(config: VenueConfig, instruments: Vec<InstrumentSpec>) -> Venue {
         let account = Account::new(config.start_balance, config.mode, instruments.clone());
+        let n = instruments.len();
+        let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
+        let tiers = instruments
+            .iter()
+            .map(|i| {
+                i.brackets
+                    .iter()
+                    .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
+                    .collect()
+            })
+            .collect();
+        let shadow = Shadow {
+            wallet: f(config.start_balance),
+            positions: vec![None; n],
+            tiers,
+        };
+        let marks = vec![0.0; n];
+        let (resting, events) = (Vec::new(), Vec::new());
         Venue {
             config,
             account,
             instruments,
-            resting: Vec::new(),
-            events: Vec::new(),
+            resting,
+            events,
             next_id: 1,
             in_margin_call: false,
+            marks,
+            shadow,
+        }
+    }
+
+    /// Copies the account's state into the `f64` shadow; after every booking.
+    fn resync(&mut self) {
+        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        self.shadow.wallet = f(self.account.wallet());
+        for s in 0..self.instruments.len() {
+            self.shadow.positions[s] = self.account.position(s).map(|p| {
+                let sign = if p.side == Side::Long { 1.0 } else { -1.0 };
+                ShadowPosition {
+                    sign,
+                    qty: f(p.qty),
+                    entry: f(p.entry),
+                    margin: f(p.margin),
+                    liquidation: p.liquidation.and_then(|x| x.to_f64()),
+                }
+            });
+        }
+    }
+
+    /// Gives the account the latest marks before it books something.
+    fn sync_marks(&mut self) {
+        for (s, &m) in self.marks.iter().enumerate() {
+            if m > 0.0 {
+                self.account.set_mark(s, dec(m));
+            }
         }
     }
 
@@ -244,32 +334,34 @@ impl Venue {
         mark: &Ohlc,
         funding: Option<(f64, f64)>,
     ) {
+        self.marks[symbol] = mark.open;
         if let Some((rate, funding_mark)) = funding {
             self.settle_funding(symbol, time, rate, funding_mark);
         }
-        self.account.set_mark(symbol, dec(mark.open));
         if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
+            self.sync_marks();
             self.account.refresh_liquidation_prices();
+            self.resync();
         }
         self.fill_market_orders(symbol, time, last);
         self.walk_path(symbol, time, last, mark);
-        self.account.set_mark(symbol, dec(mark.close));
+        self.marks[symbol] = mark.close;
         self.check_margin_call(symbol, time);
     }
 
     fn open_positions(&self) -> usize {
-        (0..self.instruments.len())
-            .filter(|&s| self.account.position(s).is_some())
-            .count()
+        self.shadow.positions.iter().filter(|p| p.is_some()).count()
     }
 
     fn settle_funding(&mut self, symbol: usize, time: i64, rate: f64, mark: f64) {
-        if self.account.position(symbol).is_none() {
+        if self.shadow.positions[symbol].is_none() {
             return;
         }
+        self.sync_marks();
         let paid = self
             .account
             .settle_funding(time, symbol, dec(mark), dec(rate));
+        self.resync();
         self.events.push(Event {
             time,
             symbol,
@@ -278,6 +370,14 @@ impl Venue {
     }
 
     fn fill_market_orders(&mut self, symbol: usize, time: i64, last: &Ohlc) {
+        let is_due = |r: &Resting| {
+            r.prepared.order.symbol == symbol
+                && r.waits_for.is_none()
+                && r.prepared.order.kind == OrderKind::Market
+        };
+        if !self.resting.iter().any(is_due) {
+            return;
+        }
         let due: Vec<Resting> = self
             .resting
             .iter()
@@ -298,10 +398,8 @@ impl Venue {
         let mut after = 0.0f64;
         // each pass executes one event; a bar can hold at most one per resting order plus a liquidation
         for _ in 0..=self.resting.len() + 1 {
-            let side = self
-                .account
-                .position(symbol)
-                .map_or(0i8, |p| if p.side == Side::Long { 1 } else { -1 });
+            let position = self.shadow.positions[symbol];
+            let side = position.map_or(0i8, |p| p.sign as i8);
             let last_path = path(last, side, self.config.path);
             let mark_path = path(mark, side, self.config.path);
             let mut best: Option<(f64, f64, Option<usize>)> = None; // (time, price, resting index; None = liquidation)
@@ -310,9 +408,7 @@ impl Venue {
                     best = Some((t, price, who));
                 }
             };
-            if let Some(p) = self.account.position(symbol)
-                && let Some(lp) = p.liquidation.and_then(|x| x.to_f64())
-            {
+            if let Some(lp) = position.and_then(|p| p.liquidation) {
                 let level = if side > 0 {
                     Level::AtOrBelow(lp)
                 } else {
@@ -376,7 +472,8 @@ impl Venue {
             ),
         };
         let fill_price = round_to_tick(fill_price, spec.tick_size);
-        match self.account.fill(
+        self.sync_marks();
+        let booked = self.account.fill(
             time,
             symbol,
             order.side,
@@ -384,7 +481,9 @@ impl Venue {
             fill_price,
             fee_rate,
             order.leverage,
-        ) {
+        );
+        self.resync();
+        match booked {
             Ok(()) => {
                 let fee = qty * fill_price * fee_rate;
                 self.events.push(Event {
@@ -476,6 +575,8 @@ impl Venue {
         let slip = LIQUIDATION_SLIPPAGE_FACTOR * self.config.slippage.cost(price, mark);
         let execution = round_to_tick(price + sign * slip, self.instruments[symbol].tick_size);
         // in cross margin the other positions close at their latest marks
+        // in cross margin the other positions close at their latest marks
+        self.sync_marks();
         let mut executions: Vec<Decimal> = (0..self.instruments.len())
             .map(|s| self.account.mark(s))
             .collect();
@@ -483,6 +584,7 @@ impl Venue {
         let before = self.account.wallet();
         let settlement = self.account.liquidate(time, symbol, &executions);
         let loss = before - self.account.wallet();
+        self.resync();
         self.events.push(Event {
             time,
             symbol,
@@ -505,15 +607,50 @@ impl Venue {
         }
     }
 
-    /// Records a margin call when the ratio at the close rises through the threshold.
+    /// Records a margin call when the ratio at the close rises through the threshold
+    /// (computed in `f64` from the shadow; the margin ratio is maintenance / margin balance,
+    /// per position in isolated margin, over the account in cross).
     fn check_margin_call(&mut self, symbol: usize, time: i64) {
-        let ratio = self
-            .account
-            .margin_ratio_now()
-            .and_then(|r| r.to_f64())
-            .unwrap_or(0.0);
-        let above = ratio >= self.config.margin_call_ratio;
+        let sh = &self.shadow;
+        let threshold = self.config.margin_call_ratio;
+        // maintenance ≥ threshold × balance, compared without dividing (once per bar); the
+        // ratio itself is computed only when a call is recorded
+        let (mut above, mut reported) = (false, (0.0f64, 1.0f64));
+        let (mut maint_sum, mut upnl_sum) = (0.0, 0.0);
+        for (s, p) in sh.positions.iter().enumerate() {
+            let Some(ShadowPosition {
+                sign,
+                qty,
+                entry,
+                margin,
+                ..
+            }) = *p
+            else {
+                continue;
+            };
+            let mark = if self.marks[s] > 0.0 {
+                self.marks[s]
+            } else {
+                entry
+            };
+            let (maint, upnl) = (sh.maint(s, qty, mark), sign * qty * (mark - entry));
+            if self.config.mode == MarginMode::Isolated && maint >= threshold * (margin + upnl) {
+                above = true;
+                reported = (maint, margin + upnl);
+            }
+            maint_sum += maint;
+            upnl_sum += upnl;
+        }
+        if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
+            above = maint_sum >= threshold * (sh.wallet + upnl_sum);
+            reported = (maint_sum, sh.wallet + upnl_sum);
+        }
         if above && !self.in_margin_call {
+            let ratio = if reported.1 > 0.0 {
+                reported.0 / reported.1
+            } else {
+                f64::INFINITY
+            };
             self.events.push(Event {
                 time,
                 symbol,
