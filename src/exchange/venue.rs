@@ -3,10 +3,12 @@
 //! Per bar, in this order (the contract of `fill.rs` says where within the bar):
 //! 1. funding due in the bar is settled at its open (before the path, so it moves the
 //!    liquidation price the path is checked against);
-//! 2. market orders submitted before the bar fill at its open (plus slippage);
+//! 2. a bar that opens through the liquidation price liquidates there first; then market
+//!    orders submitted before the bar fill at its open (plus slippage);
 //! 3. the path is walked: liquidation (mark path) and resting limit, stop-loss and take-profit
 //!    orders (last path) execute in path order, each fill re-evaluating what comes after it;
 //!    the two legs of a bracket cancel each other (OCO) and are cancelled with the position;
+//!    a liquidation cancels every open order of the liquidated symbols (all, in cross margin);
 //! 4. at the close, a margin call is recorded when the margin ratio crosses the threshold
 //!    upward.
 //!
@@ -343,10 +345,28 @@ impl Venue {
             self.account.refresh_liquidation_prices();
             self.resync();
         }
+        // a bar that opens through the liquidation price liquidates at the open, before any
+        // market order can trade the position at a price beyond its bankruptcy
+        self.liquidate_if_opened_through(symbol, time, mark);
         self.fill_market_orders(symbol, time, last);
         self.walk_path(symbol, time, last, mark);
         self.marks[symbol] = mark.close;
         self.check_margin_call(symbol, time);
+    }
+
+    fn liquidate_if_opened_through(&mut self, symbol: usize, time: i64, mark: &Ohlc) {
+        let Some(p) = self.shadow.positions[symbol] else {
+            return;
+        };
+        let Some(lp) = p.liquidation else { return };
+        let through = if p.sign > 0.0 {
+            mark.open <= lp
+        } else {
+            mark.open >= lp
+        };
+        if through {
+            self.liquidate(symbol, time, mark.open, mark);
+        }
     }
 
     fn open_positions(&self) -> usize {
@@ -600,10 +620,19 @@ impl Venue {
                 insurance_cover: settlement.insurance_cover,
             },
         });
-        for s in 0..self.instruments.len() {
-            if self.account.position(s).is_none() {
-                self.cancel_reducing_orders(s, time);
-            }
+        // as on Binance, a liquidation cancels the liquidated symbols' open orders
+        let liquidated: Vec<usize> = match self.config.mode {
+            MarginMode::Isolated => vec![symbol],
+            MarginMode::Cross => (0..self.instruments.len()).collect(),
+        };
+        let ids: Vec<u64> = self
+            .resting
+            .iter()
+            .filter(|r| liquidated.contains(&r.prepared.order.symbol))
+            .map(|r| r.id)
+            .collect();
+        for id in ids {
+            self.cancel(time, id);
         }
     }
 
@@ -865,6 +894,22 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_at_the_open_liquidates_before_a_waiting_market_order_trades() {
+        // found by the stream property test: a market sell waiting for the next open must not
+        // close the long beyond bankruptcy when that open gaps through the LP (58,743.72)
+        let mut v = long_one_btc();
+        v.submit(market(Side::Short, "2"), 65_000.0).unwrap();
+        let gap = bar(50_000.0, 51_000.0, 49_000.0, 50_500.0);
+        v.on_bar(0, 1, &gap, &gap, None);
+        // liquidated at the open; the market order is cancelled with the symbol's orders
+        assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
+        assert_eq!(
+            (v.account.wallet(), v.account.position(0)),
+            (d("3467.5"), None)
+        );
+    }
+
+    #[test]
     fn funding_raises_a_held_longs_liquidation_price_over_time() {
         let mut v = long_one_btc();
         let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
@@ -956,5 +1001,69 @@ mod tests {
             panic!()
         };
         assert!((ratio - 243.9 / 280.0).abs() < 1e-9, "{ratio}");
+    }
+
+    mod streams {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One step: how the bar moves (bp of the price: open gap, up wick, down wick, close),
+        /// what the trader does, and a funding rate (bp) settled at the bar's open.
+        type Step = ((i32, u32, u32, i32), (u8, u32, u32), i32);
+
+        fn step() -> impl Strategy<Value = Step> {
+            (
+                (-300i32..300, 0u32..400, 0u32..400, -300i32..300),
+                (0u8..6, 1u32..2000, 1u32..50),
+                -30i32..30,
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn ledger_holds_and_no_liquidation_is_missed(cross in any::<bool>(), steps in prop::collection::vec(step(), 1..80)) {
+                let mut v = venue();
+                if cross {
+                    v.config.mode = MarginMode::Cross;
+                    v.account = Account::new(d("10000"), MarginMode::Cross, v.instruments.clone());
+                }
+                let mut price = 50_000.0f64;
+                for (t, ((gap, up, down, close), (action, qty_milli, lev), rate)) in steps.into_iter().enumerate() {
+                    let open = price * (1.0 + f64::from(gap) * 1e-4);
+                    let close_price = (open * (1.0 + f64::from(close) * 1e-4)).max(1.0);
+                    let high = open.max(close_price) * (1.0 + f64::from(up) * 1e-4);
+                    let low = (open.min(close_price) * (1.0 - f64::from(down) * 1e-4)).max(0.5);
+                    let b = bar(open, high, low, close_price);
+                    let funding = (rate != 0 && t % 8 == 0).then_some((f64::from(rate) * 1e-4, open));
+                    v.on_bar(0, t as i64, &b, &b, funding);
+                    prop_assert!(v.account.is_conserved(), "bar {}: wallet {}", t, v.account.wallet());
+                    if let Some(p) = v.account.position(0)
+                        && let Some(lp) = p.liquidation.and_then(|x| x.to_f64())
+                    {
+                        // it survived this bar: the mark never reached the LP it ended the bar with
+                        let reached = if p.side == Side::Long { low <= lp } else { high >= lp };
+                        // market fills and funding happen at the open, before the walk; only a fill in the
+                        // middle of the bar moves the LP the rest of the bar is checked against
+                        let changed = v.events().iter().any(|e| {
+                            e.time == t as i64 && matches!(e.kind, EventKind::Fill { reason, .. } if reason != FillReason::Market)
+                        });
+                        prop_assert!(!reached || changed, "bar {}: {:?} survived with LP {} in [{}, {}]", t, p.side, lp, low, high);
+                    }
+                    price = close_price;
+                    let qty = Quantity::Base(Decimal::new(qty_milli.into(), 3));
+                    let leverage = Decimal::from(lev);
+                    let order = |side, kind| Order { symbol: 0, side, qty, kind, reduce_only: false, leverage };
+                    let _ = match action {
+                        0 => v.submit(order(Side::Long, OrderKind::Market), price),
+                        1 => v.submit(order(Side::Short, OrderKind::Market), price),
+                        2 => v.submit_bracket(order(Side::Long, OrderKind::Market), Some(price * 0.97), Some(price * 1.05), price),
+                        3 => v.submit(order(Side::Short, OrderKind::Limit { price: price * 1.01 }), price),
+                        4 => v.submit(Order { reduce_only: true, ..order(Side::Short, OrderKind::StopMarket { trigger: price * 0.98 }) }, price),
+                        _ => Ok(0),
+                    };
+                }
+            }
+        }
     }
 }
