@@ -319,6 +319,27 @@ impl MarketData {
     }
 }
 
+/// For each coarse bar (open times `coarse`, length `timeframe`), the index range of the fine
+/// bars (open times `fine`, sorted) that open within its span `[open, open + timeframe)`. The
+/// engine hands these to the exchange so that a finer timeframe replaces the path guess.
+pub fn covering_ranges(
+    coarse: &[i64],
+    timeframe: Timeframe,
+    fine: &[i64],
+) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    coarse
+        .iter()
+        .map(|&open| {
+            start += fine[start..].partition_point(|&t| t < open);
+            let end = start + fine[start..].partition_point(|&t| t < open + timeframe.ms());
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +357,17 @@ mod tests {
         assert_eq!(Timeframe::parse("h"), None);
         assert_eq!(Timeframe::parse("0m"), None);
         assert_eq!(Timeframe::HOUR.to_string(), "1h");
+    }
+
+    #[test]
+    fn covering_ranges_find_the_fine_bars_of_each_coarse_bar() {
+        // hourly bars at 0h, 1h, 3h; minute bars at 0:00, 0:30, 1:00, 2:00, 3:59, 4:00
+        let (m, h) = (60_000, 3_600_000);
+        let fine = [0, 30 * m, h, 2 * h, 3 * h + 59 * m, 4 * h];
+        assert_eq!(
+            covering_ranges(&[0, h, 3 * h], Timeframe::HOUR, &fine),
+            vec![0..2, 2..3, 4..5]
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! 4. at the close, a margin call is recorded when the margin ratio crosses the threshold
 //!    upward.
 //!
+//! Where a finer timeframe of the symbol is given, [`Venue::on_bar_detailed`] walks the fine
+//! bars' paths in order instead of guessing the coarse bar's.
+//!
 //! Everything that happens is an [`Event`]. In a bar where nothing happens the work is `f64`
 //! comparisons (see `benches/exchange.rs`); `Decimal` is used only when something is booked.
 //! Limits of this stage: one-way positions; in cross margin with several positions, each
@@ -336,7 +339,35 @@ impl Venue {
         mark: &Ohlc,
         funding: Option<(f64, f64)>,
     ) {
-        self.marks[symbol] = mark.open;
+        self.on_bar_detailed(
+            symbol,
+            time,
+            std::slice::from_ref(last),
+            std::slice::from_ref(mark),
+            funding,
+        );
+    }
+
+    /// One bar of one symbol whose path is known at a finer timeframe: `last` and `mark` are
+    /// the fine bars covering it, in time order (equal length, at least one). The path is
+    /// theirs, one after another, instead of the guess from the coarse bar's OHLC; each fine
+    /// bar's own path still follows [`PathOrder`].
+    pub fn on_bar_detailed(
+        &mut self,
+        symbol: usize,
+        time: i64,
+        last: &[Ohlc],
+        mark: &[Ohlc],
+        funding: Option<(f64, f64)>,
+    ) {
+        debug_assert!(
+            !last.is_empty() && last.len() == mark.len(),
+            "fine last and mark bars must pair up"
+        );
+        let (Some(first_last), Some(first_mark)) = (last.first(), mark.first()) else {
+            return;
+        };
+        self.marks[symbol] = first_mark.open;
         if let Some((rate, funding_mark)) = funding {
             self.settle_funding(symbol, time, rate, funding_mark);
         }
@@ -347,10 +378,12 @@ impl Venue {
         }
         // a bar that opens through the liquidation price liquidates at the open, before any
         // market order can trade the position at a price beyond its bankruptcy
-        self.liquidate_if_opened_through(symbol, time, mark);
-        self.fill_market_orders(symbol, time, last);
-        self.walk_path(symbol, time, last, mark);
-        self.marks[symbol] = mark.close;
+        self.liquidate_if_opened_through(symbol, time, first_mark);
+        self.fill_market_orders(symbol, time, first_last);
+        for (l, m) in last.iter().zip(mark) {
+            self.walk_path(symbol, time, l, m);
+            self.marks[symbol] = m.close;
+        }
         self.check_margin_call(symbol, time);
     }
 
@@ -907,6 +940,32 @@ mod tests {
             (v.account.wallet(), v.account.position(0)),
             (d("3467.5"), None)
         );
+    }
+
+    #[test]
+    fn finer_bars_replace_the_guessed_path() {
+        // 1 BTC long from 65,000 with a take-profit at 70,000 (LP 58,743.72). The hour's OHLC
+        // 65,000 / 71,000 / 58,000 / 60,000 walked adverse-first reaches 58,000 first and
+        // liquidates; its minutes show the rally came first, so the take-profit fills.
+        let hour = bar(65_000.0, 71_000.0, 58_000.0, 60_000.0);
+        let minutes = [
+            bar(65_000.0, 71_000.0, 64_900.0, 70_500.0),
+            bar(70_500.0, 70_600.0, 58_000.0, 60_000.0),
+        ];
+        let mut guessed = long_one_btc();
+        guessed
+            .submit(
+                close_at(OrderKind::TakeProfitMarket { trigger: 70_000.0 }),
+                65_000.0,
+            )
+            .unwrap();
+        let mut detailed = guessed.clone();
+        guessed.on_bar(0, 1, &hour, &hour, None);
+        assert_eq!(kinds(&guessed), ["fill", "liquidation", "cancelled"]);
+        detailed.on_bar_detailed(0, 1, &minutes, &minutes, None);
+        assert_eq!(kinds(&detailed), ["fill", "fill"]);
+        // +5,000 at 70,000, fee 35: 9,967.5 + 4,965 = 14,932.5
+        assert_eq!(detailed.account.wallet(), d("14932.5"));
     }
 
     #[test]
