@@ -165,6 +165,16 @@ impl Account {
         self.positions[symbol].as_ref()
     }
 
+    /// Σ of the entries of `cause` for each symbol (index = symbol), e.g. funding paid (< 0)
+    /// or received (> 0) per symbol for a run's summary. USDT
+    pub fn totals_by_symbol(&self, cause: Cause) -> Vec<Decimal> {
+        let mut totals = vec![Decimal::ZERO; self.positions.len()];
+        for e in self.entries.iter().filter(|e| e.cause == cause) {
+            totals[e.symbol] += e.amount;
+        }
+        totals
+    }
+
     /// starting balance + Σ entries = wallet, and wallet ≥ 0.
     pub fn is_conserved(&self) -> bool {
         let sum: Decimal = self.entries.iter().map(|e| e.amount).sum();
@@ -656,6 +666,9 @@ mod tests {
         assert_eq!(c.settle_funding(8, ETH, d("3000"), d("0.0001")), d("-3"));
         assert_eq!(c.wallet(), d("9988"));
         assert!(a.is_conserved() && c.is_conserved());
+        // per symbol: BTC paid 6.6 in `a`; ETH received 3 in `c`
+        assert_eq!(a.totals_by_symbol(Cause::Funding), vec![d("-6.6"), d("0")]);
+        assert_eq!(c.totals_by_symbol(Cause::Funding), vec![d("0"), d("3")]);
     }
 
     #[test]
