@@ -6,10 +6,11 @@
 //! - [`market`]: the in-memory form of history — columnar candles, funding, mark price —
 //!   shared read-only between runs.
 //! - [`instrument`]: contract rules and tiered leverage brackets per symbol (shipped as data).
-//! - [`exchange`]: the simulated venue; so far its margin maths (`exchange::margin`).
+//! - [`exchange`]: the simulated venue — margin maths, funding, liquidation, the account and
+//!   its ledger, orders, the fill model on OHLC bars, and the venue that runs one bar.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 //!
-//! Exchange, risk layer, strategies, engine, sweeps and reports come in later stages.
+//! The risk layer, strategies, the engine, sweeps and reports come in later stages.
 
 pub mod cli;
 pub mod data;
