@@ -40,11 +40,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run one backtest from a spec file and write its report
+    /// Run one backtest from a spec file and write its report (not built yet)
     Run(pending::RunArgs),
-    /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival
+    /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival (not built yet)
     Sweep(pending::SweepArgs),
-    /// Risk calculators: liquidation price, position size, Kelly fraction
+    /// Risk calculators: liquidation price (size and kelly: not built yet)
     #[command(subcommand)]
     Calc(calc::CalcCommand),
     /// Validate history files: layout, span, gaps, duplicates, bad rows
@@ -52,7 +52,7 @@ pub enum Command {
     Data(data::DataCommand),
     /// Write synthetic perp history (klines, mark klines, funding) in Binance Vision layout
     Synth(synth::SynthArgs),
-    /// Paper-trade a spec bar by bar from JSON lines on stdin
+    /// Paper-trade a spec bar by bar from JSON lines on stdin (not built yet)
     Paper(pending::PaperArgs),
 }
 
