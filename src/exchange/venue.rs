@@ -835,6 +835,22 @@ mod tests {
         v
     }
 
+    /// (execution, margin lost, insurance cover) of the first liquidation. USDT
+    fn liquidation(v: &Venue) -> (Decimal, Decimal, Decimal) {
+        v.events()
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::Liquidation {
+                    execution,
+                    loss,
+                    insurance_cover,
+                    ..
+                } => Some((*execution, *loss, *insurance_cover)),
+                _ => None,
+            })
+            .expect("a liquidation event")
+    }
+
     fn kinds(v: &Venue) -> Vec<&'static str> {
         v.events()
             .iter()
@@ -880,19 +896,7 @@ mod tests {
         v.on_bar(0, 1, &fall, &fall, None);
         // liquidated at LP (58,743.7 at the tick); the stop is cancelled with the position
         assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
-        let EventKind::Liquidation {
-            execution,
-            loss,
-            insurance_cover,
-            ..
-        } = &v.events()[1].kind
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (*execution, *loss, *insurance_cover),
-            (d("58743.7"), d("6500"), d("0"))
-        );
+        assert_eq!(liquidation(&v), (d("58743.7"), d("6500"), d("0")));
         assert_eq!(v.account.wallet(), d("3467.5"));
     }
 
@@ -909,19 +913,7 @@ mod tests {
         v.on_bar(0, 1, &gap, &gap, None);
         assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
         // PnL 50,000 − 65,000 = −15,000 against 6,500 of margin: the fund covers 8,500
-        let EventKind::Liquidation {
-            execution,
-            loss,
-            insurance_cover,
-            ..
-        } = &v.events()[1].kind
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (*execution, *loss, *insurance_cover),
-            (d("50000"), d("6500"), d("8500"))
-        );
+        assert_eq!(liquidation(&v), (d("50000"), d("6500"), d("8500")));
         assert_eq!(v.account.wallet(), d("3467.5"));
         assert!(v.account.is_conserved());
     }
