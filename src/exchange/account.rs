@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use super::Side;
 use super::funding::funding_payment;
-use super::liquidation::Settlement;
+use super::liquidation::{self, Settlement};
 use super::margin::{self, PositionInput};
 use crate::instrument::InstrumentSpec;
 
@@ -397,11 +397,7 @@ impl Account {
                 .map_or(Decimal::ZERO, |p| p.margin),
             MarginMode::Cross => self.wallet,
         };
-        let mut total = Settlement {
-            realized_pnl: Decimal::ZERO,
-            clearance: Decimal::ZERO,
-            insurance_cover: Decimal::ZERO,
-        };
+        let mut realized = Decimal::ZERO;
         for &s in &symbols {
             let Some(p) = self.positions[s].take() else {
                 continue;
@@ -412,14 +408,11 @@ impl Account {
                 p.entry,
                 executions[s],
             ));
-            total.realized_pnl += pnl;
+            realized += pnl;
             self.book(time, s, Cause::RealizedPnl, pnl);
             self.marks[s] = executions[s];
         }
-        // the same split as liquidation::settle, over the whole backing
-        let remaining = backing + total.realized_pnl;
-        total.clearance = remaining.max(Decimal::ZERO);
-        total.insurance_cover = (-remaining).max(Decimal::ZERO);
+        let total = liquidation::split(realized, backing);
         self.book(time, symbol, Cause::LiquidationClearance, -total.clearance);
         self.book(time, symbol, Cause::InsuranceCover, total.insurance_cover);
         self.refresh_liquidation_prices();

@@ -44,20 +44,18 @@ pub fn settle(
     execution: Decimal,
     margin: Decimal,
 ) -> Settlement {
-    let realized_pnl = side.sign() * qty * (execution - entry);
+    split(side.sign() * qty * (execution - entry), margin)
+}
+
+/// Splits a liquidation's realised PnL against the margin behind it: what remains goes to the
+/// insurance fund (clearance), a shortfall is covered by it. Cross margin passes the PnL of
+/// every position and the whole wallet.
+pub fn split(realized_pnl: Decimal, margin: Decimal) -> Settlement {
     let remaining = margin + realized_pnl;
-    if remaining >= Decimal::ZERO {
-        Settlement {
-            realized_pnl,
-            clearance: remaining,
-            insurance_cover: Decimal::ZERO,
-        }
-    } else {
-        Settlement {
-            realized_pnl,
-            clearance: Decimal::ZERO,
-            insurance_cover: -remaining,
-        }
+    Settlement {
+        realized_pnl,
+        clearance: remaining.max(Decimal::ZERO),
+        insurance_cover: (-remaining).max(Decimal::ZERO),
     }
 }
 

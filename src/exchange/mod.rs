@@ -36,6 +36,13 @@ impl Side {
         }
     }
 
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Long => Side::Short,
+            Side::Short => Side::Long,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Side> {
         match text.to_ascii_lowercase().as_str() {
             "long" | "buy" => Some(Side::Long),

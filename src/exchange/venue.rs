@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use super::Side;
-use super::account::{Account, MarginMode, Refusal};
+use super::account::{Account, MarginMode};
 use super::fill::{
     LIQUIDATION_SLIPPAGE_FACTOR, Level, Ohlc, PathOrder, Slippage, path, reach_from,
 };
@@ -237,7 +237,7 @@ impl Venue {
     /// Accepts an order to rest (or, for a market order, to fill at the next bar's open).
     /// `reference` is the last close (USDT), for sizing checks of orders without a price.
     pub fn submit(&mut self, order: Order, reference: f64) -> Result<u64, OrderRefusal> {
-        self.accept(order, reference, None, None)
+        self.accept(order, reference)
     }
 
     /// An entry with its stop-loss and take-profit (either may be absent): the legs wait for
@@ -249,9 +249,9 @@ impl Venue {
         take_profit: Option<f64>,
         reference: f64,
     ) -> Result<u64, OrderRefusal> {
-        let entry_id = self.accept(entry, reference, None, None)?;
+        let entry_id = self.accept(entry, reference)?;
         let leg = |kind| Order {
-            side: opposite(entry.side),
+            side: entry.side.opposite(),
             qty: orders::Quantity::ClosePosition,
             kind,
             reduce_only: true,
@@ -283,13 +283,7 @@ impl Venue {
         true
     }
 
-    fn accept(
-        &mut self,
-        order: Order,
-        reference: f64,
-        oco: Option<u64>,
-        waits_for: Option<u64>,
-    ) -> Result<u64, OrderRefusal> {
+    fn accept(&mut self, order: Order, reference: f64) -> Result<u64, OrderRefusal> {
         let prepared = orders::prepare(
             order,
             &self.instruments[order.symbol],
@@ -301,8 +295,8 @@ impl Venue {
         self.resting.push(Resting {
             id,
             prepared,
-            oco,
-            waits_for,
+            oco: None,
+            waits_for: None,
         });
         Ok(id)
     }
@@ -572,7 +566,7 @@ impl Venue {
                     symbol,
                     kind: EventKind::Rejected {
                         id: r.id,
-                        reason: refusal_text(&refusal),
+                        reason: refusal.to_string(),
                     },
                 });
                 let legs: Vec<u64> = self
@@ -723,13 +717,6 @@ impl Venue {
     }
 }
 
-fn opposite(side: Side) -> Side {
-    match side {
-        Side::Long => Side::Short,
-        Side::Short => Side::Long,
-    }
-}
-
 fn dec(x: f64) -> Decimal {
     Decimal::from_f64(x).unwrap_or(Decimal::ZERO)
 }
@@ -737,10 +724,6 @@ fn dec(x: f64) -> Decimal {
 fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
     let p = dec(price);
     ((p / tick).round() * tick).normalize()
-}
-
-fn refusal_text(refusal: &Refusal) -> String {
-    refusal.to_string()
 }
 
 /// The level at which a resting order acts.
