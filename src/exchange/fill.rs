@@ -84,7 +84,15 @@ pub fn reach_from(path: &[f64; 4], level: Level, after: f64) -> Option<(f64, f64
         Level::AtOrAbove(x) => (x, false),
     };
     let through = |p: f64| if below { p <= target } else { p >= target };
-    let k0 = (after.max(0.0).floor() as usize).min(2);
+    // the segment holding `after`, by comparison: `f64::floor` is a libm call on baseline
+    // x86-64 (no SSE4.1), three of them per bar in the venue
+    let k0 = if after < 1.0 {
+        0
+    } else if after < 2.0 {
+        1
+    } else {
+        2
+    };
     let start = path[k0] + (path[k0 + 1] - path[k0]) * (after - k0 as f64).clamp(0.0, 1.0);
     if through(start) {
         return Some((after, start));
