@@ -28,8 +28,9 @@ use super::account::{Account, MarginMode};
 use super::fill::{
     LIQUIDATION_SLIPPAGE_FACTOR, Level, Ohlc, PathOrder, Slippage, path, reach_from,
 };
+use super::margin::{self as margin_maths, PositionInput};
 use super::orders::{self, Order, OrderKind, OrderRefusal, Prepared};
-use crate::instrument::InstrumentSpec;
+use crate::instrument::{InstrumentSpec, Tier};
 
 /// How the venue behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +131,27 @@ pub struct Venue {
     /// `f64` copies of the account's state, refreshed after every booking, so that a bar in
     /// which nothing happens touches no `Decimal` and allocates nothing
     shadow: Shadow,
+    /// per symbol: what its active resting orders can do, refreshed when the orders change
+    levels: Vec<Levels>,
+}
+
+/// The active resting orders of one symbol, packed for the per-bar test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Levels {
+    /// a market order waits for the next open
+    market: bool,
+    /// USDT: the highest level reached from above (−∞ if none)
+    highest_below: f64,
+    /// USDT: the lowest level reached from below (+∞ if none)
+    lowest_above: f64,
+}
+
+impl Levels {
+    const NONE: Levels = Levels {
+        market: false,
+        highest_below: f64::NEG_INFINITY,
+        lowest_above: f64::INFINITY,
+    };
 }
 
 /// The account as the per-bar checks read it, in `f64`.
@@ -141,6 +163,10 @@ struct Shadow {
     positions: Vec<Option<ShadowPosition>>,
     /// per symbol: tiers as (cap, maintenance rate, maintenance amount)
     tiers: Vec<Vec<(f64, f64, f64)>>,
+    /// per symbol: the tiers with rate and amount divided by the margin-call threshold θ. The
+    /// margin ratio maintenance / balance reaches θ exactly where balance = maintenance / θ,
+    /// so the liquidation-price formula on these tiers gives the margin-call price.
+    call_tiers: Vec<Vec<Tier>>,
 }
 
 /// A position as the per-bar checks read it. USDT and base asset, `f64`.
@@ -152,6 +178,10 @@ struct ShadowPosition {
     entry: f64,
     margin: f64,
     liquidation: Option<f64>,
+    /// USDT: where the margin ratio reaches the margin-call threshold; −∞ (long) or +∞
+    /// (short) when it never does; NaN when unknown (cross margin with several positions,
+    /// where it moves with the other marks)
+    margin_call: f64,
 }
 
 impl Shadow {
@@ -183,12 +213,28 @@ impl Venue {
                     .collect()
             })
             .collect();
+        let theta = Decimal::from_f64(config.margin_call_ratio)
+            .filter(|t| *t > Decimal::ZERO)
+            .unwrap_or(Decimal::ONE);
+        let call_tiers = instruments
+            .iter()
+            .map(|i| {
+                let scale = |t: &Tier| Tier {
+                    maint_margin_rate: t.maint_margin_rate / theta,
+                    maint_amount: t.maint_amount / theta,
+                    ..t.clone()
+                };
+                i.brackets.iter().map(scale).collect()
+            })
+            .collect();
         let shadow = Shadow {
             wallet: f(config.start_balance),
             positions: vec![None; n],
             tiers,
+            call_tiers,
         };
         let marks = vec![0.0; n];
+        let levels = vec![Levels::NONE; n];
         let (resting, events) = (Vec::new(), Vec::new());
         Venue {
             config,
@@ -200,6 +246,20 @@ impl Venue {
             in_margin_call: false,
             marks,
             shadow,
+            levels,
+        }
+    }
+
+    /// Repacks every symbol's [`Levels`] from the resting orders; after any change to them.
+    fn refresh_levels(&mut self) {
+        self.levels.fill(Levels::NONE);
+        for r in self.resting.iter().filter(|r| r.waits_for.is_none()) {
+            let l = &mut self.levels[r.prepared.order.symbol];
+            match trigger_level(&r.prepared) {
+                None => l.market |= r.prepared.order.kind == OrderKind::Market,
+                Some(Level::AtOrBelow(x)) => l.highest_below = l.highest_below.max(x),
+                Some(Level::AtOrAbove(x)) => l.lowest_above = l.lowest_above.min(x),
+            }
         }
     }
 
@@ -207,15 +267,47 @@ impl Venue {
     fn resync(&mut self) {
         let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
         self.shadow.wallet = f(self.account.wallet());
+        let single = (0..self.instruments.len())
+            .filter(|&s| self.account.position(s).is_some())
+            .count()
+            <= 1;
         for s in 0..self.instruments.len() {
             self.shadow.positions[s] = self.account.position(s).map(|p| {
                 let sign = if p.side == Side::Long { 1.0 } else { -1.0 };
+                let backing = match self.config.mode {
+                    MarginMode::Isolated => Some(p.margin),
+                    MarginMode::Cross if single => Some(self.account.wallet()),
+                    MarginMode::Cross => None,
+                };
+                let margin_call = match backing {
+                    None => f64::NAN,
+                    Some(wallet) => {
+                        let input = PositionInput {
+                            side: p.side,
+                            qty: p.qty,
+                            entry: p.entry,
+                            wallet,
+                            other_maint: Decimal::ZERO,
+                            other_upnl: Decimal::ZERO,
+                        };
+                        let never = if p.side == Side::Long {
+                            f64::NEG_INFINITY
+                        } else {
+                            f64::INFINITY
+                        };
+                        margin_maths::liquidation_price(&input, &self.shadow.call_tiers[s])
+                            .price
+                            .and_then(|x| x.to_f64())
+                            .unwrap_or(never)
+                    }
+                };
                 ShadowPosition {
                     sign,
                     qty: f(p.qty),
                     entry: f(p.entry),
                     margin: f(p.margin),
                     liquidation: p.liquidation.and_then(|x| x.to_f64()),
+                    margin_call,
                 }
             });
         }
@@ -275,6 +367,7 @@ impl Venue {
             return false;
         };
         let r = self.resting.remove(i);
+        self.refresh_levels();
         self.events.push(Event {
             time,
             symbol: r.prepared.order.symbol,
@@ -298,6 +391,7 @@ impl Venue {
             oco: None,
             waits_for: None,
         });
+        self.refresh_levels();
         Ok(id)
     }
 
@@ -321,6 +415,7 @@ impl Venue {
             oco,
             waits_for: Some(waits_for),
         });
+        self.refresh_levels();
     }
 
     /// One bar of one symbol: funding, market orders, the path, the margin check.
@@ -417,31 +512,50 @@ impl Venue {
     }
 
     fn fill_market_orders(&mut self, symbol: usize, time: i64, last: &Ohlc) {
+        if !self.levels[symbol].market {
+            return;
+        }
         let is_due = |r: &Resting| {
             r.prepared.order.symbol == symbol
                 && r.waits_for.is_none()
                 && r.prepared.order.kind == OrderKind::Market
         };
-        if !self.resting.iter().any(is_due) {
-            return;
-        }
-        let due: Vec<Resting> = self
-            .resting
-            .iter()
-            .filter(|r| {
-                r.prepared.order.symbol == symbol
-                    && r.waits_for.is_none()
-                    && r.prepared.order.kind == OrderKind::Market
-            })
-            .copied()
-            .collect();
+        let due: Vec<Resting> = self.resting.iter().filter(|r| is_due(r)).copied().collect();
         for r in due {
             self.execute(r, time, last.open, last, FillReason::Market);
         }
     }
 
+    /// True when the bar's range can reach the liquidation price (on the mark range) or any
+    /// active resting order's level (on the last-price range, from the packed [`Levels`]).
+    /// Most bars reach nothing, and this test is four comparisons where the walk is path
+    /// building and interpolation.
+    fn bar_reaches_a_level(&self, symbol: usize, last: &Ohlc, mark: &Ohlc) -> bool {
+        let reaches = |level: Level, bar: &Ohlc| match level {
+            Level::AtOrBelow(x) => bar.low <= x,
+            Level::AtOrAbove(x) => bar.high >= x,
+        };
+        if let Some(p) = self.shadow.positions[symbol]
+            && let Some(lp) = p.liquidation
+        {
+            let level = if p.sign > 0.0 {
+                Level::AtOrBelow(lp)
+            } else {
+                Level::AtOrAbove(lp)
+            };
+            if reaches(level, mark) {
+                return true;
+            }
+        }
+        let l = &self.levels[symbol];
+        last.low <= l.highest_below || last.high >= l.lowest_above
+    }
+
     /// Resolves liquidation and resting orders in path order, re-evaluating after each event.
     fn walk_path(&mut self, symbol: usize, time: i64, last: &Ohlc, mark: &Ohlc) {
+        if !self.bar_reaches_a_level(symbol, last, mark) {
+            return;
+        }
         let mut after = 0.0f64;
         // each pass executes one event; a bar can hold at most one per resting order plus a liquidation
         for _ in 0..=self.resting.len() + 1 {
@@ -495,6 +609,7 @@ impl Venue {
     /// Fills a resting order at `price` (before slippage for taker fills) and books it.
     fn execute(&mut self, r: Resting, time: i64, price: f64, bar: &Ohlc, reason: FillReason) {
         self.resting.retain(|x| x.id != r.id);
+        self.refresh_levels();
         let order = r.prepared.order;
         let symbol = order.symbol;
         let spec = &self.instruments[symbol];
@@ -553,6 +668,7 @@ impl Venue {
                 {
                     leg.waits_for = None;
                 }
+                self.refresh_levels();
                 if let Some(other) = r.oco {
                     self.cancel(time, other);
                 }
@@ -667,6 +783,35 @@ impl Venue {
     /// (computed in `f64` from the shadow; the margin ratio is maintenance / margin balance,
     /// per position in isolated margin, over the account in cross).
     fn check_margin_call(&mut self, symbol: usize, time: i64) {
+        // One comparison per position when every position has its margin-call price: the
+        // ratio is at or above θ exactly when the mark is at or past that price.
+        let fast = self
+            .shadow
+            .positions
+            .iter()
+            .flatten()
+            .all(|p| !p.margin_call.is_nan());
+        if fast {
+            let past = |(s, p): (usize, &ShadowPosition)| {
+                let (mark, call) = (self.marks[s], p.margin_call);
+                if p.sign > 0.0 {
+                    mark <= call
+                } else {
+                    mark >= call
+                }
+            };
+            let above = self
+                .shadow
+                .positions
+                .iter()
+                .enumerate()
+                .filter_map(|(s, p)| p.as_ref().map(|p| (s, p)))
+                .any(past);
+            if !above || self.in_margin_call {
+                self.in_margin_call = above;
+                return;
+            }
+        }
         let sh = &self.shadow;
         let threshold = self.config.margin_call_ratio;
         // maintenance ≥ threshold × balance, compared without dividing (once per bar); the
@@ -1022,6 +1167,11 @@ mod tests {
     #[test]
     fn margin_calls_are_recorded_when_the_ratio_rises_through_the_threshold() {
         let mut v = long_one_btc();
+        // The margin-call price is the LP formula on tiers divided by θ = 0.8: tier 2 gives
+        // r = 0.005 / 0.8 = 0.00625 and c = 50 / 0.8 = 62.5, so
+        // P = (6,500 + 62.5 − 65,000) / (0.00625 − 1) = −58,437.5 / −0.99375 = 58,805.03.
+        let call = v.shadow.positions[0].unwrap().margin_call;
+        assert!((call - 58_805.031_446).abs() < 1e-3, "{call}");
         // close 58,780 (above LP 58,743.72): MM 58,780 × 0.005 − 50 = 243.9, balance
         // 6,500 − 6,220 = 280: ratio 0.871 ≥ 0.8
         let low = bar(60_000.0, 60_100.0, 58_780.0, 58_780.0);
