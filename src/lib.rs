@@ -8,12 +8,14 @@
 //! - [`instrument`]: contract rules and tiered leverage brackets per symbol (shipped as data).
 //! - [`exchange`]: the simulated venue — margin maths, funding, liquidation, the account and
 //!   its ledger, orders, the fill model on OHLC bars, and the venue that runs one bar.
+//! - [`risk`]: between signals and orders; so far the sizing maths.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 //!
-//! The risk layer, strategies, the engine, sweeps and reports come in later stages.
+//! The rest of the risk layer, strategies, the engine, sweeps and reports come in later stages.
 
 pub mod cli;
 pub mod data;
 pub mod exchange;
 pub mod instrument;
 pub mod market;
+pub mod risk;

@@ -1,5 +1,4 @@
-//! `perpsim calc liq|size|kelly`: risk calculators. `liq` is built; `size` and `kelly` come
-//! with the risk layer.
+//! `perpsim calc liq|size|kelly`: risk calculators, each with `--json` for scripts.
 
 use std::path::PathBuf;
 
@@ -12,21 +11,65 @@ use super::Failure;
 use crate::exchange::Side;
 use crate::exchange::margin::{self, PositionInput};
 use crate::instrument::{Instruments, Tier};
+use crate::risk::sizing;
+use rust_decimal::prelude::FromPrimitive;
 
 #[derive(Subcommand, Debug)]
 pub enum CalcCommand {
     /// Liquidation and bankruptcy price of a position (isolated or cross margin)
     Liq(LiqArgs),
-    /// Position size from equity, entry, stop and risk (not built yet)
-    Size(PendingArgs),
-    /// Kelly fraction from win rate and average win/loss (not built yet)
-    Kelly(PendingArgs),
+    /// Position size that risks a fraction of equity between entry and stop, with its margin,
+    /// liquidation price and whether the stop fires before liquidation
+    Size(SizeArgs),
+    /// Kelly fraction from win rate and average win and loss, full and scaled
+    Kelly(KellyArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct PendingArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+pub struct KellyArgs {
+    /// Fraction of trades that win, e.g. 0.55
+    #[arg(long)]
+    pub win_rate: f64,
+    /// Average winning trade, e.g. 0.02 (2 %); any unit, the same as --avg-loss
+    #[arg(long)]
+    pub avg_win: f64,
+    /// Average losing trade, as a positive number, e.g. 0.015
+    #[arg(long)]
+    pub avg_loss: f64,
+    /// Scale of the full Kelly fraction to stake: 0.5 is half Kelly
+    #[arg(long, default_value_t = 0.5)]
+    pub fraction: f64,
+    /// Print a JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SizeArgs {
+    /// Account equity, USDT
+    #[arg(long)]
+    pub equity: f64,
+    /// Entry price, USDT
+    #[arg(long)]
+    pub entry: f64,
+    /// Stop price, USDT: below the entry for a long, above for a short
+    #[arg(long)]
+    pub stop: f64,
+    /// Fraction of equity to lose if the stop is hit, e.g. 0.01
+    #[arg(long)]
+    pub risk: f64,
+    /// Leverage of the position (isolated, initial margin only)
+    #[arg(long, default_value = "1")]
+    pub leverage: Decimal,
+    /// Symbol whose lot step and brackets to use (default BTCUSDT)
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Instrument file (default: the shipped instruments/binance_usdm.toml)
+    #[arg(long)]
+    pub instruments: Option<PathBuf>,
+    /// Print a JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +124,8 @@ pub struct LiqArgs {
 pub fn run(command: CalcCommand) -> Result<(), Failure> {
     match command {
         CalcCommand::Liq(args) => liq(args),
-        CalcCommand::Size(_) => super::pending::not_built("calc size", "the risk layer (issue 4)"),
-        CalcCommand::Kelly(_) => {
-            super::pending::not_built("calc kelly", "the risk layer (issue 4)")
-        }
+        CalcCommand::Size(args) => size(args),
+        CalcCommand::Kelly(args) => kelly(args),
     }
 }
 
@@ -272,6 +313,177 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             "other positions    maintenance {} USDT, unrealised PnL {} USDT",
             other_maint.round_dp(2),
             other_upnl.round_dp(2)
+        );
+    }
+    Ok(())
+}
+
+fn kelly(args: KellyArgs) -> Result<(), Failure> {
+    let KellyArgs {
+        win_rate,
+        avg_win,
+        avg_loss,
+        fraction,
+        json,
+    } = args;
+    if !(win_rate > 0.0 && win_rate < 1.0) {
+        return Err(usage(format!(
+            "--win-rate {win_rate} must be between 0 and 1"
+        )));
+    }
+    if !(avg_win > 0.0 && avg_loss > 0.0 && avg_win.is_finite() && avg_loss.is_finite()) {
+        return Err(usage(
+            "--avg-win and --avg-loss must be > 0 (give the loss as a positive number)",
+        ));
+    }
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(usage(format!(
+            "--fraction {fraction} must be in (0, 1]: 0.5 is half Kelly"
+        )));
+    }
+    let full = sizing::kelly_fraction(win_rate, avg_win, avg_loss);
+    let scaled = (full * fraction).max(0.0);
+    if json {
+        println!(
+            "{}",
+            json!({ "full_kelly": full, "fraction": fraction, "scaled_kelly": scaled, "edge": full > 0.0 })
+        );
+        return Ok(());
+    }
+    let pct = |x: f64| {
+        format!("{:.4}", x * 100.0)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    };
+    println!(
+        "payoff ratio       {:.4} (average win / average loss)",
+        avg_win / avg_loss
+    );
+    println!("full Kelly         {} % of equity", pct(full));
+    if full > 0.0 {
+        println!(
+            "{:<19}{} % of equity",
+            format!("scaled ({fraction}×)"),
+            pct(scaled)
+        );
+    } else {
+        println!("no edge            stake nothing: the record loses in expectation");
+    }
+    Ok(())
+}
+
+fn size(args: SizeArgs) -> Result<(), Failure> {
+    let SizeArgs {
+        equity,
+        entry,
+        stop,
+        risk,
+        leverage,
+        ..
+    } = args;
+    for (name, value) in [("--equity", equity), ("--entry", entry), ("--stop", stop)] {
+        if !(value > 0.0 && value.is_finite()) {
+            return Err(usage(format!("{name} must be > 0")));
+        }
+    }
+    if !(risk > 0.0 && risk < 1.0) {
+        return Err(usage(format!(
+            "--risk {risk} must be a fraction in (0, 1), e.g. 0.01"
+        )));
+    }
+    if stop == entry {
+        return Err(usage(
+            "--stop equals --entry: the risk per unit would be zero",
+        ));
+    }
+    if leverage <= Decimal::ZERO {
+        return Err(usage("--leverage must be > 0"));
+    }
+    let instruments = match &args.instruments {
+        Some(path) => Instruments::load(path).map_err(Failure::Work)?,
+        None => Instruments::binance_usdm(),
+    };
+    let symbol = args.symbol.clone().unwrap_or_else(|| "BTCUSDT".into());
+    let spec = instruments.get(&symbol).map_err(Failure::Work)?;
+    let side = if stop < entry {
+        Side::Long
+    } else {
+        Side::Short
+    };
+    let raw = sizing::risk_per_trade_qty(equity, entry, stop, risk);
+    let dec = |x: f64| Decimal::from_f64(x).unwrap_or(Decimal::ZERO);
+    // the exchange rounds down to the lot step: never more risk than asked
+    let qty = ((dec(raw) / spec.lot_size).floor() * spec.lot_size).normalize();
+    if qty.is_zero() {
+        return Err(Failure::Work(format!(
+            "{raw:.8} {symbol} rounds to 0 at the lot step {}: raise --risk or --equity",
+            spec.lot_size
+        )));
+    }
+    let notional = qty * dec(entry);
+    spec.check_leverage(notional, leverage)
+        .map_err(Failure::Work)?;
+    let margin = notional / leverage;
+    let loss = qty * dec((entry - stop).abs());
+    let input = PositionInput {
+        side,
+        qty,
+        entry: dec(entry),
+        wallet: margin,
+        other_maint: Decimal::ZERO,
+        other_upnl: Decimal::ZERO,
+    };
+    let liq = margin::liquidation_price(&input, &spec.brackets).price;
+    let before = match (liq, side) {
+        (None, _) => true,
+        (Some(lp), Side::Long) => dec(stop) > lp,
+        (Some(lp), Side::Short) => dec(stop) < lp,
+    };
+    let needs = (notional / dec(equity)).ceil().max(Decimal::ONE);
+    let f = |d: Decimal| d.round_dp(8).to_f64();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "side": side.name(), "qty": f(qty), "qty_unrounded": raw, "notional": f(notional), "leverage": f(leverage),
+                "margin": f(margin), "loss_at_stop": f(loss), "liquidation_price": liq.and_then(f),
+                "stop_before_liquidation": before, "margin_exceeds_equity": margin > dec(equity),
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "side               {} (stop {} the entry)",
+        side.name(),
+        if side == Side::Long { "below" } else { "above" }
+    );
+    println!(
+        "quantity           {qty} {symbol} ({raw:.6} before rounding down to the lot step {})",
+        spec.lot_size
+    );
+    println!("notional           {} USDT", notional.round_dp(2));
+    println!(
+        "margin             {} USDT at {leverage}x",
+        margin.round_dp(2)
+    );
+    if margin > dec(equity) {
+        println!("                   more than the equity: use at least {needs}x");
+    }
+    println!(
+        "loss at stop       {} USDT ({} % of equity), before fees",
+        loss.round_dp(2),
+        (loss / dec(equity) * Decimal::ONE_HUNDRED).round_dp(3)
+    );
+    match liq {
+        Some(lp) => println!("liquidation price  {} USDT", lp.round_dp(2)),
+        None => println!("liquidation price  none: the margin covers a fall to 0"),
+    }
+    if before {
+        println!("stop               {stop} fires before liquidation");
+    } else {
+        println!(
+            "stop               {stop} comes AFTER liquidation: the position is liquidated first; lower the leverage"
         );
     }
     Ok(())

@@ -44,7 +44,7 @@ pub enum Command {
     Run(pending::RunArgs),
     /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival (not built yet)
     Sweep(pending::SweepArgs),
-    /// Risk calculators: liquidation price (size and kelly: not built yet)
+    /// Risk calculators: liquidation price, position size, Kelly fraction
     #[command(subcommand)]
     Calc(calc::CalcCommand),
     /// Validate history files: layout, span, gaps, duplicates, bad rows

@@ -219,3 +219,101 @@ fn calc_liq_refuses_leverage_above_the_tier_and_bad_usage() {
         Some(2)
     );
 }
+
+#[test]
+fn calc_kelly_gives_full_and_scaled_fractions() {
+    // p = 0.55, w = 2 %, l = 1.5 %: full Kelly (1.3333 × 0.55 − 0.45) / 1.3333 = 21.25 %, half 10.625 %
+    let out = perpsim(&[
+        "calc",
+        "kelly",
+        "--win-rate",
+        "0.55",
+        "--avg-win",
+        "0.02",
+        "--avg-loss",
+        "0.015",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "payoff ratio       1.3333 (average win / average loss)\nfull Kelly         21.25 % of equity\nscaled (0.5×)      10.625 % of equity\n"
+    );
+    let json = perpsim(&[
+        "calc",
+        "kelly",
+        "--win-rate",
+        "0.55",
+        "--avg-win",
+        "0.02",
+        "--avg-loss",
+        "0.015",
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!((value["scaled_kelly"].as_f64().unwrap() - 0.10625).abs() < 1e-12);
+    assert_eq!(
+        perpsim(&[
+            "calc",
+            "kelly",
+            "--win-rate",
+            "1.5",
+            "--avg-win",
+            "1",
+            "--avg-loss",
+            "1"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn calc_size_sizes_by_risk_and_checks_the_stop_against_liquidation() {
+    // 10,000 × 1 % / (65,000 − 63,700) = 0.0769 → 0.076 BTC at the lot step; notional 4,940;
+    // 10x margin 494; LP (494 − 4,940) / (0.076 × 0.004 − 0.076) = 58,734.94, below the stop
+    let args = [
+        "calc",
+        "size",
+        "--equity",
+        "10000",
+        "--entry",
+        "65000",
+        "--stop",
+        "63700",
+        "--risk",
+        "0.01",
+        "--leverage",
+        "10",
+        "--json",
+    ];
+    let value: serde_json::Value = serde_json::from_slice(&perpsim(&args).stdout).unwrap();
+    assert_eq!(
+        (
+            value["qty"].as_f64(),
+            value["notional"].as_f64(),
+            value["margin"].as_f64()
+        ),
+        (Some(0.076), Some(4940.0), Some(494.0))
+    );
+    assert!((value["liquidation_price"].as_f64().unwrap() - 58_734.939_759).abs() < 1e-3);
+    assert_eq!(value["stop_before_liquidation"], serde_json::json!(true));
+    // at 20x with a stop at 55,000 the position is liquidated first (LP 61,997.99)
+    let late = perpsim(&[
+        "calc",
+        "size",
+        "--equity",
+        "10000",
+        "--entry",
+        "65000",
+        "--stop",
+        "55000",
+        "--risk",
+        "0.05",
+        "--leverage",
+        "20",
+    ]);
+    assert!(text(&late.stdout).contains(
+        "liquidation price  61997.99 USDT\nstop               55000 comes AFTER liquidation"
+    ));
+}
