@@ -50,8 +50,9 @@ pub struct LiquidationRisk {
 pub fn liquidation_probability(r: &LiquidationRisk) -> f64 {
     let s = if r.side == Side::Long { 1.0 } else { -1.0 };
     let barrier = s * (r.liquidation / r.price).ln();
-    if !(barrier < 0.0) {
-        return 1.0; // at or through the liquidation price already (or no valid price)
+    // at or through the liquidation price already, or no valid price (NaN): certain
+    if barrier >= 0.0 || barrier.is_nan() {
+        return 1.0;
     }
     if !(r.daily_vol > 0.0 && r.horizon_days > 0.0) {
         return 0.0;
