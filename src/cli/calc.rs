@@ -61,15 +61,36 @@ pub struct SizeArgs {
     /// Leverage of the position (isolated, initial margin only)
     #[arg(long, default_value = "1")]
     pub leverage: Decimal,
-    /// Symbol whose lot step and brackets to use (default BTCUSDT)
+    #[command(flatten)]
+    pub instrument: InstrumentArgs,
+    /// Print a JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which instrument's rules a calculator uses.
+#[derive(Args, Debug)]
+pub struct InstrumentArgs {
+    /// Symbol whose lot step and brackets to use, from the instrument file (default BTCUSDT)
     #[arg(long)]
     pub symbol: Option<String>,
     /// Instrument file (default: the shipped instruments/binance_usdm.toml)
     #[arg(long)]
     pub instruments: Option<PathBuf>,
-    /// Print a JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl InstrumentArgs {
+    /// The instrument file and the symbol to take from it.
+    fn load(&self) -> Result<(Instruments, String), Failure> {
+        let instruments = match &self.instruments {
+            Some(path) => Instruments::load(path).map_err(Failure::Work)?,
+            None => Instruments::binance_usdm(),
+        };
+        Ok((
+            instruments,
+            self.symbol.clone().unwrap_or_else(|| "BTCUSDT".into()),
+        ))
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,12 +119,8 @@ pub struct LiqArgs {
     /// With --wallet: isolated (default) or cross
     #[arg(long, value_enum, default_value = "isolated")]
     pub margin_mode: MarginMode,
-    /// Symbol whose brackets to use, from the instrument file (default BTCUSDT)
-    #[arg(long)]
-    pub symbol: Option<String>,
-    /// Instrument file (default: the shipped instruments/binance_usdm.toml)
-    #[arg(long)]
-    pub instruments: Option<PathBuf>,
+    #[command(flatten)]
+    pub instrument: InstrumentArgs,
     /// Maintenance margin rate instead of the symbol's brackets (fraction, 0.004 = 0.4 %)
     #[arg(long)]
     pub mmr: Option<Decimal>,
@@ -179,11 +196,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
     if args.qty <= Decimal::ZERO || args.entry <= Decimal::ZERO {
         return Err(usage("--qty and --entry must be > 0"));
     }
-    let instruments = match &args.instruments {
-        Some(path) => Instruments::load(path).map_err(Failure::Work)?,
-        None => Instruments::binance_usdm(),
-    };
-    let symbol = args.symbol.clone().unwrap_or_else(|| "BTCUSDT".into());
+    let (instruments, symbol) = args.instrument.load()?;
     let (tiers, tier_source) = match args.mmr {
         Some(rate) => (flat_tiers(rate, args.maint_amount), "--mmr".to_string()),
         None => {
@@ -400,11 +413,7 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
     if leverage <= Decimal::ZERO {
         return Err(usage("--leverage must be > 0"));
     }
-    let instruments = match &args.instruments {
-        Some(path) => Instruments::load(path).map_err(Failure::Work)?,
-        None => Instruments::binance_usdm(),
-    };
-    let symbol = args.symbol.clone().unwrap_or_else(|| "BTCUSDT".into());
+    let (instruments, symbol) = args.instrument.load()?;
     let spec = instruments.get(&symbol).map_err(Failure::Work)?;
     let side = if stop < entry {
         Side::Long
