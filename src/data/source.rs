@@ -142,9 +142,20 @@ pub fn timeframe_from_name(path: &Path) -> Option<Timeframe> {
     })
 }
 
-/// True when the name says mark price (`markPriceKlines`, `_mark.csv`).
+/// True when the path says mark price: a word `mark`, `markPrice` or `markPriceKlines` (Binance
+/// Vision's folder) in any component, so `binance_um_BTCUSDT_1h_mark.csv` and
+/// `markPriceKlines/BTCUSDT/1h/BTCUSDT-1h-2024-01.zip` are, and `/tmp/market/…` is not.
 pub fn is_mark_name(path: &Path) -> bool {
-    path.to_string_lossy().to_ascii_lowercase().contains("mark")
+    path.components().any(|c| {
+        c.as_os_str()
+            .to_string_lossy()
+            .split(['-', '_', '.', ' '])
+            .any(|word| {
+                ["mark", "markprice", "markpriceklines"]
+                    .iter()
+                    .any(|m| word.eq_ignore_ascii_case(m))
+            })
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +187,25 @@ mod tests {
                 tf,
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn mark_price_is_told_by_whole_words() {
+        let marks = [
+            "binance_um_BTCUSDT_1h_mark.csv",
+            "data/BTCUSDT-1h-markPrice.zip",
+            "um/markPriceKlines/BTCUSDT/1h/BTCUSDT-1h-2024-01.zip",
+        ];
+        for mark in marks {
+            assert!(is_mark_name(Path::new(mark)), "{mark}");
+        }
+        for last in [
+            "/tmp/market/ETHUSDT-1h.zip",
+            "data/BTCUSDT-1h.zip",
+            "marketdata/x.csv",
+        ] {
+            assert!(!is_mark_name(Path::new(last)), "{last}");
         }
     }
 }
