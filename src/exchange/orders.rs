@@ -97,7 +97,7 @@ impl std::fmt::Display for OrderRefusal {
 }
 
 /// Rounds `value` to a multiple of `step`: down (−1), nearest (0) or up (+1).
-fn to_step(value: f64, step: Decimal, direction: i8) -> Option<Decimal> {
+pub(crate) fn to_step(value: f64, step: Decimal, direction: i8) -> Option<Decimal> {
     let value = Decimal::from_f64(value)?;
     let steps = value / step;
     let whole = match direction {

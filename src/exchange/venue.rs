@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use super::Side;
-use super::account::{Account, MarginMode};
+use super::account::{Account, MarginMode, usdt};
 use super::fill::{
     LIQUIDATION_SLIPPAGE_FACTOR, Level, Ohlc, PathOrder, Slippage, path, reach_from,
 };
@@ -647,7 +647,7 @@ impl Venue {
         self.resync();
         match booked {
             Ok(()) => {
-                let fee = qty * fill_price * fee_rate;
+                let fee = usdt(qty * fill_price * fee_rate); // as the account booked it
                 self.events.push(Event {
                     time,
                     symbol,
@@ -866,9 +866,9 @@ fn dec(x: f64) -> Decimal {
     Decimal::from_f64(x).unwrap_or(Decimal::ZERO)
 }
 
+/// `price` at the nearest tick (the exchange's fill prices are on the tick).
 fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
-    let p = dec(price);
-    ((p / tick).round() * tick).normalize()
+    orders::to_step(price, tick, 0).unwrap_or(Decimal::ZERO)
 }
 
 /// The level at which a resting order acts.
