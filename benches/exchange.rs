@@ -15,10 +15,12 @@ use perpsim::exchange::Side;
 use perpsim::exchange::account::MarginMode;
 use perpsim::exchange::fill::Slippage;
 use perpsim::exchange::fill::{Guards, Ohlc, PathOrder, first_exit};
-use perpsim::exchange::orders::{Order, OrderKind, Quantity};
 use perpsim::exchange::venue::{Venue, VenueConfig};
 use perpsim::instrument::Instruments;
 use perpsim::market::Timeframe;
+use perpsim::risk::RiskLayer;
+use perpsim::risk::config::{RiskConfig, Sizing};
+use perpsim::strategy::{Intent, Signal};
 use rust_decimal::Decimal;
 
 const BARS: usize = 500_000;
@@ -115,17 +117,35 @@ fn held_position(price: f64) -> Venue {
     };
     let spec = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
     let mut v = Venue::new(config, vec![spec]);
-    let qty = Quantity::Base(Decimal::new(1, 1));
-    let entry = Order {
-        symbol: 0,
-        side: Side::Long,
-        qty,
-        kind: OrderKind::Market,
-        reduce_only: false,
-        leverage: Decimal::from(2),
+    // the venue takes only approved orders: a risk layer with every rule off sends this one
+    let rules = RiskConfig {
+        sizing: Sizing::FixedNotional,
+        fixed_notional: price * 0.1,
+        max_leverage: Some(2.0),
+        ..RiskConfig::no_rules()
     };
-    v.submit_bracket(entry, Some(price * 0.2), Some(price * 10.0), price)
-        .unwrap();
+    let spec = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+    let mut risk = RiskLayer::new(rules, &[spec], 60_000, 100_000.0).unwrap();
+    let open = Ohlc {
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+    };
+    risk.observe(0, &open, price, None);
+    let enter = Intent::Enter {
+        side: Side::Long,
+        stop: Some(price * 0.2),
+        take_profit: Some(price * 10.0),
+    };
+    risk.on_signal(
+        -1,
+        Signal {
+            symbol: 0,
+            intent: enter,
+        },
+        &mut v,
+    );
     let first = Ohlc {
         open: price,
         high: price,

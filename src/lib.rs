@@ -8,10 +8,12 @@
 //! - [`instrument`]: contract rules and tiered leverage brackets per symbol (shipped as data).
 //! - [`exchange`]: the simulated venue — margin maths, funding, liquidation, the account and
 //!   its ledger, orders, the fill model on OHLC bars, and the venue that runs one bar.
-//! - [`risk`]: between signals and orders; so far the sizing maths.
+//! - [`strategy`]: what strategies say: signals (intents), never orders.
+//! - [`risk`]: between signals and orders — sizing, caps, breakers, guards, the audit trail;
+//!   the only builder of the approved orders the exchange accepts.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 //!
-//! The rest of the risk layer, strategies, the engine, sweeps and reports come in later stages.
+//! Strategies' trait and built-ins, the engine, sweeps and reports come in later stages.
 
 pub mod cli;
 pub mod data;
@@ -19,3 +21,4 @@ pub mod exchange;
 pub mod instrument;
 pub mod market;
 pub mod risk;
+pub mod strategy;

@@ -36,6 +36,14 @@ impl Side {
         }
     }
 
+    /// +1.0 long, −1.0 short, for `f64` maths
+    pub fn sign_f64(self) -> f64 {
+        match self {
+            Side::Long => 1.0,
+            Side::Short => -1.0,
+        }
+    }
+
     pub fn opposite(self) -> Side {
         match self {
             Side::Long => Side::Short,

@@ -31,6 +31,7 @@ use super::fill::{
 use super::margin::{self as margin_maths, PositionInput};
 use super::orders::{self, Order, OrderKind, OrderRefusal, Prepared};
 use crate::instrument::{InstrumentSpec, Tier};
+use crate::risk::Approved;
 
 /// How the venue behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -326,15 +327,23 @@ impl Venue {
         &self.events
     }
 
-    /// Accepts an order to rest (or, for a market order, to fill at the next bar's open).
-    /// `reference` is the last close (USDT), for sizing checks of orders without a price.
-    pub fn submit(&mut self, order: Order, reference: f64) -> Result<u64, OrderRefusal> {
-        self.accept(order, reference)
+    /// Accepts an approved order to rest (or, for a market order, to fill at the next bar's
+    /// open), with its stop-loss and take-profit legs when it has them. `reference` is the
+    /// last close (USDT), for sizing checks of orders without a price. Only the risk layer
+    /// can build an [`Approved`] order.
+    pub fn submit(&mut self, approved: Approved, reference: f64) -> Result<u64, OrderRefusal> {
+        let order = *approved.order();
+        match (approved.stop_loss(), approved.take_profit()) {
+            (None, None) => self.accept(order, reference),
+            (stop_loss, take_profit) => {
+                self.submit_bracket(order, stop_loss, take_profit, reference)
+            }
+        }
     }
 
     /// An entry with its stop-loss and take-profit (either may be absent): the legs wait for
     /// the entry to fill, close the whole position, and cancel each other.
-    pub fn submit_bracket(
+    fn submit_bracket(
         &mut self,
         entry: Order,
         stop_loss: Option<f64>,
@@ -359,6 +368,25 @@ impl Venue {
             self.rest_unchecked(leg(OrderKind::TakeProfitMarket { trigger }), oco, entry_id);
         }
         Ok(entry_id)
+    }
+
+    /// Cancels every resting order of `symbol` (the kill switch's first step); returns how
+    /// many.
+    pub fn cancel_symbol(&mut self, time: i64, symbol: usize) -> usize {
+        let ids: Vec<u64> = self
+            .resting
+            .iter()
+            .filter(|r| r.prepared.order.symbol == symbol)
+            .map(|r| r.id)
+            .collect();
+        ids.iter().filter(|&&id| self.cancel(time, id)).count()
+    }
+
+    /// Whether `symbol` has an order waiting (market, limit or a bracket leg).
+    pub fn has_orders(&self, symbol: usize) -> bool {
+        self.resting
+            .iter()
+            .any(|r| r.prepared.order.symbol == symbol)
     }
 
     /// Cancels a resting order (and nothing else); false if it is not resting.
@@ -956,7 +984,7 @@ mod tests {
     /// LP (tier 2) = (6,500 + 50 − 65,000)/(0.005 − 1) = 58,743.72, bankruptcy 58,500.
     fn long_one_btc() -> Venue {
         let mut v = venue();
-        v.submit(market(Side::Long, "1"), 65_000.0).unwrap();
+        v.accept(market(Side::Long, "1"), 65_000.0).unwrap();
         let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
         v.on_bar(0, 0, &flat, &flat, None);
         assert_eq!(v.account.wallet(), d("9967.5"));
@@ -996,7 +1024,7 @@ mod tests {
     #[test]
     fn a_stop_between_entry_and_liquidation_fires_first_on_a_falling_bar() {
         let mut v = long_one_btc();
-        v.submit(
+        v.accept(
             close_at(OrderKind::StopMarket { trigger: 60_000.0 }),
             65_000.0,
         )
@@ -1015,7 +1043,7 @@ mod tests {
     #[test]
     fn a_stop_below_the_liquidation_price_comes_too_late() {
         let mut v = long_one_btc();
-        v.submit(
+        v.accept(
             close_at(OrderKind::StopMarket { trigger: 58_000.0 }),
             65_000.0,
         )
@@ -1031,7 +1059,7 @@ mod tests {
     #[test]
     fn a_gap_through_bankruptcy_liquidates_at_the_open_and_the_fund_covers_the_rest() {
         let mut v = long_one_btc();
-        v.submit(
+        v.accept(
             close_at(OrderKind::StopMarket { trigger: 60_000.0 }),
             65_000.0,
         )
@@ -1051,7 +1079,7 @@ mod tests {
         // found by the stream property test: a market sell waiting for the next open must not
         // close the long beyond bankruptcy when that open gaps through the LP (58,743.72)
         let mut v = long_one_btc();
-        v.submit(market(Side::Short, "2"), 65_000.0).unwrap();
+        v.accept(market(Side::Short, "2"), 65_000.0).unwrap();
         let gap = bar(50_000.0, 51_000.0, 49_000.0, 50_500.0);
         v.on_bar(0, 1, &gap, &gap, None);
         // liquidated at the open; the market order is cancelled with the symbol's orders
@@ -1074,7 +1102,7 @@ mod tests {
         ];
         let mut guessed = long_one_btc();
         guessed
-            .submit(
+            .accept(
                 close_at(OrderKind::TakeProfitMarket { trigger: 70_000.0 }),
                 65_000.0,
             )
@@ -1130,7 +1158,7 @@ mod tests {
             kind: OrderKind::Limit { price },
             ..market(Side::Long, "1")
         };
-        v.submit(limit(64_000.0), 65_000.0).unwrap();
+        v.accept(limit(64_000.0), 65_000.0).unwrap();
         v.on_bar(
             0,
             0,
@@ -1150,7 +1178,7 @@ mod tests {
             (d("64000"), d("12.8"), FillReason::Limit)
         );
         let mut v = venue();
-        v.submit(limit(66_000.0), 65_000.0).unwrap();
+        v.accept(limit(66_000.0), 65_000.0).unwrap();
         v.on_bar(
             0,
             0,
@@ -1239,11 +1267,11 @@ mod tests {
                     let leverage = Decimal::from(lev);
                     let order = |side, kind| Order { symbol: 0, side, qty, kind, reduce_only: false, leverage };
                     let _ = match action {
-                        0 => v.submit(order(Side::Long, OrderKind::Market), price),
-                        1 => v.submit(order(Side::Short, OrderKind::Market), price),
+                        0 => v.accept(order(Side::Long, OrderKind::Market), price),
+                        1 => v.accept(order(Side::Short, OrderKind::Market), price),
                         2 => v.submit_bracket(order(Side::Long, OrderKind::Market), Some(price * 0.97), Some(price * 1.05), price),
-                        3 => v.submit(order(Side::Short, OrderKind::Limit { price: price * 1.01 }), price),
-                        4 => v.submit(Order { reduce_only: true, ..order(Side::Short, OrderKind::StopMarket { trigger: price * 0.98 }) }, price),
+                        3 => v.accept(order(Side::Short, OrderKind::Limit { price: price * 1.01 }), price),
+                        4 => v.accept(Order { reduce_only: true, ..order(Side::Short, OrderKind::StopMarket { trigger: price * 0.98 }) }, price),
                         _ => Ok(0),
                     };
                 }

@@ -1,9 +1,30 @@
 //! The risk layer: everything between a strategy's signals and the exchange's orders.
 //!
-//! Built so far: position sizing maths ([`sizing`]), used by `perpsim calc size` and
-//! `perpsim calc kelly`, and the liquidation probability of a position within a horizon
-//! ([`liquidation_probability`]), the core of the liquidation-probability guard. The rules,
-//! caps, breakers, guards and the approved-order type come with the rest of the risk-layer issue.
+//! A strategy emits [`crate::strategy::Signal`]s; [`RiskLayer`] turns each into orders or
+//! refuses it, and acts on its own when a breaker or guard fires. Only this module can
+//! build an [`Approved`] order, and the venue accepts nothing else.
+//!
+//! - [`config`]: the `[risk]` table, its defaults and presets;
+//! - [`sizing`], [`caps`], [`liquidation_distance`], [`liquidation_probability`]: the maths,
+//!   as pure functions with worked examples;
+//! - [`estimators`]: volatility, ATR and covariance, O(1) per bar;
+//! - `entry` (the order of the rules for a new position), `guards` (breakers and guards
+//!   after each step), `layer` (state and entry points);
+//! - [`audit`]: every decision, with its rule and numbers.
 
+mod approved;
+pub mod audit;
+pub mod caps;
+pub mod config;
+mod entry;
+pub mod estimators;
+mod guards;
+mod layer;
+pub mod liquidation_distance;
 pub mod liquidation_probability;
 pub mod sizing;
+
+pub use approved::Approved;
+pub use audit::{Action, Audit, RiskEvent, Rule};
+pub use config::{RawRisk, RiskConfig};
+pub use layer::RiskLayer;

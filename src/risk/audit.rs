@@ -1,0 +1,289 @@
+//! The audit trail: every decision of the risk layer, with its rule and numbers, so that
+//! "why did the bot not enter here?" is answered by the output alone.
+//!
+//! Events hold numbers, not text: recording one costs a push (no formatting in the loop);
+//! [`RiskEvent::reason`] writes the sentence when the run's `events.csv` is written.
+
+use std::collections::BTreeMap;
+
+use crate::exchange::orders::OrderRefusal;
+
+/// Which rule decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// the signal as asked (approved events)
+    Signal,
+    /// the signal cannot be acted on (a stop on the wrong side, nothing to reduce)
+    InvalidSignal,
+    /// already holding the asked side
+    AlreadyOpen,
+    /// an estimate the rule needs (ATR, volatility) is not in yet
+    WarmUp,
+    Sizing,
+    MaxLeverage,
+    /// the instrument bracket's leverage limit for the notional
+    BracketLeverage,
+    MaxPositionPct,
+    MaxTotalExposure,
+    CashReserve,
+    MinRewardRisk,
+    RequireStop,
+    DefaultStop,
+    LiquidationBuffer,
+    LiquidationProbability,
+    PortfolioVolatility,
+    DailyLossLimit,
+    WeeklyLossLimit,
+    MaxDrawdown,
+    LosingStreak,
+    VolatilityHalt,
+    MarginGuard,
+    /// the exchange's own rules refused the order (lot step, minimum notional)
+    Exchange,
+}
+
+const RULES: usize = Rule::Exchange as usize + 1;
+
+impl Rule {
+    /// The name used in `events.csv`, `summary.json` and the spec's `[risk]` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Signal => "signal",
+            Rule::InvalidSignal => "invalid_signal",
+            Rule::AlreadyOpen => "already_open",
+            Rule::WarmUp => "warm_up",
+            Rule::Sizing => "sizing",
+            Rule::MaxLeverage => "max_leverage",
+            Rule::BracketLeverage => "bracket_leverage",
+            Rule::MaxPositionPct => "max_position_pct",
+            Rule::MaxTotalExposure => "max_total_exposure",
+            Rule::CashReserve => "cash_reserve",
+            Rule::MinRewardRisk => "min_reward_risk",
+            Rule::RequireStop => "require_stop",
+            Rule::DefaultStop => "default_stop_atr",
+            Rule::LiquidationBuffer => "liquidation_buffer",
+            Rule::LiquidationProbability => "liquidation_probability",
+            Rule::PortfolioVolatility => "max_portfolio_volatility",
+            Rule::DailyLossLimit => "daily_loss_limit",
+            Rule::WeeklyLossLimit => "weekly_loss_limit",
+            Rule::MaxDrawdown => "max_drawdown",
+            Rule::LosingStreak => "losing_streak",
+            Rule::VolatilityHalt => "volatility_halt",
+            Rule::MarginGuard => "margin_guard",
+            Rule::Exchange => "exchange",
+        }
+    }
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// an order went to the exchange
+    Approved,
+    /// a signal's order was made smaller (or its leverage lower) before approval
+    Resized,
+    /// a signal got no order
+    Refused,
+    /// a guard cut an open position
+    Reduced,
+    /// a guard closed a position
+    Closed,
+    /// new entries stop
+    Halted,
+    /// new entries may resume
+    Resumed,
+    /// a protective stop was attached to an entry without one
+    StopAdded,
+}
+
+const ACTIONS: usize = Action::StopAdded as usize + 1;
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Approved => "approved",
+            Action::Resized => "resized",
+            Action::Refused => "refused",
+            Action::Reduced => "reduced",
+            Action::Closed => "closed",
+            Action::Halted => "halted",
+            Action::Resumed => "resumed",
+            Action::StopAdded => "stop_added",
+        }
+    }
+}
+
+/// The unit of an event's `from` and `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// base asset
+    Qty,
+    Leverage,
+    /// USDT
+    Price,
+    /// nothing changes size (halts, refusals)
+    None,
+}
+
+/// One decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskEvent {
+    /// ms: the close of the bar after which the decision was taken
+    pub time: i64,
+    /// `None` for the whole account
+    pub symbol: Option<usize>,
+    /// the signal's intent name, or `"guard"` for the risk layer's own actions
+    pub intent: &'static str,
+    pub action: Action,
+    pub rule: Rule,
+    /// what was asked or held, and what it became
+    pub measure: Measure,
+    pub from: f64,
+    pub to: f64,
+    /// what the rule measured, and its limit (units by rule; NaN when not applicable)
+    pub value: f64,
+    pub limit: f64,
+    /// the exchange's refusal, for `Rule::Exchange`
+    pub refusal: Option<OrderRefusal>,
+}
+
+impl RiskEvent {
+    /// The sentence for `events.csv`.
+    pub fn reason(&self) -> String {
+        let change = match self.measure {
+            Measure::Qty => format!("; quantity {} → {}", sig(self.from), sig(self.to)),
+            Measure::Leverage => format!("; leverage {}x → {}x", sig(self.from), sig(self.to)),
+            Measure::Price => format!("; stop at {}", sig(self.to)),
+            Measure::None => String::new(),
+        };
+        let (v, l) = (sig(self.value), sig(self.limit));
+        let why = match self.rule {
+            Rule::Signal => "as asked".to_string(),
+            Rule::InvalidSignal => "the signal cannot be acted on (stop or take-profit on the wrong side of the price, or nothing to reduce)".to_string(),
+            Rule::AlreadyOpen => "a position on that side is already open".to_string(),
+            Rule::WarmUp => format!("the estimates need {l} bars of history, {v} seen"),
+            Rule::Sizing => format!("sizing gives no position (Kelly fraction {v} ≤ 0, or no stop to size from)"),
+            Rule::MaxLeverage => format!("leverage capped at max_leverage {l}x"),
+            Rule::BracketLeverage => format!("the instrument bracket allows {l}x at this notional"),
+            Rule::MaxPositionPct => format!("position margin would be {v} of equity, limit {l}"),
+            Rule::MaxTotalExposure => format!("gross exposure would be {v}x equity, limit {l}x"),
+            Rule::CashReserve => format!("margin in use would be {v} of the wallet, limit {l}"),
+            Rule::MinRewardRisk => format!("reward/risk {v} below the minimum {l}"),
+            Rule::RequireStop => "an entry needs a stop-loss".to_string(),
+            Rule::DefaultStop => format!("no stop given: one placed {l} ATR away (ATR {v} USDT)"),
+            Rule::LiquidationBuffer => format!("liquidation price {v} must sit beyond {l} (stop less buffer)"),
+            Rule::LiquidationProbability => format!("probability of liquidation within the horizon {v}, limit {l}"),
+            Rule::PortfolioVolatility => format!("portfolio daily volatility would be {v} of equity, limit {l}"),
+            Rule::DailyLossLimit => format!("today's loss {v} of the day's starting equity, limit {l}"),
+            Rule::WeeklyLossLimit => format!("this week's loss {v} of the week's starting equity, limit {l}"),
+            Rule::MaxDrawdown => format!("drawdown {v} from the equity peak, limit {l}"),
+            Rule::LosingStreak => format!("{v} losing trades in a row, limit {l}"),
+            Rule::VolatilityHalt => format!("volatility {v}x its long-run level, limit {l}x"),
+            Rule::MarginGuard => format!("account margin ratio {v}, level {l}"),
+            Rule::Exchange => self
+                .refusal
+                .as_ref()
+                .map_or_else(|| "refused by the exchange".to_string(), |r| r.to_string()),
+        };
+        format!("{}: {why}{change}", self.rule.name())
+    }
+}
+
+/// Up to 6 significant digits, without trailing zeros; empty for NaN.
+fn sig(x: f64) -> String {
+    if x.is_nan() {
+        return String::new();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "∞" } else { "−∞" }.to_string();
+    }
+    let digits = if x == 0.0 {
+        0
+    } else {
+        x.abs().log10().floor() as i32
+    };
+    let decimals = (5 - digits).clamp(0, 10) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// Every decision, and counts per rule and action.
+#[derive(Clone, Debug, Default)]
+pub struct Audit {
+    events: Vec<RiskEvent>,
+    counts: Vec<u32>,
+}
+
+impl Audit {
+    pub fn record(&mut self, event: RiskEvent) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; RULES * ACTIONS];
+        }
+        self.counts[event.rule as usize * ACTIONS + event.action as usize] += 1;
+        self.events.push(event);
+    }
+
+    pub fn events(&self) -> &[RiskEvent] {
+        &self.events
+    }
+
+    /// How often a rule took an action.
+    pub fn count(&self, rule: Rule, action: Action) -> u32 {
+        self.counts
+            .get(rule as usize * ACTIONS + action as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `{rule: {action: count}}` for the rules that did anything, for `summary.json`.
+    pub fn counts(&self) -> BTreeMap<&'static str, BTreeMap<&'static str, u32>> {
+        let mut out: BTreeMap<&'static str, BTreeMap<&'static str, u32>> = BTreeMap::new();
+        for e in &self.events {
+            *out.entry(e.rule.name())
+                .or_default()
+                .entry(e.action.name())
+                .or_default() += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_read_as_sentences() {
+        let e = RiskEvent {
+            time: 0,
+            symbol: Some(0),
+            intent: "enter_long",
+            action: Action::Resized,
+            rule: Rule::MaxTotalExposure,
+            measure: Measure::Qty,
+            from: 0.5,
+            to: 0.15,
+            value: 10.0,
+            limit: 3.0,
+            refusal: None,
+        };
+        assert_eq!(
+            e.reason(),
+            "max_total_exposure: gross exposure would be 10x equity, limit 3x; quantity 0.5 → 0.15"
+        );
+        assert_eq!(sig(65_432.123_456), "65432.1");
+        assert_eq!(sig(0.012_345_67), "0.0123457");
+        let mut audit = Audit::default();
+        audit.record(e.clone());
+        audit.record(e);
+        assert_eq!(audit.count(Rule::MaxTotalExposure, Action::Resized), 2);
+        assert_eq!(audit.counts()["max_total_exposure"]["resized"], 2);
+    }
+}

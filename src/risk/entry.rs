@@ -1,0 +1,532 @@
+//! Deciding an entry (or an addition to a position): the order in which the rules apply.
+//!
+//! 1. **Breakers** — a halt refuses the entry (drawdown kill switch, daily and weekly loss
+//!    limits, losing streak, volatility halt, margin guard).
+//! 2. **Stop** — without a stop, one is placed `default_stop_atr` ATRs away; `require_stop`
+//!    refuses what still has none; the stop and take-profit must sit on the right sides of
+//!    the price, and `min_reward_risk` must hold.
+//! 3. **Leverage** — `max_leverage`, lowered to what the instrument bracket allows at the
+//!    notional.
+//! 4. **Sizing** — the notional from the sizing rule (target-exposure signals bring their
+//!    own).
+//! 5. **Liquidation distance** — the liquidation price must sit beyond the stop by the
+//!    buffer, and far enough that the probability of reaching it within the horizon stays
+//!    under its limit: isolated margin lowers the leverage, cross margin the size (or the
+//!    entry is refused, with `liquidation_buffer_action = "refuse"`).
+//! 6. **Caps** — `max_position_pct`, `max_total_exposure`, `cash_reserve`,
+//!    `max_portfolio_volatility`, each cutting the size.
+//!
+//! Each step that changes the order records a `resized` event (from → to); a refusal
+//! records which rule and its numbers; what passes is `approved`.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+use super::approved::Approved;
+use super::audit::{Action, Measure, Rule};
+use super::caps;
+use super::config::{BufferAction, Sizing};
+use super::layer::RiskLayer;
+use super::liquidation_distance::{max_cross_qty, max_isolated_leverage, safe_log_distance};
+use super::sizing;
+use crate::exchange::Side;
+use crate::exchange::account::MarginMode;
+use crate::exchange::orders::{Order, OrderKind, Quantity};
+use crate::exchange::venue::Venue;
+
+/// What a signal asks to open.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ask {
+    pub symbol: usize,
+    pub side: Side,
+    pub stop: Option<f64>,
+    pub take_profit: Option<f64>,
+    pub intent: &'static str,
+    /// USDT: the notional to add, when the signal sets it (target exposure)
+    pub notional: Option<f64>,
+}
+
+/// A refusal: the rule, what it measured, its limit.
+type Refusal = (Rule, f64, f64);
+
+impl RiskLayer {
+    /// Decides an entry and, if approved, submits it.
+    pub(super) fn enter(&mut self, time: i64, ask: Ask, venue: &mut Venue) {
+        if let Err((rule, value, limit)) = self.try_enter(time, ask, venue) {
+            self.refuse(time, ask.symbol, ask.intent, rule, value, limit);
+        }
+    }
+
+    fn try_enter(&mut self, time: i64, mut ask: Ask, venue: &mut Venue) -> Result<(), Refusal> {
+        if let Some(halt) = self.entry_halt(time, ask.symbol) {
+            return Err(halt);
+        }
+        let price = self.closes[ask.symbol];
+        if price.is_nan() || price <= 0.0 {
+            return Err((Rule::WarmUp, 0.0, 1.0));
+        }
+        ask.stop = self.stop_for(time, &ask, price)?;
+        self.check_stop_and_target(&ask, price)?;
+        let sign = ask.side.sign_f64();
+        let equity = self.equity();
+        let mut leverage = self.config.max_leverage.unwrap_or(f64::INFINITY);
+        let asked = match ask.notional {
+            Some(n) => n,
+            None => self.size(
+                &ask,
+                price,
+                equity,
+                leverage.min(self.tiers[ask.symbol][0].max_leverage),
+            )?,
+        };
+        let mut notional = asked;
+        let bracket = self.tier(ask.symbol, notional).max_leverage;
+        if bracket < leverage {
+            if self.config.max_leverage.is_some() {
+                self.resized(
+                    time,
+                    &ask,
+                    Rule::BracketLeverage,
+                    Measure::Leverage,
+                    (leverage, bracket),
+                    (notional, bracket),
+                );
+            }
+            leverage = bracket;
+        }
+        leverage = leverage.floor().max(1.0);
+        let held_same = self.held[ask.symbol].filter(|h| h.sign == sign);
+        let held_notional = held_same.map_or(0.0, |h| h.qty * price);
+        (leverage, notional) =
+            self.keep_liquidation_distance(time, &ask, price, leverage, notional)?;
+        if self.config.sizing == Sizing::FixedFraction && ask.notional.is_none() {
+            // the DIY bot commits a fraction of equity as margin: a lower leverage shrinks it
+            notional = notional.min(sizing::fixed_fraction_notional(
+                equity,
+                self.config.fixed_fraction,
+                leverage,
+            ));
+        }
+        notional = self.apply_caps(time, &ask, price, equity, leverage, held_notional, notional);
+        self.submit_entry(time, &ask, price, leverage, asked, notional, venue)
+    }
+
+    /// The stop the entry will carry: the signal's, or an ATR stop.
+    fn stop_for(&mut self, time: i64, ask: &Ask, price: f64) -> Result<Option<f64>, Refusal> {
+        let targeted = ask.notional.is_some();
+        if ask.stop.is_some() || targeted {
+            return Ok(ask.stop);
+        }
+        if let Some(k) = self.config.default_stop_atr {
+            let estimates = &self.estimates[ask.symbol];
+            let Some(atr) = estimates.atr() else {
+                return Err((
+                    Rule::WarmUp,
+                    f64::from(estimates.returns()),
+                    f64::from(self.config.atr_bars),
+                ));
+            };
+            let stop = price - ask.side.sign_f64() * k * atr;
+            if stop > 0.0 {
+                let change = (Measure::Price, f64::NAN, stop);
+                self.record(
+                    time,
+                    Some(ask.symbol),
+                    ask.intent,
+                    Action::StopAdded,
+                    Rule::DefaultStop,
+                    change,
+                    atr,
+                    k,
+                );
+                return Ok(Some(stop));
+            }
+        }
+        if self.config.require_stop {
+            return Err((Rule::RequireStop, f64::NAN, f64::NAN));
+        }
+        Ok(None)
+    }
+
+    fn check_stop_and_target(&self, ask: &Ask, price: f64) -> Result<(), Refusal> {
+        let sign = ask.side.sign_f64();
+        let wrong = |level: Option<f64>, side: f64| {
+            level.is_some_and(|l| l.is_nan() || l <= 0.0 || side * (l - price) <= 0.0)
+        };
+        if wrong(ask.stop, -sign) || wrong(ask.take_profit, sign) {
+            return Err((Rule::InvalidSignal, f64::NAN, f64::NAN));
+        }
+        if let (Some(min), Some(stop), Some(tp)) =
+            (self.config.min_reward_risk, ask.stop, ask.take_profit)
+        {
+            let ratio = (tp - price).abs() / (price - stop).abs();
+            if ratio < min {
+                return Err((Rule::MinRewardRisk, ratio, min));
+            }
+        }
+        Ok(())
+    }
+
+    /// USDT notional from the sizing rule.
+    fn size(&self, ask: &Ask, price: f64, equity: f64, leverage: f64) -> Result<f64, Refusal> {
+        let c = &self.config;
+        let from_stop = |risk: f64| match ask.stop {
+            Some(stop) => Ok(sizing::risk_per_trade_qty(equity, price, stop, risk) * price),
+            None => Err((Rule::Sizing, f64::NAN, f64::NAN)),
+        };
+        let notional = match c.sizing {
+            Sizing::FixedNotional => c.fixed_notional,
+            Sizing::FixedFraction => {
+                sizing::fixed_fraction_notional(equity, c.fixed_fraction, leverage)
+            }
+            Sizing::RiskPerTrade => from_stop(c.risk_per_trade)?,
+            Sizing::Kelly => match self.trades.kelly() {
+                Some((full, avg_loss)) if self.trades.trades() >= c.kelly_min_trades => {
+                    if full <= 0.0 {
+                        return Err((Rule::Sizing, full, 0.0));
+                    }
+                    sizing::kelly_notional(equity, c.kelly_scale * full, avg_loss)
+                }
+                _ => from_stop(c.risk_per_trade)?,
+            },
+            Sizing::VolatilityTarget => {
+                let estimates = &self.estimates[ask.symbol];
+                let Some(var) = estimates.bar_variance().filter(|v| *v > 0.0) else {
+                    return Err((Rule::WarmUp, f64::from(estimates.returns()), 10.0));
+                };
+                let daily_vol = (var * self.bars_per_day).sqrt();
+                sizing::volatility_target_notional(equity, c.volatility_target, daily_vol)
+            }
+        };
+        if !(notional > 0.0 && notional.is_finite()) {
+            return Err((Rule::Sizing, notional, f64::NAN));
+        }
+        Ok(notional)
+    }
+
+    /// The liquidation price the entry may have at most (long) or at least (short), and the
+    /// rule that sets it: the stop less the buffer, or the distance at which the probability
+    /// of liquidation within the horizon reaches its limit.
+    fn liquidation_limit(&mut self, ask: &Ask, price: f64) -> Option<(f64, Rule)> {
+        let sign = ask.side.sign_f64();
+        let c = &self.config;
+        let mut limit: Option<(f64, Rule)> = None;
+        let mut tighten = |x: f64, rule: Rule| {
+            if limit.is_none_or(|(l, _)| sign * x < sign * l) {
+                limit = Some((x, rule));
+            }
+        };
+        if let Some(stop) = ask.stop {
+            let atr = self.estimates[ask.symbol].atr().unwrap_or(0.0);
+            let by_price = c.liquidation_buffer.map_or(0.0, |b| b * price);
+            let by_atr = c.liquidation_buffer_atr.map_or(0.0, |k| k * atr);
+            if c.liquidation_buffer.is_some() || c.liquidation_buffer_atr.is_some() {
+                tighten(stop - sign * by_price.max(by_atr), Rule::LiquidationBuffer);
+            }
+        }
+        if let Some(d) = self.safe_distance(ask.symbol, ask.side) {
+            tighten(price * (-sign * d).exp(), Rule::LiquidationProbability);
+        }
+        limit
+    }
+
+    /// The log-distance the liquidation-probability guard asks for, from a cache refreshed
+    /// when the volatility or funding moved (the bisection costs a few µs).
+    pub(super) fn safe_distance(&mut self, symbol: usize, side: Side) -> Option<f64> {
+        let threshold = self.config.liquidation_probability?;
+        let var = self.estimates[symbol].bar_variance()?;
+        let funding = self.funding[symbol].map_or(0.0, |f| f.per_day);
+        let slot = usize::from(side == Side::Short);
+        let cache = &mut self.guards.distance[symbol][slot];
+        if cache.valid
+            && (var - cache.variance).abs() <= 0.1 * cache.variance
+            && cache.funding == funding
+        {
+            return Some(cache.distance);
+        }
+        let daily_vol = (var * self.bars_per_day).sqrt();
+        let horizon = self.config.liquidation_horizon as f64 / super::layer::DAY as f64;
+        let distance = safe_log_distance(side, daily_vol, horizon, 0.0, funding, threshold);
+        *cache = super::guards::DistanceCache {
+            valid: true,
+            variance: var,
+            funding,
+            distance,
+        };
+        Some(distance)
+    }
+
+    /// Lowers leverage (isolated) or size (cross) until the liquidation price keeps its
+    /// distance; `(leverage, notional)`.
+    fn keep_liquidation_distance(
+        &mut self,
+        time: i64,
+        ask: &Ask,
+        price: f64,
+        leverage: f64,
+        notional: f64,
+    ) -> Result<(f64, f64), Refusal> {
+        let Some((limit, rule)) = self.liquidation_limit(ask, price) else {
+            return Ok((leverage, notional));
+        };
+        let sign = ask.side.sign_f64();
+        let tier = self.tier(ask.symbol, notional);
+        let refuse = self.config.liquidation_buffer_action == BufferAction::Refuse;
+        match self.mode {
+            MarginMode::Isolated => {
+                let most =
+                    max_isolated_leverage(sign, price, notional, limit, tier.rate, tier.amount);
+                if most >= leverage {
+                    return Ok((leverage, notional));
+                }
+                let lower = most.floor();
+                let lp = price * (1.0 - sign / leverage - sign * tier.amount / notional)
+                    / (1.0 - sign * tier.rate);
+                if refuse || lower < 1.0 {
+                    return Err((rule, lp, limit));
+                }
+                self.resized(
+                    time,
+                    ask,
+                    rule,
+                    Measure::Leverage,
+                    (leverage, lower),
+                    (lp, limit),
+                );
+                Ok((lower, notional))
+            }
+            MarginMode::Cross => {
+                let backing = self.equity() - self.maintenance(Some(ask.symbol));
+                let held = self.held[ask.symbol]
+                    .filter(|h| h.sign == sign)
+                    .map_or(0.0, |h| h.qty);
+                let most = (max_cross_qty(sign, price, limit, backing, tier.rate, tier.amount)
+                    - held)
+                    .max(0.0);
+                let qty = notional / price;
+                if most >= qty {
+                    return Ok((leverage, notional));
+                }
+                if refuse || most <= 0.0 {
+                    return Err((rule, f64::NAN, limit));
+                }
+                self.resized(
+                    time,
+                    ask,
+                    rule,
+                    Measure::Qty,
+                    (qty, most),
+                    (f64::NAN, limit),
+                );
+                Ok((leverage, most * price))
+            }
+        }
+    }
+
+    /// Applies the size caps in turn; the notional they leave.
+    #[allow(clippy::too_many_arguments)] // the entry's facts, each used by a cap
+    fn apply_caps(
+        &mut self,
+        time: i64,
+        ask: &Ask,
+        price: f64,
+        equity: f64,
+        leverage: f64,
+        held_notional: f64,
+        mut notional: f64,
+    ) -> f64 {
+        let c = self.config.clone();
+        let cap = |layer: &mut RiskLayer,
+                   rule: Rule,
+                   most: f64,
+                   value: f64,
+                   limit: f64,
+                   notional: &mut f64| {
+            if most < *notional {
+                let change = (*notional / price, most / price);
+                layer.resized(time, ask, rule, Measure::Qty, change, (value, limit));
+                *notional = most;
+            }
+        };
+        if let Some(pct) = c.max_position_pct {
+            let most = caps::position_pct(equity, pct, leverage, held_notional);
+            let value = (held_notional + notional) / leverage / equity;
+            cap(self, Rule::MaxPositionPct, most, value, pct, &mut notional);
+        }
+        let gross = self.gross_notional(ask);
+        if let Some(limit) = c.max_total_exposure {
+            let most = caps::total_exposure(equity, limit, gross);
+            cap(
+                self,
+                Rule::MaxTotalExposure,
+                most,
+                (gross + notional) / equity,
+                limit,
+                &mut notional,
+            );
+        }
+        if let Some(reserve) = c.cash_reserve {
+            let in_use = self.margin_in_use(ask);
+            let most = caps::cash_reserve(self.wallet, reserve, in_use, leverage);
+            let value = (in_use + notional / leverage) / self.wallet;
+            cap(
+                self,
+                Rule::CashReserve,
+                most,
+                value,
+                1.0 - reserve,
+                &mut notional,
+            );
+        }
+        if let Some(limit) = c.max_portfolio_volatility
+            && let Some((a, b, q)) = self.portfolio_terms(ask)
+        {
+            let most = caps::portfolio_volatility(a, b, q, limit, equity);
+            let with = (a * notional * notional + 2.0 * b * notional + q)
+                .max(0.0)
+                .sqrt()
+                / equity;
+            cap(
+                self,
+                Rule::PortfolioVolatility,
+                most,
+                with,
+                limit,
+                &mut notional,
+            );
+        }
+        notional
+    }
+
+    /// USDT: gross notional of the other positions (a position being flipped is closing).
+    fn gross_notional(&self, ask: &Ask) -> f64 {
+        let sign = ask.side.sign_f64();
+        let mut gross = 0.0;
+        for (s, h) in self.held.iter().enumerate() {
+            if let Some(h) = h
+                && (s != ask.symbol || h.sign == sign)
+            {
+                gross += h.qty * self.marks[s];
+            }
+        }
+        gross
+    }
+
+    /// USDT: margin held by the positions that stay open.
+    fn margin_in_use(&self, ask: &Ask) -> f64 {
+        let sign = ask.side.sign_f64();
+        let mut total = 0.0;
+        for (s, h) in self.held.iter().enumerate() {
+            if let Some(h) = h
+                && (s != ask.symbol || h.sign == sign)
+            {
+                total += h.margin;
+            }
+        }
+        total
+    }
+
+    /// `(a, b, c)` of the portfolio variance in the addition `x` (USDT): see
+    /// [`caps::portfolio_volatility`]. Daily covariance; one symbol uses its own variance.
+    fn portfolio_terms(&self, ask: &Ask) -> Option<(f64, f64, f64)> {
+        let k = ask.symbol;
+        let n = self.held.len();
+        let scale = self.bars_per_day;
+        let cov = |i: usize, j: usize| -> Option<f64> {
+            if n == 1 {
+                self.estimates[0].bar_variance().map(|v| v * scale)
+            } else if self.covariance.ready() {
+                Some(self.covariance.get(i, j) * scale)
+            } else {
+                None
+            }
+        };
+        let exposure = |s: usize| {
+            self.held[s].map_or(0.0, |h| {
+                if s == k && h.sign != ask.side.sign_f64() {
+                    0.0
+                } else {
+                    h.sign * h.qty * self.marks[s]
+                }
+            })
+        };
+        let sign = ask.side.sign_f64();
+        let a = cov(k, k)?;
+        let (mut b, mut c) = (0.0, 0.0);
+        for i in 0..n {
+            let wi = exposure(i);
+            if wi == 0.0 {
+                continue;
+            }
+            b += sign * cov(k, i)? * wi;
+            for j in 0..n {
+                c += wi * cov(i, j)? * exposure(j);
+            }
+        }
+        Some((a, b, c))
+    }
+
+    #[allow(clippy::too_many_arguments)] // the entry's facts for its order and event
+    fn submit_entry(
+        &mut self,
+        time: i64,
+        ask: &Ask,
+        price: f64,
+        leverage: f64,
+        asked: f64,
+        notional: f64,
+        venue: &mut Venue,
+    ) -> Result<(), Refusal> {
+        let qty = Decimal::from_f64(notional / price).unwrap_or_default();
+        let order = Order {
+            symbol: ask.symbol,
+            side: ask.side,
+            qty: Quantity::Base(qty),
+            kind: OrderKind::Market,
+            reduce_only: false,
+            leverage: Decimal::from_f64(leverage).unwrap_or(Decimal::ONE),
+        };
+        match venue.submit(Approved::new(order, ask.stop, ask.take_profit), price) {
+            Ok(_) => {
+                let change = (Measure::Qty, asked / price, notional / price);
+                self.record(
+                    time,
+                    Some(ask.symbol),
+                    ask.intent,
+                    Action::Approved,
+                    Rule::Signal,
+                    change,
+                    leverage,
+                    f64::NAN,
+                );
+                Ok(())
+            }
+            Err(refusal) => {
+                self.record_exchange_refusal(time, ask.symbol, ask.intent, refusal);
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a resize of the entry.
+    fn resized(
+        &mut self,
+        time: i64,
+        ask: &Ask,
+        rule: Rule,
+        measure: Measure,
+        (from, to): (f64, f64),
+        (value, limit): (f64, f64),
+    ) {
+        self.record(
+            time,
+            Some(ask.symbol),
+            ask.intent,
+            Action::Resized,
+            rule,
+            (measure, from, to),
+            value,
+            limit,
+        );
+    }
+}

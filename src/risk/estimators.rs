@@ -1,0 +1,192 @@
+//! What the risk layer knows of the market: exponentially weighted volatility, ATR and
+//! covariance of bar returns, updated in O(1) per bar without allocating.
+//!
+//! Returns are simple returns `close / previous close − 1` (no logarithm per bar: at bar
+//! scale the two differ by r²/2, far below the estimates' own noise). Variances are
+//! zero-mean EWMAs of r² (RiskMetrics), with `alpha = 2 / (span + 1)`; the first `span`
+//! returns are averaged plainly, so an estimate is unbiased from its first value. Daily
+//! figures scale the per-bar variance by the number of bars in a day. The ATR is Wilder's
+//! (`alpha = 1 / atr_bars`) over true ranges.
+
+/// One symbol's estimates.
+#[derive(Clone, Debug)]
+pub struct SymbolEstimates {
+    prev_close: f64,
+    /// returns seen
+    returns: u32,
+    short_span: u32,
+    long_span: u32,
+    atr_bars: u32,
+    /// per-bar variance of returns over the short span (fraction²)
+    var_short: f64,
+    /// the same over the long-run span
+    var_long: f64,
+    /// USDT
+    atr: f64,
+    /// the latest bar's return, taken (and reset) by the covariance at the end of a step
+    pub last_return: f64,
+}
+
+impl SymbolEstimates {
+    /// Spans in bars.
+    pub fn new(short_span: u32, long_span: u32, atr_bars: u32) -> SymbolEstimates {
+        SymbolEstimates {
+            prev_close: f64::NAN,
+            returns: 0,
+            short_span: short_span.max(1),
+            long_span: long_span.max(1),
+            atr_bars: atr_bars.max(1),
+            var_short: 0.0,
+            var_long: 0.0,
+            atr: 0.0,
+            last_return: 0.0,
+        }
+    }
+
+    /// A closed bar (USDT prices).
+    #[inline]
+    pub fn update(&mut self, high: f64, low: f64, close: f64) {
+        let prev = self.prev_close;
+        self.prev_close = close;
+        if prev.is_nan() {
+            return;
+        }
+        self.returns += 1;
+        let n = self.returns;
+        let r = close / prev - 1.0;
+        let r2 = r * r;
+        let true_range = (high - low)
+            .max((high - prev).abs())
+            .max((low - prev).abs());
+        self.var_short += weight(n, self.short_span) * (r2 - self.var_short);
+        self.var_long += weight(n, self.long_span) * (r2 - self.var_long);
+        let a = if n <= self.atr_bars {
+            1.0 / n as f64
+        } else {
+            1.0 / self.atr_bars as f64
+        };
+        self.atr += a * (true_range - self.atr);
+        self.last_return = r;
+    }
+
+    /// USDT, once `atr_bars` true ranges are in.
+    pub fn atr(&self) -> Option<f64> {
+        (self.returns >= self.atr_bars).then_some(self.atr)
+    }
+
+    /// Per-bar variance of returns over the short span, once a span (at least 10 returns)
+    /// is in.
+    pub fn bar_variance(&self) -> Option<f64> {
+        (self.returns >= self.short_span.max(10)).then_some(self.var_short)
+    }
+
+    /// Short-span volatility / long-run volatility, once twice the short span is in (before,
+    /// the long-run level is the short one).
+    pub fn volatility_ratio(&self) -> Option<f64> {
+        (self.returns >= 2 * self.short_span.max(10) && self.var_long > 0.0)
+            .then(|| (self.var_short / self.var_long).sqrt())
+    }
+
+    /// The raw per-bar variances (short, long), for the halt's cheap per-bar comparison.
+    #[inline]
+    pub fn variances(&self) -> (f64, f64) {
+        (self.var_short, self.var_long)
+    }
+
+    pub fn returns(&self) -> u32 {
+        self.returns
+    }
+}
+
+/// EWMA weight of the n-th value (from 1): a plain mean over the first `span` values.
+#[inline]
+fn weight(n: u32, span: u32) -> f64 {
+    if n <= span {
+        1.0 / n as f64
+    } else {
+        2.0 / (span as f64 + 1.0)
+    }
+}
+
+/// EWMA covariance of the symbols' bar returns (per bar, fraction²), row-major n × n.
+#[derive(Clone, Debug)]
+pub struct Covariance {
+    n: usize,
+    span: u32,
+    steps: u32,
+    cov: Vec<f64>,
+}
+
+impl Covariance {
+    pub fn new(n: usize, span: u32) -> Covariance {
+        Covariance {
+            n,
+            span: span.max(1),
+            steps: 0,
+            cov: vec![0.0; n * n],
+        }
+    }
+
+    /// One time step: every symbol's latest return (0 for a symbol without a bar).
+    pub fn update(&mut self, returns: impl Fn(usize) -> f64) {
+        if self.n < 2 {
+            return;
+        }
+        self.steps += 1;
+        let a = weight(self.steps, self.span);
+        for i in 0..self.n {
+            let ri = returns(i);
+            for j in i..self.n {
+                let c = &mut self.cov[i * self.n + j];
+                *c += a * (ri * returns(j) - *c);
+                self.cov[j * self.n + i] = self.cov[i * self.n + j];
+            }
+        }
+    }
+
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.cov[i * self.n + j]
+    }
+
+    pub fn ready(&self) -> bool {
+        self.n >= 2 && self.steps >= self.span.max(10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_average_first_then_ewma() {
+        let mut e = SymbolEstimates::new(3, 6, 2);
+        // closes 100 → 110 → 99: returns +0.10, −0.10; r² = 0.01 both, so var = 0.01
+        e.update(100.0, 100.0, 100.0);
+        e.update(112.0, 100.0, 110.0);
+        e.update(111.0, 98.0, 99.0);
+        assert!((e.variances().0 - 0.01).abs() < 1e-15);
+        // true ranges: max(12, 12, 0) = 12 and max(13, 1, 12) = 13; mean of 2 = 12.5
+        assert_eq!(e.atr(), Some(12.5));
+        // a third return of 0, still within the span of 3: the plain mean (0.01 + 0.01 + 0) / 3
+        e.update(99.0, 99.0, 99.0);
+        assert!((e.variances().0 - 0.02 / 3.0).abs() < 1e-15);
+        // past the span the EWMA weight 2 / (3 + 1) = 0.5 applies: 0.006667 / 2 = 0.003333
+        e.update(99.0, 99.0, 99.0);
+        assert!((e.variances().0 - 0.01 / 3.0).abs() < 1e-15);
+        // Wilder ATR, alpha 1/2 past 2 bars: true ranges 0, 0 → 12.5 / 2 / 2 = 3.125
+        assert_eq!(e.atr(), Some(3.125));
+    }
+
+    #[test]
+    fn covariance_of_moving_together() {
+        let mut c = Covariance::new(2, 4);
+        for r in [0.01, -0.02, 0.01, 0.02] {
+            c.update(|i| if i == 0 { r } else { 2.0 * r });
+        }
+        // mean of r² = (1 + 4 + 1 + 4)e-4 / 4 = 2.5e-4; the second moves twice as much:
+        // cov = 5e-4, var2 = 1e-3, correlation 1
+        assert!((c.get(0, 0) - 2.5e-4).abs() < 1e-15);
+        assert!((c.get(0, 1) - 5e-4).abs() < 1e-15);
+        assert!((c.get(1, 1) - 1e-3).abs() < 1e-15);
+    }
+}

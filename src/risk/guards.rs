@@ -1,0 +1,519 @@
+//! Breakers and guards: what the risk layer checks after every time step, and does on its own.
+//!
+//! Breakers halt new entries (exits and reductions always pass):
+//! - `daily_loss_limit` / `weekly_loss_limit`: equity below the period's starting equity
+//!   (the equity at the last close before the UTC day, or the UTC week from Monday, began)
+//!   by the limit halts entries until the next period;
+//! - `max_drawdown`: equity below the peak by the limit closes every position, cancels
+//!   every order and halts for `drawdown_cooldown` (then the peak restarts from the equity
+//!   at that time) or for good;
+//! - `losing_streak`: that many losing trades in a row halt entries for
+//!   `losing_streak_cooldown`;
+//! - `volatility_halt`: while a symbol's short-window volatility exceeds the multiple of its
+//!   long-run level, entries on it halt; on entering the halt its position is cut to
+//!   `limit / ratio` of its size (exposure scaled down in proportion).
+//!
+//! Guards act on positions before the exchange does:
+//! - **margin guard** on the account margin ratio `Σ maintenance / equity` (in cross margin
+//!   the exchange's own ratio; in isolated margin the share of equity that maintenance would
+//!   take): at `margin_halt_at` entries halt; at `margin_deleverage_at` every position is
+//!   cut in proportion so the ratio falls back to `margin_halt_at`; at `margin_exit_at`
+//!   everything is closed. Each acts once per upward crossing.
+//! - **liquidation-probability guard**: when the probability that the mark reaches a
+//!   position's liquidation price within the horizon (see
+//!   [`super::liquidation_probability`]) exceeds the limit, a cross-margin position is cut
+//!   to the size whose liquidation price is at the safe distance; an isolated position is
+//!   closed (cutting an isolated position releases its margin in proportion, which leaves
+//!   its liquidation price, and so the probability, where it was). Per step the check is
+//!   one comparison of the mark with a precomputed trigger price.
+//!
+//! Actions are market orders filling at the next open.
+
+use super::audit::{Action, Measure, Rule};
+use super::layer::{DAY, RiskLayer};
+use super::liquidation_distance::max_cross_qty;
+use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
+use crate::exchange::Side;
+use crate::exchange::account::MarginMode;
+use crate::exchange::venue::Venue;
+
+const DAILY: usize = 0;
+const WEEKLY: usize = 1;
+const DRAWDOWN: usize = 2;
+const STREAK: usize = 3;
+const BREAKER_RULES: [Rule; 4] = [
+    Rule::DailyLossLimit,
+    Rule::WeeklyLossLimit,
+    Rule::MaxDrawdown,
+    Rule::LosingStreak,
+];
+
+/// The breakers' state.
+#[derive(Clone, Debug)]
+pub(super) struct Breakers {
+    /// USDT
+    peak: f64,
+    /// UTC day and Monday-based week numbers of the latest step, and the equity they began with
+    day: i64,
+    day_start: f64,
+    week: i64,
+    week_start: f64,
+    /// USDT, at the previous step
+    last_equity: f64,
+    /// ms until which each breaker halts entries (0: not halted; `i64::MAX`: for good)
+    until: [i64; 4],
+    /// the earliest `until` in force, to check resumptions with one comparison
+    next_resume: i64,
+    /// the trade count when the losing streak last fired (one streak fires once)
+    streak_fired_at: u32,
+}
+
+impl Breakers {
+    pub fn new(start: f64) -> Breakers {
+        Breakers {
+            peak: start,
+            day: i64::MIN,
+            day_start: start,
+            week: i64::MIN,
+            week_start: start,
+            last_equity: start,
+            until: [0; 4],
+            next_resume: i64::MAX,
+            streak_fired_at: u32::MAX,
+        }
+    }
+
+    fn halt(&mut self, which: usize, until: i64) {
+        self.until[which] = until;
+        self.next_resume = self.next_resume.min(until);
+    }
+}
+
+/// The distance the liquidation-probability guard asks for, cached.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct DistanceCache {
+    pub valid: bool,
+    /// per-bar variance and funding per day it was computed with
+    pub variance: f64,
+    pub funding: f64,
+    /// log-distance
+    pub distance: f64,
+}
+
+/// The guards' state.
+#[derive(Clone, Debug)]
+pub(super) struct GuardState {
+    /// per symbol, long and short
+    pub distance: Vec<[DistanceCache; 2]>,
+    /// per symbol: (distance, liquidation price) the trigger was made from, and the trigger
+    /// (USDT): the mark at which the probability reaches the limit
+    trigger: Vec<(f64, f64, f64)>,
+    /// per symbol: a guard's order waits for its fill
+    pending: Vec<bool>,
+    vol_halted: Vec<bool>,
+    margin_halted: bool,
+    deleverage_armed: bool,
+    exit_armed: bool,
+    /// the account margin ratio at the latest step
+    margin_ratio: f64,
+}
+
+impl GuardState {
+    pub fn new(n: usize) -> GuardState {
+        GuardState {
+            distance: vec![[DistanceCache::default(); 2]; n],
+            trigger: vec![(f64::NAN, f64::NAN, f64::NAN); n],
+            pending: vec![false; n],
+            vol_halted: vec![false; n],
+            margin_halted: false,
+            deleverage_armed: true,
+            exit_armed: true,
+            margin_ratio: 0.0,
+        }
+    }
+
+    pub fn position_changed(&mut self, symbol: usize) {
+        self.pending[symbol] = false;
+        self.trigger[symbol] = (f64::NAN, f64::NAN, f64::NAN);
+    }
+}
+
+impl RiskLayer {
+    /// The breaker or guard that halts entries on `symbol` now, if any.
+    pub(super) fn entry_halt(&self, time: i64, symbol: usize) -> Option<(Rule, f64, f64)> {
+        let b = &self.breakers;
+        let c = &self.config;
+        let loss = |start: f64| 1.0 - b.last_equity / start;
+        let nan = f64::NAN;
+        let found = [
+            (loss(b.day_start), c.daily_loss_limit.unwrap_or(nan)),
+            (loss(b.week_start), c.weekly_loss_limit.unwrap_or(nan)),
+            (1.0 - b.last_equity / b.peak, c.max_drawdown.unwrap_or(nan)),
+            (
+                f64::from(self.trades.losing_streak),
+                c.losing_streak.map_or(nan, f64::from),
+            ),
+        ];
+        for (i, (value, limit)) in found.into_iter().enumerate() {
+            if b.until[i] > time {
+                return Some((BREAKER_RULES[i], value, limit));
+            }
+        }
+        if self.guards.vol_halted[symbol] {
+            let ratio = self.estimates[symbol].volatility_ratio().unwrap_or(nan);
+            return Some((
+                Rule::VolatilityHalt,
+                ratio,
+                c.volatility_halt.unwrap_or(nan),
+            ));
+        }
+        if self.guards.margin_halted {
+            let level = c.margin_halt_at.unwrap_or(nan);
+            return Some((Rule::MarginGuard, self.guards.margin_ratio, level));
+        }
+        None
+    }
+
+    /// Periods, loss limits, the drawdown kill switch and the losing streak.
+    pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
+        let b = &mut self.breakers;
+        // a bar closing at midnight belongs to the day it opened in
+        let day = (time - 1).div_euclid(DAY);
+        if day != b.day {
+            b.day = day;
+            b.day_start = b.last_equity;
+            // 1970-01-01 was a Thursday: +3 days puts week boundaries on Mondays
+            let week = (day + 3).div_euclid(7);
+            if week != b.week {
+                b.week = week;
+                b.week_start = b.last_equity;
+            }
+        }
+        b.last_equity = equity;
+        b.peak = b.peak.max(equity);
+        if time >= b.next_resume {
+            self.resume(time, equity);
+        }
+        let (daily, weekly, max_drawdown) = (
+            self.config.daily_loss_limit,
+            self.config.weekly_loss_limit,
+            self.config.max_drawdown,
+        );
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        let b = &self.breakers;
+        if let Some(limit) =
+            daily.filter(|l| b.until[DAILY] == 0 && equity < b.day_start * (1.0 - l))
+        {
+            let value = 1.0 - equity / b.day_start;
+            let until = (b.day + 1) * DAY;
+            self.breakers.halt(DAILY, until);
+            self.record(
+                time,
+                None,
+                "guard",
+                Action::Halted,
+                Rule::DailyLossLimit,
+                none,
+                value,
+                limit,
+            );
+        }
+        let b = &self.breakers;
+        if let Some(limit) =
+            weekly.filter(|l| b.until[WEEKLY] == 0 && equity < b.week_start * (1.0 - l))
+        {
+            let value = 1.0 - equity / b.week_start;
+            let until = (7 * (b.week + 1) - 3) * DAY;
+            self.breakers.halt(WEEKLY, until);
+            self.record(
+                time,
+                None,
+                "guard",
+                Action::Halted,
+                Rule::WeeklyLossLimit,
+                none,
+                value,
+                limit,
+            );
+        }
+        let b = &self.breakers;
+        if let Some(limit) =
+            max_drawdown.filter(|l| b.until[DRAWDOWN] == 0 && equity <= b.peak * (1.0 - l))
+        {
+            self.kill(time, equity, limit, venue);
+        }
+        let c = &self.config;
+        let streak = self.trades.losing_streak;
+        let fires = c.losing_streak.filter(|&n| {
+            streak >= n
+                && self.breakers.until[STREAK] == 0
+                && self.breakers.streak_fired_at != self.trades.trades()
+        });
+        if let Some(n) = fires {
+            let until = time + c.losing_streak_cooldown;
+            self.breakers.streak_fired_at = self.trades.trades();
+            self.breakers.halt(STREAK, until);
+            self.record(
+                time,
+                None,
+                "guard",
+                Action::Halted,
+                Rule::LosingStreak,
+                none,
+                f64::from(streak),
+                f64::from(n),
+            );
+        }
+    }
+
+    /// The drawdown kill switch: cancel everything, close everything, halt.
+    fn kill(&mut self, time: i64, equity: f64, limit: f64, venue: &mut Venue) {
+        let value = 1.0 - equity / self.breakers.peak;
+        let until = self.config.drawdown_cooldown.map_or(i64::MAX, |c| time + c);
+        self.breakers.halt(DRAWDOWN, until);
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        self.record(
+            time,
+            None,
+            "guard",
+            Action::Halted,
+            Rule::MaxDrawdown,
+            none,
+            value,
+            limit,
+        );
+        for symbol in 0..self.held.len() {
+            venue.cancel_symbol(time, symbol);
+            self.close(
+                time,
+                symbol,
+                "guard",
+                Rule::MaxDrawdown,
+                value,
+                limit,
+                venue,
+            );
+        }
+    }
+
+    /// Lifts the breakers whose time has come.
+    fn resume(&mut self, time: i64, equity: f64) {
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        let mut next = i64::MAX;
+        for (i, rule) in BREAKER_RULES.into_iter().enumerate() {
+            let until = self.breakers.until[i];
+            if until == 0 {
+                continue;
+            }
+            if until > time {
+                next = next.min(until);
+                continue;
+            }
+            self.breakers.until[i] = 0;
+            if i == DRAWDOWN {
+                self.breakers.peak = equity;
+            }
+            self.record(
+                time,
+                None,
+                "guard",
+                Action::Resumed,
+                rule,
+                none,
+                f64::NAN,
+                f64::NAN,
+            );
+        }
+        self.breakers.next_resume = next;
+    }
+
+    /// The margin guard's three levels on the account margin ratio.
+    pub(super) fn check_margin_guard(&mut self, time: i64, equity: f64, venue: &mut Venue) {
+        let c = &self.config;
+        let (halt, deleverage, exit) = (c.margin_halt_at, c.margin_deleverage_at, c.margin_exit_at);
+        if halt.is_none() && deleverage.is_none() && exit.is_none() {
+            return;
+        }
+        let ratio = if equity > 0.0 {
+            self.maintenance(None) / equity
+        } else {
+            f64::INFINITY
+        };
+        self.guards.margin_ratio = ratio;
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        if let Some(level) = halt
+            && (ratio >= level) != self.guards.margin_halted
+        {
+            self.guards.margin_halted = ratio >= level;
+            let action = if ratio >= level {
+                Action::Halted
+            } else {
+                Action::Resumed
+            };
+            self.record(
+                time,
+                None,
+                "guard",
+                action,
+                Rule::MarginGuard,
+                none,
+                ratio,
+                level,
+            );
+        }
+        if let Some(level) = exit {
+            if ratio >= level && self.guards.exit_armed {
+                self.guards.exit_armed = false;
+                for s in 0..self.held.len() {
+                    self.close(time, s, "guard", Rule::MarginGuard, ratio, level, venue);
+                }
+                return;
+            }
+            self.guards.exit_armed |= ratio < level;
+        }
+        if let Some(level) = deleverage {
+            if ratio >= level && self.guards.deleverage_armed {
+                self.guards.deleverage_armed = false;
+                let target = halt.unwrap_or(0.8 * level);
+                for s in 0..self.held.len() {
+                    if let Some(h) = self.held[s] {
+                        let to = h.qty * target / ratio;
+                        self.reduce_to(
+                            time,
+                            s,
+                            "guard",
+                            Rule::MarginGuard,
+                            to,
+                            (ratio, level),
+                            venue,
+                        );
+                    }
+                }
+            }
+            self.guards.deleverage_armed |= ratio < level;
+        }
+    }
+
+    /// The liquidation-probability guard: one comparison per open position and step.
+    pub(super) fn check_liquidation_guard(&mut self, time: i64, venue: &mut Venue) {
+        let Some(threshold) = self.config.liquidation_probability else {
+            return;
+        };
+        for s in 0..self.held.len() {
+            let Some(h) = self.held[s] else { continue };
+            if self.guards.pending[s] || h.liquidation.is_nan() || h.liquidation <= 0.0 {
+                continue;
+            }
+            let side = if h.sign > 0.0 {
+                Side::Long
+            } else {
+                Side::Short
+            };
+            let Some(d) = self.safe_distance(s, side) else {
+                continue;
+            };
+            let (from_d, from_lp, mut trigger) = self.guards.trigger[s];
+            if from_d != d || from_lp != h.liquidation {
+                // the mark at which the liquidation price is exactly the safe distance away
+                trigger = h.liquidation * (h.sign * d).exp();
+                self.guards.trigger[s] = (d, h.liquidation, trigger);
+            }
+            let mark = self.marks[s];
+            if h.sign * (mark - trigger) > 0.0 {
+                continue;
+            }
+            self.guards.pending[s] = true;
+            let probability = self.probability_now(s, side, h.liquidation);
+            match self.mode {
+                MarginMode::Isolated => {
+                    self.close(
+                        time,
+                        s,
+                        "guard",
+                        Rule::LiquidationProbability,
+                        probability,
+                        threshold,
+                        venue,
+                    );
+                }
+                MarginMode::Cross => {
+                    let own_upnl = h.sign * h.qty * (mark - h.entry);
+                    let backing = self.equity() - own_upnl - self.maintenance(Some(s));
+                    let tier = self.tier(s, h.qty * mark);
+                    let limit = mark * (-h.sign * d).exp();
+                    let to = max_cross_qty(h.sign, h.entry, limit, backing, tier.rate, tier.amount)
+                        .min(h.qty);
+                    let why = (probability, threshold);
+                    self.reduce_to(
+                        time,
+                        s,
+                        "guard",
+                        Rule::LiquidationProbability,
+                        to,
+                        why,
+                        venue,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The probability of liquidation within the horizon at the current mark (for events).
+    fn probability_now(&self, s: usize, side: Side, liquidation: f64) -> f64 {
+        let var = self.estimates[s].bar_variance().unwrap_or(0.0);
+        liquidation_probability(&LiquidationRisk {
+            side,
+            price: self.marks[s],
+            liquidation,
+            daily_vol: (var * self.bars_per_day).sqrt(),
+            horizon_days: self.config.liquidation_horizon as f64 / DAY as f64,
+            drift_per_day: 0.0,
+            funding_per_day: self.funding[s].map_or(0.0, |f| f.per_day),
+        })
+    }
+
+    /// Halts entries per symbol while its volatility runs hot, cutting the position on entry.
+    pub(super) fn check_volatility_halt(&mut self, time: i64, venue: &mut Venue) {
+        let Some(limit) = self.config.volatility_halt else {
+            return;
+        };
+        let limit2 = limit * limit;
+        for s in 0..self.estimates.len() {
+            let (short, long) = self.estimates[s].variances();
+            let over = short > limit2 * long && self.estimates[s].volatility_ratio().is_some();
+            if over == self.guards.vol_halted[s] {
+                continue;
+            }
+            self.guards.vol_halted[s] = over;
+            let ratio = (short / long).sqrt();
+            let none = (Measure::None, f64::NAN, f64::NAN);
+            let action = if over {
+                Action::Halted
+            } else {
+                Action::Resumed
+            };
+            self.record(
+                time,
+                Some(s),
+                "guard",
+                action,
+                Rule::VolatilityHalt,
+                none,
+                ratio,
+                limit,
+            );
+            if let (true, Some(h)) = (over, self.held[s]) {
+                let to = h.qty * limit / ratio;
+                self.reduce_to(
+                    time,
+                    s,
+                    "guard",
+                    Rule::VolatilityHalt,
+                    to,
+                    (ratio, limit),
+                    venue,
+                );
+            }
+        }
+    }
+}

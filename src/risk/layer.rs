@@ -1,0 +1,664 @@
+//! The risk layer's state and its two entry points: [`RiskLayer::on_step`] after every time
+//! step (breakers and guards, which may act on their own) and [`RiskLayer::on_signal`] for
+//! each strategy signal (which becomes approved orders or a refusal).
+//!
+//! Contract:
+//! - It reads the market only through [`RiskLayer::observe`] (closed bars) and the account
+//!   through the venue; nothing in it knows whether the market is historical, so `run`,
+//!   `sweep` and `paper` share it.
+//! - Its orders are market orders (an entry may carry stop-loss and take-profit legs); they
+//!   fill at the next bar's open. Sizing uses the last close as the reference price.
+//! - Reducing risk (exit, reduce, a guard's cut) is always approved. Adding risk passes the
+//!   breakers, then sizing, then the caps, in the order of [`super::entry`].
+//! - Every decision is a [`RiskEvent`]; in a step without signals and without anything to
+//!   act on, the work is a few `f64` comparisons per symbol (see `benches/risk.rs`).
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+
+use super::approved::Approved;
+use super::audit::{Action, Audit, Measure, RiskEvent, Rule};
+use super::config::RiskConfig;
+use super::estimators::{Covariance, SymbolEstimates};
+use super::sizing::TradeRecord;
+use crate::exchange::Side;
+use crate::exchange::account::MarginMode;
+use crate::exchange::fill::Ohlc;
+use crate::exchange::orders::{Order, OrderKind, Quantity};
+use crate::exchange::venue::{EventKind, Venue};
+use crate::instrument::InstrumentSpec;
+use crate::strategy::{Intent, Signal};
+
+pub(super) const DAY: i64 = 86_400_000;
+
+/// A bracket tier in `f64`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TierF {
+    /// USDT: notional below which the tier applies
+    pub cap: f64,
+    pub max_leverage: f64,
+    pub rate: f64,
+    /// USDT
+    pub amount: f64,
+}
+
+/// An open position as the risk layer reads it (`f64`, refreshed when the account changes).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Held {
+    /// +1 long, −1 short
+    pub sign: f64,
+    pub qty: f64,
+    /// USDT
+    pub entry: f64,
+    /// USDT: initial (cross) or isolated margin
+    pub margin: f64,
+    /// USDT; NaN when no price liquidates it
+    pub liquidation: f64,
+}
+
+/// A trade being tracked for the record (Kelly, losing streaks).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct OpenTrade {
+    /// base asset, signed
+    pub qty: f64,
+    /// USDT, the largest notional it reached
+    pub notional: f64,
+    /// USDT: fees, funding and realised PnL booked to it
+    pub pnl: f64,
+}
+
+/// The latest funding of a symbol.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FundingSeen {
+    pub time: i64,
+    /// fraction per day (the rate times settlements a day)
+    pub per_day: f64,
+}
+
+/// Between strategies and the exchange.
+#[derive(Clone, Debug)]
+pub struct RiskLayer {
+    pub(super) config: RiskConfig,
+    /// the venue's, read at each call
+    pub(super) mode: MarginMode,
+    pub(super) tiers: Vec<Vec<TierF>>,
+    pub(super) bars_per_day: f64,
+    pub(super) estimates: Vec<SymbolEstimates>,
+    pub(super) covariance: Covariance,
+    /// USDT per symbol: the latest close and mark close (NaN before the first bar)
+    pub(super) closes: Vec<f64>,
+    pub(super) marks: Vec<f64>,
+    pub(super) funding: Vec<Option<FundingSeen>>,
+    /// USDT
+    pub(super) wallet: f64,
+    pub(super) held: Vec<Option<Held>>,
+    pub(super) trades: TradeRecord,
+    pub(super) open_trades: Vec<Option<OpenTrade>>,
+    pub(super) seen_events: usize,
+    pub(super) seen_entries: usize,
+    pub(super) breakers: super::guards::Breakers,
+    pub(super) guards: super::guards::GuardState,
+    pub(super) audit: Audit,
+}
+
+impl RiskLayer {
+    /// `instruments` in the venue's symbol order; `timeframe` ms of a bar; `start` the
+    /// starting wallet (USDT).
+    pub fn new(
+        config: RiskConfig,
+        instruments: &[InstrumentSpec],
+        timeframe: i64,
+        start: f64,
+    ) -> Result<RiskLayer, super::config::RiskConfigError> {
+        config.check()?;
+        let n = instruments.len();
+        let bars = |span: i64| u32::try_from((span / timeframe.max(1)).max(1)).unwrap_or(u32::MAX);
+        let tiers = instruments.iter().map(tiers_f64).collect();
+        let estimates = (0..n)
+            .map(|_| {
+                SymbolEstimates::new(
+                    bars(config.volatility_window),
+                    bars(config.volatility_baseline),
+                    config.atr_bars,
+                )
+            })
+            .collect();
+        Ok(RiskLayer {
+            covariance: Covariance::new(n, bars(config.volatility_window)),
+            guards: super::guards::GuardState::new(n),
+            breakers: super::guards::Breakers::new(start),
+            config,
+            mode: MarginMode::Isolated,
+            tiers,
+            bars_per_day: DAY as f64 / timeframe.max(1) as f64,
+            estimates,
+            closes: vec![f64::NAN; n],
+            marks: vec![f64::NAN; n],
+            funding: vec![None; n],
+            wallet: start,
+            held: vec![None; n],
+            trades: TradeRecord::default(),
+            open_trades: vec![None; n],
+            seen_events: 0,
+            seen_entries: 0,
+            audit: Audit::default(),
+        })
+    }
+
+    pub fn config(&self) -> &RiskConfig {
+        &self.config
+    }
+
+    /// Every decision so far.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The strategy's closed trades as the risk layer counted them.
+    pub fn trades(&self) -> &TradeRecord {
+        &self.trades
+    }
+
+    /// A closed bar of `symbol` (last-price OHLC, USDT), its mark close, and the funding
+    /// settled in it as `(time ms, rate)`.
+    #[inline]
+    pub fn observe(
+        &mut self,
+        symbol: usize,
+        bar: &Ohlc,
+        mark_close: f64,
+        funding: Option<(i64, f64)>,
+    ) {
+        self.estimates[symbol].update(bar.high, bar.low, bar.close);
+        self.closes[symbol] = bar.close;
+        self.marks[symbol] = mark_close;
+        if let Some((time, rate)) = funding {
+            self.observe_funding(symbol, time, rate);
+        }
+    }
+
+    fn observe_funding(&mut self, symbol: usize, time: i64, rate: f64) {
+        // settlements a day from the interval since the last one (8 h until two are seen)
+        let interval = match self.funding[symbol] {
+            Some(f) if time > f.time => time - f.time,
+            _ => 8 * 3_600_000,
+        };
+        self.funding[symbol] = Some(FundingSeen {
+            time,
+            per_day: rate * DAY as f64 / interval as f64,
+        });
+    }
+
+    /// After every symbol's bar of a time step has been walked by the venue and observed:
+    /// catches up with the account, then runs the breakers and guards. `time` is the
+    /// step's close (ms).
+    pub fn on_step(&mut self, time: i64, venue: &mut Venue) {
+        self.mode = venue.config.mode;
+        if venue.events().len() != self.seen_events
+            || venue.account.entries().len() != self.seen_entries
+        {
+            self.sync(venue);
+        }
+        let equity = self.equity();
+        self.check_breakers(time, equity, venue);
+        if self.held.iter().any(Option::is_some) {
+            self.check_margin_guard(time, equity, venue);
+            self.check_liquidation_guard(time, venue);
+        }
+        self.check_volatility_halt(time, venue);
+        let estimates = &mut self.estimates;
+        self.covariance.update(|i| estimates[i].last_return);
+        for e in estimates.iter_mut() {
+            e.last_return = 0.0;
+        }
+    }
+
+    /// A strategy's signal at the close `time` (ms): approved orders go to the venue, and
+    /// the decision is recorded either way.
+    pub fn on_signal(&mut self, time: i64, signal: Signal, venue: &mut Venue) {
+        self.mode = venue.config.mode;
+        if venue.events().len() != self.seen_events {
+            self.sync(venue);
+        }
+        let symbol = signal.symbol;
+        let intent = signal.intent.name();
+        match signal.intent {
+            Intent::Enter {
+                side,
+                stop,
+                take_profit,
+            } => {
+                if let Some(h) = self.held[symbol] {
+                    if h.sign == side.sign_f64() {
+                        self.refuse(time, symbol, intent, Rule::AlreadyOpen, f64::NAN, f64::NAN);
+                        return;
+                    }
+                    self.close(
+                        time,
+                        symbol,
+                        intent,
+                        Rule::Signal,
+                        f64::NAN,
+                        f64::NAN,
+                        venue,
+                    );
+                }
+                let ask = super::entry::Ask {
+                    symbol,
+                    side,
+                    stop,
+                    take_profit,
+                    intent,
+                    notional: None,
+                };
+                self.enter(time, ask, venue);
+            }
+            Intent::TargetExposure { exposure } => self.target(time, symbol, exposure, venue),
+            Intent::Reduce { fraction } => match self.held[symbol] {
+                Some(h) if fraction > 0.0 => {
+                    let to = h.qty * (1.0 - fraction.min(1.0));
+                    self.reduce_to(
+                        time,
+                        symbol,
+                        intent,
+                        Rule::Signal,
+                        to,
+                        (f64::NAN, f64::NAN),
+                        venue,
+                    );
+                }
+                _ => self.refuse(
+                    time,
+                    symbol,
+                    intent,
+                    Rule::InvalidSignal,
+                    fraction,
+                    f64::NAN,
+                ),
+            },
+            Intent::Exit => {
+                if self.held[symbol].is_some() {
+                    self.close(
+                        time,
+                        symbol,
+                        intent,
+                        Rule::Signal,
+                        f64::NAN,
+                        f64::NAN,
+                        venue,
+                    );
+                } else {
+                    // nothing held: an entry still waiting for its fill is withdrawn
+                    venue.cancel_symbol(time, symbol);
+                }
+            }
+        }
+    }
+
+    /// Moves the position toward `exposure` × equity (signed notional).
+    fn target(&mut self, time: i64, symbol: usize, exposure: f64, venue: &mut Venue) {
+        let intent = "target_exposure";
+        let price = self.closes[symbol];
+        if !(exposure.is_finite() && price > 0.0) {
+            self.refuse(
+                time,
+                symbol,
+                intent,
+                Rule::InvalidSignal,
+                exposure,
+                f64::NAN,
+            );
+            return;
+        }
+        let target_qty = exposure * self.equity() / price;
+        let held_qty = self.held[symbol].map_or(0.0, |h| h.sign * h.qty);
+        if held_qty != 0.0 && target_qty * held_qty <= 0.0 {
+            self.close(
+                time,
+                symbol,
+                intent,
+                Rule::Signal,
+                f64::NAN,
+                f64::NAN,
+                venue,
+            );
+        } else if held_qty != 0.0 && target_qty.abs() <= held_qty.abs() {
+            let no_limit = (f64::NAN, f64::NAN);
+            self.reduce_to(
+                time,
+                symbol,
+                intent,
+                Rule::Signal,
+                target_qty.abs(),
+                no_limit,
+                venue,
+            );
+            return;
+        }
+        let held_now = if target_qty * held_qty > 0.0 {
+            held_qty
+        } else {
+            0.0
+        };
+        let add = (target_qty - held_now).abs() * price;
+        if add <= 0.0 {
+            return;
+        }
+        let side = if target_qty > 0.0 {
+            Side::Long
+        } else {
+            Side::Short
+        };
+        let ask = super::entry::Ask {
+            symbol,
+            side,
+            stop: None,
+            take_profit: None,
+            intent,
+            notional: Some(add),
+        };
+        self.enter(time, ask, venue);
+    }
+
+    /// USDT, at the latest marks.
+    pub fn equity(&self) -> f64 {
+        let mut equity = self.wallet;
+        for (h, mark) in self.held.iter().zip(&self.marks) {
+            if let Some(h) = h {
+                equity += h.sign * h.qty * (mark - h.entry);
+            }
+        }
+        equity
+    }
+
+    /// Reads the account again after it changed, and counts closed trades.
+    pub(super) fn sync(&mut self, venue: &Venue) {
+        let account = &venue.account;
+        for e in &account.entries()[self.seen_entries..] {
+            let trade = self.open_trades[e.symbol].get_or_insert_default();
+            trade.pnl += e.amount.to_f64().unwrap_or(0.0);
+        }
+        self.seen_entries = account.entries().len();
+        for i in self.seen_events..venue.events().len() {
+            let e = &venue.events()[i];
+            match &e.kind {
+                EventKind::Fill {
+                    side, qty, price, ..
+                } => {
+                    let (q, p) = (qty.to_f64().unwrap_or(0.0), price.to_f64().unwrap_or(0.0));
+                    self.track_fill(e.symbol, side.sign_f64() * q, p);
+                }
+                EventKind::Liquidation { .. } => self.finish_trade(e.symbol),
+                _ => {}
+            }
+        }
+        self.seen_events = venue.events().len();
+        self.wallet = account.wallet().to_f64().unwrap_or(0.0);
+        for symbol in 0..self.held.len() {
+            let held = account.position(symbol).map(|p| Held {
+                sign: p.side.sign_f64(),
+                qty: p.qty.to_f64().unwrap_or(0.0),
+                entry: p.entry.to_f64().unwrap_or(0.0),
+                margin: p.margin.to_f64().unwrap_or(0.0),
+                liquidation: p.liquidation.and_then(|l| l.to_f64()).unwrap_or(f64::NAN),
+            });
+            let changed = match (held, self.held[symbol]) {
+                (Some(a), Some(b)) => {
+                    a.qty != b.qty || a.sign != b.sign || a.liquidation != b.liquidation
+                }
+                (None, None) => false,
+                _ => true,
+            };
+            if held.is_none() && self.open_trades[symbol].is_some_and(|t| t.qty != 0.0) {
+                self.finish_trade(symbol);
+            }
+            self.held[symbol] = held;
+            if changed {
+                self.guards.position_changed(symbol);
+            }
+        }
+    }
+
+    /// Follows a trade's size through a fill (`signed` base asset at `price`).
+    fn track_fill(&mut self, symbol: usize, signed: f64, price: f64) {
+        let trade = self.open_trades[symbol].get_or_insert_default();
+        let before = trade.qty;
+        let after = before + signed;
+        let flat = after.abs() <= 1e-12 * before.abs().max(1.0);
+        if before != 0.0 && (flat || after * before < 0.0) {
+            self.finish_trade(symbol);
+            if !flat {
+                self.open_trades[symbol] = Some(OpenTrade {
+                    qty: after,
+                    notional: after.abs() * price,
+                    pnl: 0.0,
+                });
+            }
+            return;
+        }
+        trade.qty = after;
+        trade.notional = trade.notional.max(after.abs() * price);
+    }
+
+    /// Records a finished trade's return on its notional.
+    fn finish_trade(&mut self, symbol: usize) {
+        if let Some(t) = self.open_trades[symbol].take()
+            && t.notional > 0.0
+        {
+            self.trades.push(t.pnl / t.notional);
+        }
+    }
+
+    /// Records a decision.
+    #[allow(clippy::too_many_arguments)] // one event's fields; a builder would only rename them
+    pub(super) fn record(
+        &mut self,
+        time: i64,
+        symbol: Option<usize>,
+        intent: &'static str,
+        action: Action,
+        rule: Rule,
+        change: (Measure, f64, f64),
+        value: f64,
+        limit: f64,
+    ) {
+        self.audit.record(RiskEvent {
+            time,
+            symbol,
+            intent,
+            action,
+            rule,
+            measure: change.0,
+            from: change.1,
+            to: change.2,
+            value,
+            limit,
+            refusal: None,
+        });
+    }
+
+    pub(super) fn refuse(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        rule: Rule,
+        value: f64,
+        limit: f64,
+    ) {
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        self.record(
+            time,
+            Some(symbol),
+            intent,
+            Action::Refused,
+            rule,
+            none,
+            value,
+            limit,
+        );
+    }
+
+    /// Closes `symbol`'s position at the next open, cancelling its other orders first.
+    #[allow(clippy::too_many_arguments)] // the decision's facts for its event
+    pub(super) fn close(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        rule: Rule,
+        value: f64,
+        limit: f64,
+        venue: &mut Venue,
+    ) {
+        let Some(h) = self.held[symbol] else { return };
+        venue.cancel_symbol(time, symbol);
+        let order = self.reducing_order(symbol, h, Quantity::ClosePosition);
+        let action = if rule == Rule::Signal {
+            Action::Approved
+        } else {
+            Action::Closed
+        };
+        self.send(time, symbol, intent, order, venue);
+        self.record(
+            time,
+            Some(symbol),
+            intent,
+            action,
+            rule,
+            (Measure::Qty, h.qty, 0.0),
+            value,
+            limit,
+        );
+    }
+
+    /// Cuts `symbol`'s position to `to` base asset at the next open.
+    #[allow(clippy::too_many_arguments)] // the decision's facts for its event
+    pub(super) fn reduce_to(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        rule: Rule,
+        to: f64,
+        (value, limit): (f64, f64),
+        venue: &mut Venue,
+    ) {
+        let Some(h) = self.held[symbol] else { return };
+        let cut = Decimal::from_f64(h.qty - to.max(0.0)).unwrap_or_default();
+        if cut <= Decimal::ZERO {
+            return;
+        }
+        let order = self.reducing_order(symbol, h, Quantity::Base(cut));
+        let action = if rule == Rule::Signal {
+            Action::Approved
+        } else {
+            Action::Reduced
+        };
+        if self.send(time, symbol, intent, order, venue) {
+            self.record(
+                time,
+                Some(symbol),
+                intent,
+                action,
+                rule,
+                (Measure::Qty, h.qty, to),
+                value,
+                limit,
+            );
+        }
+    }
+
+    fn reducing_order(&self, symbol: usize, h: Held, qty: Quantity) -> Order {
+        Order {
+            symbol,
+            side: if h.sign > 0.0 {
+                Side::Short
+            } else {
+                Side::Long
+            },
+            qty,
+            kind: OrderKind::Market,
+            reduce_only: true,
+            leverage: Decimal::ONE,
+        }
+    }
+
+    /// Approves and submits a reducing order; an exchange refusal is recorded. True if sent.
+    fn send(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        order: Order,
+        venue: &mut Venue,
+    ) -> bool {
+        let reference = self.closes[symbol];
+        match venue.submit(Approved::new(order, None, None), reference) {
+            Ok(_) => true,
+            Err(refusal) => {
+                self.record_exchange_refusal(time, symbol, intent, refusal);
+                false
+            }
+        }
+    }
+
+    pub(super) fn record_exchange_refusal(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        refusal: crate::exchange::orders::OrderRefusal,
+    ) {
+        self.audit.record(RiskEvent {
+            time,
+            symbol: Some(symbol),
+            intent,
+            action: Action::Refused,
+            rule: Rule::Exchange,
+            measure: Measure::None,
+            from: f64::NAN,
+            to: f64::NAN,
+            value: f64::NAN,
+            limit: f64::NAN,
+            refusal: Some(refusal),
+        });
+    }
+
+    /// The tier of `notional` (USDT) for `symbol`.
+    pub(super) fn tier(&self, symbol: usize, notional: f64) -> TierF {
+        let tiers = &self.tiers[symbol];
+        let i = tiers
+            .iter()
+            .position(|t| notional < t.cap)
+            .unwrap_or(tiers.len() - 1);
+        tiers[i]
+    }
+
+    /// USDT: maintenance margin of every position except `skip`'s, at the latest marks.
+    pub(super) fn maintenance(&self, skip: Option<usize>) -> f64 {
+        let mut total = 0.0;
+        for (s, h) in self.held.iter().enumerate() {
+            if let Some(h) = h
+                && Some(s) != skip
+            {
+                let notional = h.qty * self.marks[s];
+                let t = self.tier(s, notional);
+                total += notional * t.rate - t.amount;
+            }
+        }
+        total
+    }
+}
+
+fn tiers_f64(spec: &InstrumentSpec) -> Vec<TierF> {
+    spec.brackets
+        .iter()
+        .map(|t| TierF {
+            cap: t.cap.to_f64().unwrap_or(f64::INFINITY),
+            max_leverage: f64::from(t.max_leverage),
+            rate: t.maint_margin_rate.to_f64().unwrap_or(0.0),
+            amount: t.maint_amount.to_f64().unwrap_or(0.0),
+        })
+        .collect()
+}
