@@ -224,19 +224,22 @@ impl RiskLayer {
                 tighten(stop - sign * by_price.max(by_atr), Rule::LiquidationBuffer);
             }
         }
-        if let Some(d) = self.safe_distance(ask.symbol, ask.side) {
+        if let Some(d) = self.safe_distance(ask.symbol, ask.side, true) {
             tighten(price * (-sign * d).exp(), Rule::LiquidationProbability);
         }
         limit
     }
 
     /// The log-distance the liquidation-probability guard asks for, from a cache refreshed
-    /// when the volatility or funding moved (the bisection costs a few µs).
-    pub(super) fn safe_distance(&mut self, symbol: usize, side: Side) -> Option<f64> {
-        let threshold = self.config.liquidation_probability?;
+    /// when the volatility or funding moved (the bisection costs a few µs). New positions
+    /// (`entry`) are opened at half the limit, so that ordinary noise right after an entry
+    /// does not trip the guard.
+    pub(super) fn safe_distance(&mut self, symbol: usize, side: Side, entry: bool) -> Option<f64> {
+        let limit = self.config.liquidation_probability?;
+        let threshold = if entry { 0.5 * limit } else { limit };
         let var = self.estimates[symbol].bar_variance()?;
         let funding = self.funding[symbol].map_or(0.0, |f| f.per_day);
-        let slot = usize::from(side == Side::Short);
+        let slot = 2 * usize::from(side == Side::Short) + usize::from(entry);
         let cache = &mut self.guards.distance[symbol][slot];
         if cache.valid
             && (var - cache.variance).abs() <= 0.1 * cache.variance

@@ -103,8 +103,8 @@ pub(super) struct DistanceCache {
 /// The guards' state.
 #[derive(Clone, Debug)]
 pub(super) struct GuardState {
-    /// per symbol, long and short
-    pub distance: Vec<[DistanceCache; 2]>,
+    /// per symbol: long guard, long entry, short guard, short entry
+    pub distance: Vec<[DistanceCache; 4]>,
     /// per symbol: (distance, liquidation price) the trigger was made from, and the trigger
     /// (USDT): the mark at which the probability reaches the limit
     trigger: Vec<(f64, f64, f64)>,
@@ -121,7 +121,7 @@ pub(super) struct GuardState {
 impl GuardState {
     pub fn new(n: usize) -> GuardState {
         GuardState {
-            distance: vec![[DistanceCache::default(); 2]; n],
+            distance: vec![[DistanceCache::default(); 4]; n],
             trigger: vec![(f64::NAN, f64::NAN, f64::NAN); n],
             pending: vec![false; n],
             vol_halted: vec![false; n],
@@ -409,7 +409,7 @@ impl RiskLayer {
             } else {
                 Side::Short
             };
-            let Some(d) = self.safe_distance(s, side) else {
+            let Some(d) = self.safe_distance(s, side, false) else {
                 continue;
             };
             let (from_d, from_lp, mut trigger) = self.guards.trigger[s];

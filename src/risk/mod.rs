@@ -23,6 +23,8 @@ mod layer;
 pub mod liquidation_distance;
 pub mod liquidation_probability;
 pub mod sizing;
+#[cfg(test)]
+mod tests;
 
 pub use approved::Approved;
 pub use audit::{Action, Audit, RiskEvent, Rule};
