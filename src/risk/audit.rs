@@ -160,6 +160,9 @@ impl RiskEvent {
             Measure::None => String::new(),
         };
         let (v, l) = (sig(self.value), sig(self.limit));
+        if self.action == Action::Resumed {
+            return format!("{}: the halt is lifted", self.rule.name());
+        }
         let why = match self.rule {
             Rule::Signal => "as asked".to_string(),
             Rule::InvalidSignal => "the signal cannot be acted on (stop or take-profit on the wrong side of the price, or nothing to reduce)".to_string(),

@@ -205,7 +205,8 @@ impl RiskLayer {
             daily.filter(|l| b.until[DAILY] == 0 && equity < b.day_start * (1.0 - l))
         {
             let value = 1.0 - equity / b.day_start;
-            let until = (b.day + 1) * DAY;
+            // lifted by the first step closing after midnight
+            let until = (b.day + 1) * DAY + 1;
             self.breakers.halt(DAILY, until);
             self.record(
                 time,
@@ -223,7 +224,7 @@ impl RiskLayer {
             weekly.filter(|l| b.until[WEEKLY] == 0 && equity < b.week_start * (1.0 - l))
         {
             let value = 1.0 - equity / b.week_start;
-            let until = (7 * (b.week + 1) - 3) * DAY;
+            let until = (7 * (b.week + 1) - 3) * DAY + 1;
             self.breakers.halt(WEEKLY, until);
             self.record(
                 time,

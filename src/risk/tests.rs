@@ -534,3 +534,170 @@ fn volatility_halt_stops_entries_and_cuts_exposure() {
     s.long(None, None);
     assert!(s.last(Rule::VolatilityHalt, Action::Refused).is_some());
 }
+
+/// A month's gentle uptrend, then a crash of six −6 % hours (−31 %), then a flat week.
+fn crash_series() -> Vec<(f64, f64, f64, f64)> {
+    let mut bars = Vec::new();
+    let mut close: f64 = 100.0;
+    for t in 0..720 {
+        let open = close;
+        close = 100.0 * (1.0 + 0.0002 * t as f64) * (1.0 + 0.003 * (t as f64).sin());
+        bars.push((
+            open,
+            open.max(close) * 1.001,
+            open.min(close) * 0.999,
+            close,
+        ));
+    }
+    for _ in 0..6 {
+        let open = close;
+        close = open * 0.94;
+        bars.push((open, open, close * 0.98, close));
+    }
+    for _ in 0..168 {
+        bars.push((close, close * 1.001, close * 0.999, close));
+    }
+    bars
+}
+
+/// Runs "always long, no stop" behind `config`; (liquidations, max drawdown, sim).
+fn always_long(config: RiskConfig) -> (usize, f64, Sim) {
+    let mut s = sim(config, MarginMode::Isolated);
+    let (mut peak, mut max_dd) = (10_000.0f64, 0.0f64);
+    for (o, h, l, c) in crash_series() {
+        s.bar(o, h, l, c);
+        let equity = s.risk.equity();
+        peak = peak.max(equity);
+        max_dd = max_dd.max(1.0 - equity / peak);
+        if s.venue.account.position(0).is_none() {
+            s.long(None, None);
+        }
+    }
+    let liquidations = s
+        .venue
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                crate::exchange::venue::EventKind::Liquidation { .. }
+            )
+        })
+        .count();
+    (liquidations, max_dd, s)
+}
+
+#[test]
+fn story_naive_10x_is_liquidated_the_default_risk_layer_survives() {
+    // the DIY bot: all equity as margin at 10x, no stop. Its liquidation price sits ~9.6 %
+    // below entry; the first −6 % hour and its wick take it
+    let naive = RiskConfig {
+        sizing: Sizing::FixedFraction,
+        fixed_fraction: 1.0,
+        max_leverage: Some(10.0),
+        ..RiskConfig::no_rules()
+    };
+    let (liquidations, naive_dd, _) = always_long(naive);
+    assert!(liquidations >= 1, "the naive bot should be liquidated");
+    assert!(naive_dd > 0.9, "naive drawdown {naive_dd}");
+
+    // the same signals behind the default rules
+    let (liquidations, dd, s) = always_long(RiskConfig::default_rules());
+    assert_eq!(liquidations, 0);
+    // bounded: the month's gain is given back to a stop that does not trail, but the
+    // account ends within 1 % of its start and never near the 30 % kill switch
+    assert!(dd < 0.15, "drawdown {dd}");
+    assert!(s.risk.equity() > 9_900.0, "equity {}", s.risk.equity());
+    // and the events say why: every entry got an ATR stop and was sized from it, and the
+    // stop took the position out in the crash (a stop-loss fill, not a liquidation)
+    let audit = s.risk.audit();
+    assert!(audit.count(Rule::DefaultStop, Action::StopAdded) >= 1);
+    assert!(audit.count(Rule::Signal, Action::Approved) >= 1);
+    let stopped = s.venue.events().iter().any(|e| {
+        matches!(
+            e.kind,
+            crate::exchange::venue::EventKind::Fill {
+                reason: crate::exchange::venue::FillReason::StopLoss,
+                ..
+            }
+        ) && e.time >= 720 * HOUR
+    });
+    assert!(stopped, "the crash should hit the stop");
+    // after the crash the volatility halt or a breaker refuses re-entries for a while
+    let crash_refusals = audit
+        .events()
+        .iter()
+        .filter(|e| e.time > 720 * HOUR && e.action == Action::Refused)
+        .count();
+    assert!(crash_refusals >= 1);
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever the caps, prices and signals, an approved entry never breaches a cap
+        /// that is on, measured at the moment of the decision.
+        #[test]
+        fn no_approved_entry_breaches_a_cap(
+            max_leverage in 1.0f64..30.0,
+            pct in 0.05f64..1.0,
+            exposure in 0.2f64..5.0,
+            reserve in 0.0f64..0.9,
+            risk in 0.001f64..0.2,
+            moves in proptest::collection::vec((-0.05f64..0.05, 0u8..6), 20..120),
+        ) {
+            let config = RiskConfig {
+                max_leverage: Some(max_leverage.floor()),
+                max_position_pct: Some(pct),
+                max_total_exposure: Some(exposure),
+                cash_reserve: Some(reserve),
+                risk_per_trade: risk,
+                sizing: Sizing::RiskPerTrade,
+                default_stop_atr: Some(2.0),
+                ..RiskConfig::default_rules()
+            };
+            let mut s = sim(config, MarginMode::Isolated);
+            let mut price = 100.0;
+            s.flat(price, 20);
+            for (m, action) in moves {
+                let close = price * (1.0 + m);
+                s.bar(price, price.max(close) * 1.002, price.min(close) * 0.998, close);
+                price = close;
+                let before = s.risk.audit().events().len();
+                let equity = s.risk.equity();
+                let wallet = s.venue.account.wallet().to_f64().unwrap();
+                let held = s.venue.account.position(0).map(|p| (p.side, p.qty.to_f64().unwrap(), p.margin.to_f64().unwrap()));
+                let stop = match action {
+                    0 => Some(price * 0.97),
+                    1 => Some(price * 0.995),
+                    _ => None,
+                };
+                match action {
+                    4 => s.signal(Intent::Exit),
+                    5 => s.signal(Intent::TargetExposure { exposure: 2.0 }),
+                    3 => s.signal(Intent::Enter { side: Side::Short, stop: None, take_profit: None }),
+                    _ => s.long(stop, None),
+                }
+                let approved = s.risk.audit().events()[before..].iter().find(|e| {
+                    e.rule == Rule::Signal && e.action == Action::Approved && e.measure == Measure::Qty && e.to > 0.0 && !e.value.is_nan()
+                        && (e.intent.starts_with("enter") || e.intent == "target_exposure")
+                });
+                let Some(e) = approved else { continue };
+                let (leverage, new) = (e.value, e.to * price);
+                // what stays open next to it: the same side's position (an opposite one closes)
+                let side = if e.intent == "enter_short" { Side::Short } else { Side::Long };
+                let kept = held.filter(|h| h.0 == side);
+                let (kept_notional, kept_margin) = kept.map_or((0.0, 0.0), |h| (h.1 * price, h.2));
+                let slack = 1e-6 * equity.max(1.0);
+                prop_assert!(leverage <= max_leverage.floor() && leverage >= 1.0);
+                prop_assert!(new + kept_notional <= pct * equity * leverage + slack,
+                    "position {new} + {kept_notional} over {pct} × {equity} × {leverage}");
+                prop_assert!(new + kept_notional <= exposure * equity + slack);
+                prop_assert!(kept_margin + new / leverage <= (1.0 - reserve) * wallet + slack);
+            }
+        }
+    }
+}
