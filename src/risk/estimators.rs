@@ -17,6 +17,10 @@ pub struct SymbolEstimates {
     short_span: u32,
     long_span: u32,
     atr_bars: u32,
+    /// EWMA weights past the spans, precomputed (a division per bar is most of the cost)
+    alpha_short: f64,
+    alpha_long: f64,
+    alpha_atr: f64,
     /// per-bar variance of returns over the short span (fraction²)
     var_short: f64,
     /// the same over the long-run span
@@ -36,6 +40,9 @@ impl SymbolEstimates {
             short_span: short_span.max(1),
             long_span: long_span.max(1),
             atr_bars: atr_bars.max(1),
+            alpha_short: 2.0 / (f64::from(short_span.max(1)) + 1.0),
+            alpha_long: 2.0 / (f64::from(long_span.max(1)) + 1.0),
+            alpha_atr: 1.0 / f64::from(atr_bars.max(1)),
             var_short: 0.0,
             var_long: 0.0,
             atr: 0.0,
@@ -58,14 +65,21 @@ impl SymbolEstimates {
         let true_range = (high - low)
             .max((high - prev).abs())
             .max((low - prev).abs());
-        self.var_short += weight(n, self.short_span) * (r2 - self.var_short);
-        self.var_long += weight(n, self.long_span) * (r2 - self.var_long);
-        let a = if n <= self.atr_bars {
-            1.0 / n as f64
+        if n > self.long_span && n > self.atr_bars {
+            // the steady state: every weight fixed
+            self.var_short += self.alpha_short * (r2 - self.var_short);
+            self.var_long += self.alpha_long * (r2 - self.var_long);
+            self.atr += self.alpha_atr * (true_range - self.atr);
         } else {
-            1.0 / self.atr_bars as f64
-        };
-        self.atr += a * (true_range - self.atr);
+            self.var_short += weight(n, self.short_span) * (r2 - self.var_short);
+            self.var_long += weight(n, self.long_span) * (r2 - self.var_long);
+            let a = if n <= self.atr_bars {
+                1.0 / f64::from(n)
+            } else {
+                self.alpha_atr
+            };
+            self.atr += a * (true_range - self.atr);
+        }
         self.last_return = r;
     }
 

@@ -55,6 +55,8 @@ pub(super) struct Breakers {
     peak: f64,
     /// UTC day and Monday-based week numbers of the latest step, and the equity they began with
     day: i64,
+    /// ms: the day's last close time (the next boundary)
+    day_ends: i64,
     day_start: f64,
     week: i64,
     week_start: f64,
@@ -73,6 +75,7 @@ impl Breakers {
         Breakers {
             peak: start,
             day: i64::MIN,
+            day_ends: i64::MIN,
             day_start: start,
             week: i64::MIN,
             week_start: start,
@@ -177,9 +180,11 @@ impl RiskLayer {
     /// Periods, loss limits, the drawdown kill switch and the losing streak.
     pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let b = &mut self.breakers;
-        // a bar closing at midnight belongs to the day it opened in
-        let day = (time - 1).div_euclid(DAY);
-        if day != b.day {
+        // a bar closing at midnight belongs to the day it opened in; the division is done
+        // only when a day boundary is passed
+        if time > b.day_ends {
+            let day = (time - 1).div_euclid(DAY);
+            b.day_ends = (day + 1) * DAY;
             b.day = day;
             b.day_start = b.last_equity;
             // 1970-01-01 was a Thursday: +3 days puts week boundaries on Mondays
