@@ -43,8 +43,6 @@ pub enum Rule {
     Exchange,
 }
 
-const RULES: usize = Rule::Exchange as usize + 1;
-
 impl Rule {
     /// The name used in `events.csv`, `summary.json` and the spec's `[risk]` table.
     pub fn name(self) -> &'static str {
@@ -97,8 +95,6 @@ pub enum Action {
     /// a protective stop was attached to an entry without one
     StopAdded,
 }
-
-const ACTIONS: usize = Action::StopAdded as usize + 1;
 
 impl Action {
     pub fn name(self) -> &'static str {
@@ -217,19 +213,14 @@ fn sig(x: f64) -> String {
     }
 }
 
-/// Every decision, and counts per rule and action.
+/// Every decision; counts per rule and action are derived from them.
 #[derive(Clone, Debug, Default)]
 pub struct Audit {
     events: Vec<RiskEvent>,
-    counts: Vec<u32>,
 }
 
 impl Audit {
     pub fn record(&mut self, event: RiskEvent) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; RULES * ACTIONS];
-        }
-        self.counts[event.rule as usize * ACTIONS + event.action as usize] += 1;
         self.events.push(event);
     }
 
@@ -239,10 +230,11 @@ impl Audit {
 
     /// How often a rule took an action.
     pub fn count(&self, rule: Rule, action: Action) -> u32 {
-        self.counts
-            .get(rule as usize * ACTIONS + action as usize)
-            .copied()
-            .unwrap_or(0)
+        let hits = self
+            .events
+            .iter()
+            .filter(|e| e.rule == rule && e.action == action);
+        u32::try_from(hits.count()).unwrap_or(u32::MAX)
     }
 
     /// `{rule: {action: count}}` for the rules that did anything, for `summary.json`.

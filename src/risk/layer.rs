@@ -233,15 +233,7 @@ impl RiskLayer {
                         self.refuse(time, symbol, intent, Rule::AlreadyOpen, f64::NAN, f64::NAN);
                         return;
                     }
-                    self.close(
-                        time,
-                        symbol,
-                        intent,
-                        Rule::Signal,
-                        f64::NAN,
-                        f64::NAN,
-                        venue,
-                    );
+                    self.close_as_asked(time, symbol, intent, venue);
                 }
                 let ask = super::entry::Ask {
                     symbol,
@@ -278,15 +270,7 @@ impl RiskLayer {
             },
             Intent::Exit => {
                 if self.held[symbol].is_some() {
-                    self.close(
-                        time,
-                        symbol,
-                        intent,
-                        Rule::Signal,
-                        f64::NAN,
-                        f64::NAN,
-                        venue,
-                    );
+                    self.close_as_asked(time, symbol, intent, venue);
                 } else {
                     // nothing held: an entry still waiting for its fill is withdrawn
                     venue.cancel_symbol(time, symbol);
@@ -313,15 +297,7 @@ impl RiskLayer {
         let target_qty = exposure * self.equity() / price;
         let held_qty = self.held[symbol].map_or(0.0, |h| h.sign * h.qty);
         if held_qty != 0.0 && target_qty * held_qty <= 0.0 {
-            self.close(
-                time,
-                symbol,
-                intent,
-                Rule::Signal,
-                f64::NAN,
-                f64::NAN,
-                venue,
-            );
+            self.close_as_asked(time, symbol, intent, venue);
         } else if held_qty != 0.0 && target_qty.abs() <= held_qty.abs() {
             let no_limit = (f64::NAN, f64::NAN);
             self.reduce_to(
@@ -496,6 +472,25 @@ impl RiskLayer {
             none,
             value,
             limit,
+        );
+    }
+
+    /// Closes `symbol`'s position because the signal asked for it.
+    fn close_as_asked(
+        &mut self,
+        time: i64,
+        symbol: usize,
+        intent: &'static str,
+        venue: &mut Venue,
+    ) {
+        self.close(
+            time,
+            symbol,
+            intent,
+            Rule::Signal,
+            f64::NAN,
+            f64::NAN,
+            venue,
         );
     }
 
