@@ -11,14 +11,20 @@
 //! - [`strategy`]: what strategies say: signals (intents), never orders.
 //! - [`risk`]: between signals and orders — sizing, caps, breakers, guards, the audit trail;
 //!   the only builder of the approved orders the exchange accepts.
+//! - [`spec`]: run specs (TOML), read in two stages: as written, then checked.
+//! - [`engine`]: the event loop that steps the exchange, the strategy and the risk layer.
+//! - [`report`]: a run's metrics and output files (summary, trades, equity, events).
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 //!
-//! Strategies' trait and built-ins, the engine, sweeps and reports come in later stages.
+//! Sweeps come in a later stage.
 
 pub mod cli;
 pub mod data;
+pub mod engine;
 pub mod exchange;
 pub mod instrument;
 pub mod market;
+pub mod report;
 pub mod risk;
+pub mod spec;
 pub mod strategy;

@@ -5,6 +5,7 @@
 mod calc;
 mod data;
 mod pending;
+mod run;
 mod synth;
 
 use std::process::ExitCode;
@@ -40,8 +41,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run one backtest from a spec file and write its report (not built yet)
-    Run(pending::RunArgs),
+    /// Run one backtest from a spec file and write its results
+    Run(run::RunArgs),
     /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival (not built yet)
     Sweep(pending::SweepArgs),
     /// Risk calculators: liquidation price, position size, Kelly fraction
@@ -62,7 +63,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Data(command) => data::run(command),
         Command::Synth(args) => synth::run(args),
-        Command::Run(_) => pending::not_built("run", "the engine and run specs (issue 5)"),
+        Command::Run(args) => run::run(args),
         Command::Sweep(_) => pending::not_built("sweep", "parameter sweeps (issue 6)"),
         Command::Calc(command) => calc::run(command),
         Command::Paper(_) => pending::not_built("paper", "the engine (issue 5)"),

@@ -8,15 +8,6 @@ use clap::Args;
 use super::Failure;
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
-    /// Run spec (TOML)
-    pub spec: PathBuf,
-    /// Output directory (default: reports/<name>/)
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
 pub struct SweepArgs {
     /// Spec with a [sweep] table (TOML)
     pub spec: PathBuf,

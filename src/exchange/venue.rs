@@ -64,6 +64,8 @@ pub enum EventKind {
         price: Decimal,
         fee: Decimal,
         reason: FillReason,
+        /// the order's leverage (isolated: what set the margin)
+        leverage: Decimal,
     },
     /// an order that could not fill (margin, leverage tier): nothing was booked
     Rejected {
@@ -321,6 +323,38 @@ impl Venue {
                 self.account.set_mark(s, dec(m));
             }
         }
+    }
+
+    /// The account at the latest marks, in `f64`, for the per-bar record: no `Decimal`, no
+    /// allocation. The margin ratio is the account's (cross) or the highest of the positions'
+    /// (isolated): maintenance margin / margin balance, a fraction (1 = liquidation).
+    pub fn snapshot(&self) -> Snapshot {
+        let sh = &self.shadow;
+        let mut snap = Snapshot {
+            wallet: sh.wallet,
+            ..Snapshot::default()
+        };
+        let mut maint_sum = 0.0;
+        for (s, p) in sh.positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mark = if self.marks[s] > 0.0 {
+                self.marks[s]
+            } else {
+                p.entry
+            };
+            let (maint, upnl) = (sh.maint(s, p.qty, mark), p.sign * p.qty * (mark - p.entry));
+            snap.unrealised += upnl;
+            snap.gross_notional += p.qty * mark;
+            snap.margin += p.margin;
+            maint_sum += maint;
+            if self.config.mode == MarginMode::Isolated {
+                snap.margin_ratio = snap.margin_ratio.max(ratio(maint, p.margin + upnl));
+            }
+        }
+        if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
+            snap.margin_ratio = ratio(maint_sum, sh.wallet + snap.unrealised);
+        }
+        snap
     }
 
     pub fn events(&self) -> &[Event] {
@@ -686,6 +720,7 @@ impl Venue {
                         price: fill_price,
                         fee,
                         reason,
+                        leverage: order.leverage,
                     },
                 });
                 // the bracket legs of this entry start to rest; the other leg of an OCO pair goes
@@ -765,7 +800,6 @@ impl Venue {
         let sign = if p.side == Side::Long { -1.0 } else { 1.0 }; // the liquidation sells a long
         let slip = LIQUIDATION_SLIPPAGE_FACTOR * self.config.slippage.cost(price, mark);
         let execution = round_to_tick(price + sign * slip, self.instruments[symbol].tick_size);
-        // in cross margin the other positions close at their latest marks
         // in cross margin the other positions close at their latest marks
         self.sync_marks();
         let mut executions: Vec<Decimal> = (0..self.instruments.len())
@@ -887,6 +921,34 @@ impl Venue {
             });
         }
         self.in_margin_call = above;
+    }
+}
+
+/// maintenance / balance; ∞ when the balance is gone.
+fn ratio(maint: f64, balance: f64) -> f64 {
+    if balance > 0.0 {
+        maint / balance
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The account in `f64` at the latest marks. USDT unless noted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub wallet: f64,
+    pub unrealised: f64,
+    /// Σ |qty| × mark over open positions
+    pub gross_notional: f64,
+    /// initial (cross) or isolated margin committed
+    pub margin: f64,
+    /// fraction; 0 when flat
+    pub margin_ratio: f64,
+}
+
+impl Snapshot {
+    pub fn equity(&self) -> f64 {
+        self.wallet + self.unrealised
     }
 }
 

@@ -1,9 +1,209 @@
-//! Strategies: what they may say to the rest of perpsim.
+//! Strategies: what they see and what they may say.
 //!
-//! A strategy never creates an order. It emits [`Signal`]s (intents); the risk layer turns
-//! each into orders or refuses it. The `Strategy` trait, indicators and the built-in
-//! strategies come with the engine.
+//! A strategy never creates an order. At each time step it sees the bars that just closed and
+//! a snapshot of the account ([`Context`]) and pushes [`Signal`]s (intents); the risk layer
+//! turns each into orders or refuses it. It gets no handle on the history, the exchange or
+//! the future: only what a live bot would know at that moment (see the engine's look-ahead
+//! test).
+//!
+//! Adding a strategy is one file in this folder (a parameter struct, a builder, an
+//! implementation of [`Strategy`]) and one line in [`BUILT_INS`]; the README shows a complete
+//! example.
 
+mod buy_and_hold;
+mod core_hedge;
+mod cross;
+mod donchian_breakout;
+mod funding_carry;
+pub mod indicators;
+mod naive_leverage;
+mod rsi_reversion;
 mod signal;
 
+use serde::de::DeserializeOwned;
+
 pub use signal::{Intent, Signal};
+
+use crate::exchange::Side;
+
+/// A closed bar of one symbol. USDT prices, base-asset volume.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bar {
+    /// ms
+    pub open_time: i64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+    /// the mark price at the bar's close
+    pub mark_close: f64,
+}
+
+/// A position as a strategy sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Holding {
+    /// base asset, signed: > 0 long, < 0 short, 0 flat
+    pub qty: f64,
+    /// USDT
+    pub entry: f64,
+}
+
+/// What a strategy knows at the close of a time step.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// ms: the close of this step's bars (orders made now fill at the next bar's open)
+    pub time: i64,
+    /// per symbol (the spec's order): the bar that just closed, `None` where the symbol had no
+    /// bar at this step
+    pub bars: &'a [Option<Bar>],
+    /// per symbol: the latest funding rate settled, fraction per settlement
+    pub funding_rate: &'a [Option<f64>],
+    /// per symbol: the open position after this step's fills
+    pub holdings: &'a [Holding],
+    /// USDT: wallet plus unrealised PnL at the latest marks
+    pub equity: f64,
+    /// USDT: the starting balance
+    pub start_equity: f64,
+}
+
+impl Context<'_> {
+    /// Signed notional of `symbol`'s position as a multiple of equity (−2.0 = short twice
+    /// the equity's worth), at the latest close; 0 when flat or unknown.
+    pub fn exposure(&self, symbol: usize, close: f64) -> f64 {
+        let qty = self.holdings[symbol].qty;
+        if qty == 0.0 || self.equity <= 0.0 {
+            return 0.0;
+        }
+        qty * close / self.equity
+    }
+}
+
+/// A trading rule. Called once per time step, after the exchange walked the step's bars.
+pub trait Strategy: Send {
+    /// Bars of history the strategy needs before its first signal (reports mark the span).
+    fn warm_up(&self) -> usize;
+
+    /// Sees the closed bars and pushes any signals (the engine clears `signals` before).
+    fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>);
+}
+
+/// What a builder gets: the `[strategy]` table (without `kind`) and the run's symbols.
+pub struct Build<'a> {
+    pub params: &'a toml::Table,
+    /// the spec's symbols, in order (index = symbol number in signals)
+    pub symbols: &'a [String],
+    /// the risk layer's `max_leverage`, for strategies whose default follows it
+    pub max_leverage: Option<f64>,
+}
+
+/// A parameter that is wrong: its key (as written under `[strategy]`) and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("strategy.{key}: {message}")]
+pub struct ParamError {
+    /// empty when the error is about the table as a whole
+    pub key: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(key: &str, message: impl Into<String>) -> ParamError {
+        ParamError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Build<'_> {
+    /// The parameters as `P` (serde, `deny_unknown_fields`): unknown keys are errors.
+    pub fn params<P: DeserializeOwned>(&self) -> Result<P, ParamError> {
+        toml::Value::Table(self.params.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                let message = e.message().to_string();
+                let key = unknown_field(&message).unwrap_or_default();
+                ParamError { key, message }
+            })
+    }
+
+    /// The index of a symbol named in a parameter.
+    pub fn symbol(&self, key: &str, name: &str) -> Result<usize, ParamError> {
+        self.symbols.iter().position(|s| s == name).ok_or_else(|| {
+            ParamError::new(
+                key,
+                format!(
+                    "{name:?} is not one of the spec's symbols ({})",
+                    self.symbols.join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// The key named by serde's "unknown field `x`, expected …" message.
+pub fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// Makes a strategy from its parameters.
+pub type Builder = fn(&Build) -> Result<Box<dyn Strategy>, ParamError>;
+
+/// Every built-in strategy by its `kind` name. Register a new one here.
+pub const BUILT_INS: &[(&str, Builder)] = &[
+    ("sma_cross", cross::build_sma),
+    ("ema_cross", cross::build_ema),
+    ("donchian_breakout", donchian_breakout::build),
+    ("rsi_reversion", rsi_reversion::build),
+    ("funding_carry", funding_carry::build),
+    ("core_hedge", core_hedge::build),
+    ("naive_leverage", naive_leverage::build),
+    ("buy_and_hold", buy_and_hold::build),
+];
+
+/// The builder of `kind`, or an error listing the known kinds.
+pub fn builder(kind: &str) -> Result<Builder, ParamError> {
+    BUILT_INS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| {
+            let known: Vec<&str> = BUILT_INS.iter().map(|(n, _)| *n).collect();
+            ParamError::new(
+                "kind",
+                format!("unknown strategy {kind:?}; known: {}", known.join(", ")),
+            )
+        })
+}
+
+/// An entry signal for `side` with optional stop and take-profit.
+pub fn enter(symbol: usize, side: Side, stop: Option<f64>, take_profit: Option<f64>) -> Signal {
+    Signal {
+        symbol,
+        intent: Intent::Enter {
+            side,
+            stop,
+            take_profit,
+        },
+    }
+}
+
+/// A positive whole number of bars.
+pub fn check_bars(key: &str, n: usize) -> Result<(), ParamError> {
+    if n == 0 || n > 1_000_000 {
+        return Err(ParamError::new(
+            key,
+            format!("{n} bars: must be 1 to 1000000"),
+        ));
+    }
+    Ok(())
+}
+
+/// A finite number > 0.
+pub fn check_positive(key: &str, x: f64) -> Result<(), ParamError> {
+    if !(x.is_finite() && x > 0.0) {
+        return Err(ParamError::new(key, format!("{x}: must be a number > 0")));
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `perpsim run SPEC.toml [--out DIR]`: one backtest, its files, a short terminal summary.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Failure;
+use crate::report::{self, RunResult};
+use crate::spec;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run spec (TOML)
+    pub spec: PathBuf,
+    /// Output directory (default: reports/<name>/)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let spec = spec::read(&args.spec)?;
+    let market = spec.load_market()?;
+    let result = report::run(&spec, &market, true);
+    let dir = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("reports").join(&spec.name));
+    report::files::write_run(&dir, &result)
+        .map_err(|e| Failure::Work(format!("{}: {e}", dir.display())))?;
+    print!("{}", terminal_summary(&result));
+    println!("wrote {}", dir.display());
+    Ok(())
+}
+
+/// A few lines for the terminal.
+pub fn terminal_summary(r: &RunResult) -> String {
+    let s = &r.summary;
+    let m = &s.metrics;
+    let pct = |x: f64| format!("{:.2} %", 100.0 * x);
+    let mut out = String::new();
+    out += &format!(
+        "{} — {} on {} ({} bars of {}, {} → {})\n",
+        s.title,
+        s.strategy,
+        s.symbols.join(", "),
+        s.bars,
+        s.timeframe,
+        s.from,
+        s.to
+    );
+    out += &format!(
+        "  equity      {:.2} → {:.2} USDT ({}), CAGR {}\n",
+        m.start_equity,
+        m.final_equity,
+        pct(m.total_return),
+        pct(m.cagr)
+    );
+    out += &format!(
+        "  risk        max drawdown {} ({:.1} days under water), Sharpe {:.2}, Sortino {:.2}\n",
+        pct(m.max_drawdown),
+        m.max_drawdown_days,
+        m.sharpe,
+        m.sortino
+    );
+    out += &format!(
+        "  trades      {} (win rate {}), fees {:.2} USDT, funding paid {:.2} USDT\n",
+        m.trades,
+        pct(m.win_rate),
+        m.fees_paid,
+        m.funding_paid
+    );
+    out += &format!(
+        "  survival    {} liquidation(s), {} margin call(s): {}\n",
+        m.liquidations,
+        m.margin_calls,
+        if m.survived {
+            "survived"
+        } else {
+            "did NOT survive"
+        }
+    );
+    let decisions: u32 = s.risk_events.values().flat_map(|a| a.values()).sum();
+    out += &format!("  risk layer  {decisions} decision(s) logged (events.csv)\n");
+    out
+}

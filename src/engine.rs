@@ -1,0 +1,371 @@
+//! The event loop: history (or a live feed) through the exchange, the strategy and the risk
+//! layer, one time step at a time.
+//!
+//! Per time step, in this order ([`Engine::step`]):
+//! 1. **exchange** — each symbol's bar, in the spec's symbol order: funding settled in the
+//!    bar, market orders at the open, the intrabar path (stops, take-profits, liquidation),
+//!    the margin-call check;
+//! 2. **observe** — the risk layer's estimators see the closed bars;
+//! 3. **guards** — breakers and margin/liquidation guards may act on their own;
+//! 4. **record** — the account at the close (wallet, equity, margin ratio, exposure);
+//! 5. **strategy** — sees the closed bars and the account, pushes signals;
+//! 6. **risk** — turns each signal into orders (filled at the next bar's open) or refuses it.
+//!
+//! Ties are broken by construction: steps in time order; within a step, symbols in the
+//! spec's order; signals in the order the strategy pushed them; each venue event carries its
+//! sequence in the venue's log. No clock, no hash-map iteration, no randomness: identical
+//! inputs give identical outputs.
+//!
+//! **No look-ahead.** A strategy receives one [`Context`] per step holding only the bars that
+//! just closed; it has no handle on the history. Orders it causes fill at the next bar's open
+//! at the earliest. `tests/it/engine.rs` checks this by running a history and the same history
+//! cut short: every decision up to the cut is identical.
+//!
+//! In steady state (no fills) a step allocates nothing: the buffers below are reused.
+
+use crate::exchange::fill::Ohlc;
+use crate::exchange::venue::{Snapshot, Venue, VenueConfig};
+use crate::market::{MarketData, NO_BAR};
+use crate::risk::RiskLayer;
+use crate::spec::RunSpec;
+use crate::strategy::{self, Bar, Build, Context, Holding, Signal, Strategy};
+use rust_decimal::prelude::ToPrimitive;
+
+/// A funding settlement falling in a bar.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settlement {
+    /// ms
+    pub time: i64,
+    /// fraction per settlement
+    pub rate: f64,
+    /// USDT, the mark price at `time`
+    pub mark: f64,
+}
+
+/// One symbol's closed bar as the engine is fed it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepBar {
+    pub symbol: usize,
+    pub bar: Bar,
+    /// the mark-price OHLC of the same span
+    pub mark: Ohlc,
+    /// a settlement in the bar; where a bar holds several, `rate` is their mark-weighted sum
+    /// at the first one's mark (the payment is the same: qty × Σ markᵢ × rateᵢ)
+    pub funding: Option<Settlement>,
+    /// the last settlement's own rate (for the strategy and the risk layer's drift)
+    pub last_rate: Option<(i64, f64)>,
+}
+
+/// The per-step account record. Columns, one row per step.
+#[derive(Clone, Debug, Default)]
+pub struct Curve {
+    /// ms, the step's open time (values are at its close)
+    pub time: Vec<i64>,
+    /// USDT
+    pub wallet: Vec<f64>,
+    /// USDT
+    pub equity: Vec<f64>,
+    /// fraction
+    pub margin_ratio: Vec<f64>,
+    /// USDT, Σ |qty| × mark
+    pub gross_notional: Vec<f64>,
+    /// keep the columns (a run's report) or only the running figures (a sweep)
+    pub keep: bool,
+    /// USDT, the highest equity so far
+    pub peak: f64,
+    /// fraction of the peak, the deepest drawdown so far
+    pub max_drawdown: f64,
+    /// USDT, the lowest equity so far
+    pub min_equity: f64,
+    pub steps: u64,
+    /// Σ gross_notional / equity over steps, for the average leverage
+    pub leverage_sum: f64,
+    /// steps with a position open
+    pub exposed_steps: u64,
+    /// per-step equity returns: count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino)
+    pub returns: u64,
+    pub return_sum: f64,
+    pub return_sq_sum: f64,
+    pub downside_sq_sum: f64,
+    /// USDT, the previous step's equity
+    prev_equity: f64,
+    /// ms: when the current peak was set, and the longest time spent below a peak so far
+    peak_time: i64,
+    pub longest_underwater: i64,
+    /// ms: the first step's open and the last step's close
+    pub first_time: Option<i64>,
+    pub last_time: i64,
+}
+
+impl Curve {
+    pub(crate) fn new(keep: bool, capacity: usize, start: f64) -> Curve {
+        let cap = if keep { capacity } else { 0 };
+        Curve {
+            time: Vec::with_capacity(cap),
+            wallet: Vec::with_capacity(cap),
+            equity: Vec::with_capacity(cap),
+            margin_ratio: Vec::with_capacity(cap),
+            gross_notional: Vec::with_capacity(cap),
+            keep,
+            peak: start,
+            max_drawdown: 0.0,
+            min_equity: start,
+            prev_equity: start,
+            ..Curve::default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&mut self, time: i64, close: i64, s: &Snapshot) {
+        let equity = s.equity();
+        let first = *self.first_time.get_or_insert(time);
+        if self.steps == 0 {
+            self.peak_time = first;
+        }
+        self.last_time = close;
+        if equity >= self.peak {
+            self.peak = equity;
+            self.peak_time = close;
+        } else {
+            self.longest_underwater = self.longest_underwater.max(close - self.peak_time);
+            if self.peak > 0.0 {
+                self.max_drawdown = self.max_drawdown.max(1.0 - equity / self.peak);
+            }
+        }
+        if self.prev_equity > 0.0 {
+            let r = equity / self.prev_equity - 1.0;
+            self.returns += 1;
+            self.return_sum += r;
+            self.return_sq_sum += r * r;
+            self.downside_sq_sum += r.min(0.0) * r.min(0.0);
+        }
+        self.prev_equity = equity;
+        self.min_equity = self.min_equity.min(equity);
+        self.steps += 1;
+        if s.gross_notional > 0.0 {
+            self.exposed_steps += 1;
+            if equity > 0.0 {
+                self.leverage_sum += s.gross_notional / equity;
+            }
+        }
+        if self.keep {
+            self.time.push(time);
+            self.wallet.push(s.wallet);
+            self.equity.push(equity);
+            self.margin_ratio.push(s.margin_ratio);
+            self.gross_notional.push(s.gross_notional);
+        }
+    }
+}
+
+/// The exchange, the risk layer and a strategy, stepped together.
+pub struct Engine {
+    pub venue: Venue,
+    pub risk: RiskLayer,
+    strategy: Box<dyn Strategy>,
+    /// ms per bar
+    timeframe: i64,
+    /// USDT
+    start: f64,
+    bars: Vec<Option<Bar>>,
+    funding_rate: Vec<Option<f64>>,
+    holdings: Vec<Holding>,
+    signals: Vec<Signal>,
+    /// venue events already reflected in `holdings`
+    seen_events: usize,
+    pub curve: Curve,
+}
+
+impl Engine {
+    /// An engine for `spec` on bars of `timeframe` ms; `steps` sizes the curve's buffers.
+    pub fn new(spec: &RunSpec, timeframe: i64, steps: usize, keep_curve: bool) -> Engine {
+        let venue = Venue::new(
+            VenueConfig {
+                mode: spec.margin_mode,
+                start_balance: spec.balance,
+                slippage: spec.slippage,
+                path: spec.path,
+                margin_call_ratio: spec.margin_call_ratio,
+            },
+            spec.instruments.clone(),
+        );
+        let start = spec.balance.to_f64().unwrap_or(0.0);
+        let risk = RiskLayer::new(spec.risk.clone(), &spec.instruments, timeframe, start)
+            .expect("a RunSpec's risk rules were checked");
+        let names: Vec<String> = spec.symbols.iter().map(|s| s.symbol.clone()).collect();
+        let build = Build {
+            params: &spec.strategy_params,
+            symbols: &names,
+            max_leverage: spec.risk.max_leverage,
+        };
+        let strategy = strategy::builder(&spec.strategy_kind)
+            .and_then(|b| b(&build))
+            .expect("a RunSpec's strategy was checked");
+        let n = names.len();
+        Engine {
+            venue,
+            risk,
+            strategy,
+            timeframe,
+            start,
+            bars: vec![None; n],
+            funding_rate: vec![None; n],
+            holdings: vec![Holding::default(); n],
+            signals: Vec::with_capacity(4 * n),
+            seen_events: 0,
+            curve: Curve::new(keep_curve, steps, start),
+        }
+    }
+
+    /// One time step: the bars of the symbols that have one at `open_time`, in symbol order.
+    pub fn step(&mut self, open_time: i64, bars: &[StepBar]) {
+        let close = open_time + self.timeframe;
+        self.walk_exchange(open_time, bars);
+        self.observe(bars);
+        self.risk.on_step(close, &mut self.venue);
+        let snapshot = self.venue.snapshot();
+        self.curve.record(open_time, close, &snapshot);
+        self.ask_strategy(close, snapshot.equity());
+        self.route_signals(close);
+    }
+
+    fn walk_exchange(&mut self, open_time: i64, bars: &[StepBar]) {
+        for b in bars {
+            let last = Ohlc {
+                open: b.bar.open,
+                high: b.bar.high,
+                low: b.bar.low,
+                close: b.bar.close,
+            };
+            let funding = b.funding.map(|f| (f.rate, f.mark));
+            self.venue
+                .on_bar(b.symbol, open_time, &last, &b.mark, funding);
+        }
+    }
+
+    fn observe(&mut self, bars: &[StepBar]) {
+        self.bars.fill(None);
+        for b in bars {
+            let last = Ohlc {
+                open: b.bar.open,
+                high: b.bar.high,
+                low: b.bar.low,
+                close: b.bar.close,
+            };
+            self.risk
+                .observe(b.symbol, &last, b.mark.close, b.last_rate);
+            self.bars[b.symbol] = Some(b.bar);
+            if let Some((_, rate)) = b.last_rate {
+                self.funding_rate[b.symbol] = Some(rate);
+            }
+        }
+    }
+
+    fn ask_strategy(&mut self, close: i64, equity: f64) {
+        self.refresh_holdings();
+        self.signals.clear();
+        let ctx = Context {
+            time: close,
+            bars: &self.bars,
+            funding_rate: &self.funding_rate,
+            holdings: &self.holdings,
+            equity,
+            start_equity: self.start,
+        };
+        self.strategy.on_bar(&ctx, &mut self.signals);
+    }
+
+    fn route_signals(&mut self, close: i64) {
+        for i in 0..self.signals.len() {
+            self.risk.on_signal(close, self.signals[i], &mut self.venue);
+        }
+    }
+
+    /// Re-reads the positions after the venue did something (fills, funding, liquidation).
+    fn refresh_holdings(&mut self) {
+        if self.venue.events().len() == self.seen_events {
+            return;
+        }
+        self.seen_events = self.venue.events().len();
+        for (s, h) in self.holdings.iter_mut().enumerate() {
+            *h = match self.venue.account.position(s) {
+                Some(p) => Holding {
+                    qty: p.side.sign_f64() * p.qty.to_f64().unwrap_or(0.0),
+                    entry: p.entry.to_f64().unwrap_or(0.0),
+                },
+                None => Holding::default(),
+            };
+        }
+    }
+
+    /// The signals of the last step (for `paper`'s stream).
+    pub fn last_signals(&self) -> &[Signal] {
+        &self.signals
+    }
+
+    pub fn warm_up(&self) -> usize {
+        self.strategy.warm_up()
+    }
+}
+
+/// Drives `engine` over `market`'s clock, step by step.
+pub fn run_history(engine: &mut Engine, market: &MarketData) {
+    let n = market.symbols.len();
+    let mut funding_next = vec![0usize; n];
+    let mut bars: Vec<StepBar> = Vec::with_capacity(n);
+    for (i, &open_time) in market.clock.iter().enumerate() {
+        bars.clear();
+        for (s, next) in funding_next.iter_mut().enumerate() {
+            let at = market.bar_at[s][i];
+            if at != NO_BAR {
+                bars.push(step_bar(market, s, at as usize, next));
+            }
+        }
+        engine.step(open_time, &bars);
+    }
+}
+
+/// Symbol `s`'s bar `at` with its funding; `next` is the symbol's funding cursor.
+#[inline]
+fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> StepBar {
+    let h = &market.symbols[s];
+    let c = &h.candles;
+    let m = &h.mark;
+    let f = &h.funding;
+    let mut funding: Option<Settlement> = None;
+    let mut last_rate = None;
+    while *next < f.len() && (f.bar[*next] as usize) <= at {
+        if f.bar[*next] as usize == at {
+            let (time, rate, mark) = (f.time[*next], f.rate[*next], f.mark[*next]);
+            funding = Some(match funding {
+                None => Settlement { time, rate, mark },
+                Some(first) => Settlement {
+                    rate: first.rate + rate * mark / first.mark,
+                    ..first
+                },
+            });
+            last_rate = Some((time, rate));
+        }
+        *next += 1;
+    }
+    StepBar {
+        symbol: s,
+        bar: Bar {
+            open_time: c.open_time[at],
+            open: c.open[at],
+            high: c.high[at],
+            low: c.low[at],
+            close: c.close[at],
+            volume: c.volume[at],
+            mark_close: m.close[at],
+        },
+        mark: Ohlc {
+            open: m.open[at],
+            high: m.high[at],
+            low: m.low[at],
+            close: m.close[at],
+        },
+        funding,
+        last_rate,
+    }
+}

@@ -1,0 +1,259 @@
+//! The files of a run directory. Numbers are written in Rust's shortest round-trip form (the
+//! same `f64` always gives the same text), times as ms since the epoch with a readable UTC
+//! column beside, so identical runs give identical bytes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::RunResult;
+use crate::data::time::format_utc;
+use crate::exchange::venue::{Event, EventKind, FillReason};
+use crate::risk::audit::RiskEvent;
+
+/// Writes `summary.json`, `trades.csv`, `equity.csv` and `events.csv` into `dir` (created if
+/// missing).
+pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(&run.summary).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("summary.json"), json + "\n")?;
+    write_trades(&dir.join("trades.csv"), run)?;
+    write_equity(&dir.join("equity.csv"), run)?;
+    write_events(&dir.join("events.csv"), run)?;
+    Ok(())
+}
+
+/// Shortest round-trip text; empty for NaN.
+fn num(x: f64) -> String {
+    if x.is_nan() {
+        String::new()
+    } else {
+        x.to_string()
+    }
+}
+
+fn writer(path: &Path) -> std::io::Result<csv::Writer<BufWriter<File>>> {
+    Ok(csv::Writer::from_writer(BufWriter::new(File::create(
+        path,
+    )?)))
+}
+
+fn write_trades(path: &Path, run: &RunResult) -> std::io::Result<()> {
+    let mut w = writer(path)?;
+    w.write_record([
+        "symbol",
+        "side",
+        "entry_time",
+        "entry_utc",
+        "entry_price",
+        "exit_time",
+        "exit_utc",
+        "exit_price",
+        "qty",
+        "leverage",
+        "fees",
+        "funding",
+        "pnl",
+        "exit_reason",
+    ])?;
+    for t in &run.trades {
+        w.write_record([
+            run.symbols[t.symbol].clone(),
+            t.side.name().to_string(),
+            t.entry_time.to_string(),
+            format_utc(t.entry_time),
+            num(t.entry_price),
+            t.exit_time.to_string(),
+            format_utc(t.exit_time),
+            num(t.exit_price),
+            num(t.qty),
+            num(t.leverage),
+            num(t.fees),
+            num(t.funding),
+            num(t.pnl),
+            t.exit_reason.name().to_string(),
+        ])?;
+    }
+    w.flush()
+}
+
+fn write_equity(path: &Path, run: &RunResult) -> std::io::Result<()> {
+    let c = &run.engine.curve;
+    let mut out = BufWriter::new(File::create(path)?);
+    writeln!(
+        out,
+        "time,utc,wallet,equity,unrealised_pnl,margin_ratio,exposure,drawdown"
+    )?;
+    let mut peak = f64::NEG_INFINITY;
+    for i in 0..c.time.len() {
+        let (wallet, equity) = (c.wallet[i], c.equity[i]);
+        peak = peak.max(equity);
+        let exposure = if equity > 0.0 {
+            c.gross_notional[i] / equity
+        } else {
+            f64::NAN
+        };
+        let drawdown = if peak > 0.0 { 1.0 - equity / peak } else { 0.0 };
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{}",
+            c.time[i],
+            format_utc(c.time[i]),
+            num(wallet),
+            num(equity),
+            num(equity - wallet),
+            num(c.margin_ratio[i]),
+            num(exposure),
+            num(drawdown)
+        )?;
+    }
+    out.flush()
+}
+
+/// One row of `events.csv`.
+struct Row {
+    time: i64,
+    symbol: String,
+    source: &'static str,
+    kind: String,
+    side: String,
+    qty: String,
+    price: String,
+    amount: String,
+    rule: String,
+    detail: String,
+}
+
+fn write_events(path: &Path, run: &RunResult) -> std::io::Result<()> {
+    let venue = run.engine.venue.events();
+    let risk = run.engine.risk.audit().events();
+    let mut w = writer(path)?;
+    w.write_record([
+        "time", "utc", "symbol", "source", "kind", "side", "qty", "price", "amount", "rule",
+        "detail",
+    ])?;
+    // merge by time; at equal times the risk layer's decisions (taken at a close) come before
+    // the exchange's fills (at the next open, the same instant)
+    let (mut i, mut j) = (0, 0);
+    while i < risk.len() || j < venue.len() {
+        let take_risk = j >= venue.len() || (i < risk.len() && risk[i].time <= venue[j].time);
+        let row = if take_risk {
+            i += 1;
+            risk_row(&risk[i - 1], &run.symbols)
+        } else {
+            j += 1;
+            venue_row(&venue[j - 1], &run.symbols)
+        };
+        w.write_record([
+            row.time.to_string(),
+            format_utc(row.time),
+            row.symbol,
+            row.source.to_string(),
+            row.kind,
+            row.side,
+            row.qty,
+            row.price,
+            row.amount,
+            row.rule,
+            row.detail,
+        ])?;
+    }
+    w.flush()
+}
+
+fn risk_row(e: &RiskEvent, symbols: &[String]) -> Row {
+    Row {
+        time: e.time,
+        symbol: e.symbol.map(|s| symbols[s].clone()).unwrap_or_default(),
+        source: "risk",
+        kind: e.action.name().to_string(),
+        side: String::new(),
+        qty: String::new(),
+        price: String::new(),
+        amount: String::new(),
+        rule: e.rule.name().to_string(),
+        detail: format!("{}: {}", e.intent, e.reason()),
+    }
+}
+
+fn venue_row(e: &Event, symbols: &[String]) -> Row {
+    let mut row = Row {
+        time: e.time,
+        symbol: symbols[e.symbol].clone(),
+        source: "exchange",
+        kind: String::new(),
+        side: String::new(),
+        qty: String::new(),
+        price: String::new(),
+        amount: String::new(),
+        rule: String::new(),
+        detail: String::new(),
+    };
+    match &e.kind {
+        EventKind::Fill {
+            id,
+            side,
+            qty,
+            price,
+            fee,
+            reason,
+            leverage,
+        } => {
+            row.kind = "fill".into();
+            row.side = side.name().into();
+            row.qty = qty.to_string();
+            row.price = price.to_string();
+            row.amount = fee.to_string();
+            let how = match reason {
+                FillReason::Market => "market order",
+                FillReason::Limit => "limit order",
+                FillReason::StopLoss => "stop-loss",
+                FillReason::TakeProfit => "take-profit",
+            };
+            row.detail = format!("order {id}: {how} at {leverage}x; amount = fee");
+        }
+        EventKind::Rejected { id, reason } => {
+            row.kind = "rejected".into();
+            row.detail = format!("order {id}: {reason}");
+        }
+        EventKind::Cancelled { id } => {
+            row.kind = "cancelled".into();
+            row.detail = format!("order {id}");
+        }
+        EventKind::Funding { rate, mark, paid } => {
+            row.kind = "funding".into();
+            row.price = num(*mark);
+            row.amount = paid.to_string();
+            row.detail = format!("rate {rate}; amount = paid (< 0: received)");
+        }
+        EventKind::Liquidation {
+            side,
+            qty,
+            entry,
+            liquidation_price,
+            execution,
+            mark_low,
+            mark_high,
+            loss,
+            insurance_cover,
+        } => {
+            row.kind = "liquidation".into();
+            row.side = side.name().into();
+            row.qty = qty.to_string();
+            row.price = execution.to_string();
+            row.amount = loss.to_string();
+            row.detail = format!(
+                "entry {entry}, liquidation price {}, mark range {}–{}; insurance cover {insurance_cover}; amount = loss",
+                num(*liquidation_price),
+                num(*mark_low),
+                num(*mark_high)
+            );
+        }
+        EventKind::MarginCall { ratio } => {
+            row.kind = "margin_call".into();
+            row.amount = num(*ratio);
+            row.detail = "amount = margin ratio (maintenance / margin balance)".into();
+        }
+    }
+    row
+}

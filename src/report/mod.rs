@@ -1,0 +1,157 @@
+//! A run's outputs: its figures ([`metrics`]), its trades ([`trades`]) and the files a run
+//! directory holds ([`files`]: `summary.json`, `trades.csv`, `equity.csv`, `events.csv`).
+//! Charts and HTML come with the report stage.
+
+pub mod files;
+pub mod metrics;
+pub mod trades;
+
+use std::collections::BTreeMap;
+
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+
+use crate::data::time::format_utc;
+use crate::engine::{Engine, run_history};
+use crate::exchange::account::Cause;
+use crate::exchange::venue::EventKind;
+use crate::market::{MarkSource, MarketData};
+use crate::spec::RunSpec;
+
+pub use metrics::Metrics;
+pub use trades::Trade;
+
+/// Everything a run produced.
+pub struct RunResult {
+    pub summary: Summary,
+    pub trades: Vec<Trade>,
+    pub engine: Engine,
+    pub symbols: Vec<String>,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub name: String,
+    pub title: String,
+    pub strategy: String,
+    pub parameters: toml::Table,
+    pub symbols: Vec<String>,
+    pub timeframe: String,
+    /// UTC: the first bar's open and the last bar's close
+    pub from: String,
+    pub to: String,
+    pub bars: usize,
+    pub warm_up_bars: usize,
+    pub margin_mode: String,
+    /// which data gave the mark price, per symbol
+    pub mark_price: BTreeMap<String, String>,
+    /// funding settlements outside the candles (never applied), per symbol
+    pub funding_dropped: BTreeMap<String, usize>,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// risk-layer decisions: rule → action → count
+    pub risk_events: BTreeMap<&'static str, BTreeMap<&'static str, u32>>,
+}
+
+/// Runs `spec` over `market` and gathers the results. `keep_curve` keeps the per-step
+/// record (for `equity.csv` and charts); without it only the running figures are kept.
+pub fn run(spec: &RunSpec, market: &MarketData, keep_curve: bool) -> RunResult {
+    let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
+    let mut engine = Engine::new(spec, timeframe, market.clock.len(), keep_curve);
+    run_history(&mut engine, market);
+    finish(spec, market, engine)
+}
+
+/// Gathers a finished engine's results.
+pub fn finish(spec: &RunSpec, market: &MarketData, engine: Engine) -> RunResult {
+    let symbols: Vec<String> = spec.symbols.iter().map(|s| s.symbol.clone()).collect();
+    let last_marks: Vec<f64> = market
+        .symbols
+        .iter()
+        .map(|h| h.mark.close.last().copied().unwrap_or(f64::NAN))
+        .collect();
+    let end = engine.curve.last_time;
+    let trades = trades::rebuild(
+        engine.venue.events(),
+        engine.risk.audit().events(),
+        spec.margin_mode,
+        &last_marks,
+        end,
+    );
+    let start = spec.balance.to_f64().unwrap_or(0.0);
+    let final_equity = engine.venue.snapshot().equity();
+    let metrics = metrics::compute(&engine.curve, start, final_equity, &trades, counts(&engine));
+    let timeframe = market
+        .symbols
+        .first()
+        .map_or_else(String::new, |s| s.timeframe.to_string());
+    let summary = Summary {
+        name: spec.name.clone(),
+        title: spec.title.clone(),
+        strategy: spec.strategy_kind.clone(),
+        parameters: spec.strategy_params.clone(),
+        symbols: symbols.clone(),
+        timeframe,
+        from: market
+            .clock
+            .first()
+            .map(|&t| format_utc(t))
+            .unwrap_or_default(),
+        to: format_utc(end),
+        bars: market.clock.len(),
+        warm_up_bars: engine.warm_up(),
+        margin_mode: format!("{:?}", spec.margin_mode).to_lowercase(),
+        mark_price: market
+            .symbols
+            .iter()
+            .map(|h| (h.symbol.clone(), mark_source(h.mark_source)))
+            .collect(),
+        funding_dropped: market
+            .symbols
+            .iter()
+            .map(|h| (h.symbol.clone(), h.funding_dropped))
+            .collect(),
+        metrics,
+        risk_events: engine.risk.audit().counts(),
+    };
+    RunResult {
+        summary,
+        trades,
+        engine,
+        symbols,
+    }
+}
+
+fn mark_source(m: MarkSource) -> String {
+    match m {
+        MarkSource::MarkCandles => "mark-price candles".into(),
+        MarkSource::Partial { missing } => {
+            format!("mark-price candles; the last price stood in for {missing} missing bars")
+        }
+        MarkSource::LastPrice => "last price (no mark-price history given)".into(),
+    }
+}
+
+fn counts(engine: &Engine) -> metrics::Counts {
+    let mut c = metrics::Counts::default();
+    for e in engine.venue.events() {
+        match e.kind {
+            EventKind::Liquidation { .. } => c.liquidations += 1,
+            EventKind::MarginCall { .. } => c.margin_calls += 1,
+            _ => {}
+        }
+    }
+    let total = |cause: Cause| -> f64 {
+        engine
+            .venue
+            .account
+            .totals_by_symbol(cause)
+            .iter()
+            .map(|d| d.to_f64().unwrap_or(0.0))
+            .sum()
+    };
+    c.fees_paid = -total(Cause::Fee);
+    c.funding_paid = -total(Cause::Funding);
+    c
+}

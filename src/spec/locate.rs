@@ -1,0 +1,105 @@
+//! Finding where a field was written in a spec's text, for error messages. TOML's own spans
+//! cover what serde sees; these cover the checks that come after it.
+
+/// The 1-based line holding byte `offset`.
+pub fn line_of_offset(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The table header (`[a.b]` or `[[a.b]]`, as `a.b`) in force at byte `offset`.
+pub fn table_at(text: &str, offset: usize) -> String {
+    let end = offset.min(text.len());
+    let before = text.get(..end).unwrap_or(text);
+    before
+        .lines()
+        .filter_map(header)
+        .next_back()
+        .unwrap_or_default()
+}
+
+fn header(line: &str) -> Option<String> {
+    let line = line.trim();
+    if !line.starts_with('[') {
+        return None;
+    }
+    let inner = line.trim_start_matches('[');
+    let inner = inner.split(']').next()?;
+    Some(inner.split('.').map(unquote).collect::<Vec<_>>().join("."))
+}
+
+fn unquote(part: &str) -> String {
+    part.trim().trim_matches('"').trim_matches('\'').to_string()
+}
+
+/// The 1-based line where the dotted `path` (e.g. `risk.max_leverage`) is written: a key under
+/// its table's header, a dotted key, or the table's header itself. The first match wins.
+pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    let mut table = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(h) = header(line) {
+            if h == path {
+                return Some(i + 1);
+            }
+            table = h;
+            continue;
+        }
+        let Some((key, _)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || key.starts_with('#') {
+            continue;
+        }
+        let key = key.split('.').map(unquote).collect::<Vec<_>>().join(".");
+        let full = if table.is_empty() {
+            key
+        } else {
+            format!("{table}.{key}")
+        };
+        if full == path {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The candidate nearest to `key` by edit distance, when it is near enough to be a typo.
+pub fn closest<'a>(key: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(key, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len().max(key.len()) / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "name = \"x\"\n\n[risk]\nmax_leverage = 3\n\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\n[strategy]\nkind = \"sma_cross\"\n";
+
+    #[test]
+    fn finds_keys_under_headers_and_headers_themselves() {
+        assert_eq!(line_of_key(TEXT, "name"), Some(1));
+        assert_eq!(line_of_key(TEXT, "risk.max_leverage"), Some(4));
+        assert_eq!(line_of_key(TEXT, "data.symbols.symbol"), Some(7));
+        assert_eq!(line_of_key(TEXT, "strategy"), Some(8));
+        assert_eq!(line_of_key(TEXT, "strategy.fast"), None);
+        assert_eq!(table_at(TEXT, TEXT.find("kind").unwrap()), "strategy");
+        assert_eq!(line_of_offset(TEXT, TEXT.find("kind").unwrap()), 9);
+    }
+
+    #[test]
+    fn suggests_near_keys_only() {
+        let keys = vec!["max_leverage".to_string(), "max_drawdown".to_string()];
+        assert_eq!(closest("max_levrage", &keys), Some("max_leverage"));
+        assert_eq!(closest("maxleverage", &keys), Some("max_leverage"));
+        assert_eq!(closest("colour", &keys), None);
+    }
+}

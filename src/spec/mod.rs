@@ -1,0 +1,475 @@
+//! Run specs (`strategies/*.toml`), in two stages: [`RawSpec`] is exactly what the user wrote
+//! (serde; an unknown key is an error naming the key, its line and the closest valid key), and
+//! [`RunSpec`] is the checked run (ranges, files, timeframe, strategy parameters) that alone
+//! reaches the engine. Every error names the file, the line and the field.
+//!
+//! Paths inside a spec are relative to the spec file's folder, so a spec runs the same from
+//! any working directory.
+
+mod locate;
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+use serde::Deserialize;
+
+use crate::data::check::GapPolicy;
+use crate::data::error::DataError;
+use crate::data::{LoadOptions, SymbolSource};
+use crate::exchange::account::MarginMode;
+use crate::exchange::fill::{PathOrder, Slippage};
+use crate::instrument::{InstrumentSpec, Instruments};
+use crate::market::{MarketData, Timeframe};
+use crate::risk::config::{RawRisk, RiskConfig};
+use crate::strategy::{self, Build};
+
+pub use locate::{closest, line_of_key, line_of_offset};
+
+/// A spec error: where and what.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct SpecError {
+    pub file: String,
+    /// 1-based; `None` when the field was not written (a required one is missing)
+    pub line: Option<usize>,
+    /// dotted path, e.g. `risk.max_leverage`
+    pub field: String,
+    pub message: String,
+}
+
+/// The spec as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub name: String,
+    pub data: RawData,
+    #[serde(default)]
+    pub account: RawAccount,
+    #[serde(default)]
+    pub exchange: RawExchange,
+    pub strategy: toml::Table,
+    #[serde(default)]
+    pub risk: RawRisk,
+    /// the sweep's grid (read by `perpsim sweep`)
+    pub sweep: Option<toml::Table>,
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    /// resample to this timeframe ("1h"); default: the files' own
+    pub timeframe: Option<String>,
+    /// first bar (date or ISO time, UTC), inclusive
+    pub from: Option<String>,
+    /// end (date or ISO time, UTC), exclusive
+    pub to: Option<String>,
+    /// "fail" (default) or "allow"
+    pub gaps: Option<String>,
+    pub symbols: Vec<RawSymbol>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSymbol {
+    pub symbol: String,
+    pub candles: String,
+    pub mark: Option<String>,
+    pub funding: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    /// USDT
+    pub balance: Option<f64>,
+    pub margin_mode: Option<MarginMode>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    /// instrument file; default: the shipped Binance USDⓈ-M brackets
+    pub instruments: Option<String>,
+    /// fractions, overriding the instrument file's
+    pub maker_fee: Option<f64>,
+    pub taker_fee: Option<f64>,
+    pub slippage: Option<Slippage>,
+    pub path: Option<PathOrder>,
+    pub margin_call_ratio: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// a title for the report (default: the spec's name)
+    pub title: Option<String>,
+}
+
+/// A checked run: what the engine needs, and nothing unchecked.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub name: String,
+    /// the spec file
+    pub file: PathBuf,
+    pub symbols: Vec<SymbolSource>,
+    pub load: LoadOptions,
+    /// USDT
+    pub balance: Decimal,
+    pub margin_mode: MarginMode,
+    /// per symbol, fee overrides applied
+    pub instruments: Vec<InstrumentSpec>,
+    pub slippage: Slippage,
+    pub path: PathOrder,
+    /// fraction
+    pub margin_call_ratio: f64,
+    pub strategy_kind: String,
+    pub strategy_params: toml::Table,
+    pub risk: RiskConfig,
+    pub sweep: Option<toml::Table>,
+    pub title: String,
+}
+
+/// Where a spec's text came from, for error lines.
+pub struct Source<'a> {
+    pub file: &'a Path,
+    /// the text, when the spec was read from a file (absent for a spec built in memory, such
+    /// as a sweep's grid point, whose errors then carry no line)
+    pub text: Option<&'a str>,
+}
+
+impl Source<'_> {
+    fn error(&self, field: &str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            file: self.file.display().to_string(),
+            line: self.text.and_then(|t| line_of_key(t, field)),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Relative paths are taken from the spec file's folder.
+    fn resolve(&self, path: &str) -> String {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            return path.to_string();
+        }
+        match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p).display().to_string(),
+            _ => path.to_string(),
+        }
+    }
+}
+
+impl RunSpec {
+    /// Loads the spec's history: each symbol checked, resampled and aligned, on one clock.
+    pub fn load_market(&self) -> Result<MarketData, DataError> {
+        let mut histories = Vec::with_capacity(self.symbols.len());
+        for source in &self.symbols {
+            histories.push(crate::data::load_symbol(source, &self.load)?);
+        }
+        if let Some(first) = histories.first()
+            && let Some(other) = histories.iter().find(|h| h.timeframe != first.timeframe)
+        {
+            return Err(DataError::Layout {
+                file: other.symbol.clone(),
+                message: format!(
+                    "{} bars are {} but {} bars are {}: set data.timeframe to resample them alike",
+                    other.symbol, other.timeframe, first.symbol, first.timeframe
+                ),
+            });
+        }
+        Ok(MarketData::new(histories))
+    }
+}
+
+/// Reads and checks a spec file.
+pub fn read(file: &Path) -> Result<RunSpec, SpecError> {
+    let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+        file: file.display().to_string(),
+        line: None,
+        field: String::new(),
+        message: format!("cannot read the spec: {e}"),
+    })?;
+    parse(&text, file)
+}
+
+/// Parses and checks a spec's text; `file` names it in errors and anchors relative paths.
+pub fn parse(text: &str, file: &Path) -> Result<RunSpec, SpecError> {
+    let source = Source {
+        file,
+        text: Some(text),
+    };
+    let raw = parse_raw(text, file)?;
+    raw.check(&source)
+}
+
+/// The first stage alone: serde over the text, unknown keys refused with a suggestion.
+pub fn parse_raw(text: &str, file: &Path) -> Result<RawSpec, SpecError> {
+    toml::from_str(text).map_err(|e| toml_error(&e, text, file))
+}
+
+/// A serde/TOML error as a [`SpecError`]: line from the span, the field from the table
+/// around it, and for an unknown key the closest valid one.
+pub fn toml_error(e: &toml::de::Error, text: &str, file: &Path) -> SpecError {
+    let line = e.span().map(|s| line_of_offset(text, s.start));
+    let message = e.message().trim().to_string();
+    let table = e
+        .span()
+        .map(|s| locate::table_at(text, s.start))
+        .unwrap_or_default();
+    let (field, message) = match strategy::unknown_field(&message) {
+        Some(key) => {
+            let field = join(&table, &key);
+            let hint = closest(&key, &expected_keys(&message))
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            (field, format!("unknown key `{key}`{hint}; {message}"))
+        }
+        None => (table, message),
+    };
+    SpecError {
+        file: file.display().to_string(),
+        line,
+        field,
+        message,
+    }
+}
+
+fn join(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// The keys listed by serde's "expected one of `a`, `b`" (or "expected `a`").
+fn expected_keys(message: &str) -> Vec<String> {
+    let Some(rest) = message.split("expected").nth(1) else {
+        return Vec::new();
+    };
+    rest.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+impl RawSpec {
+    /// The second stage: every value checked.
+    pub fn check(&self, src: &Source) -> Result<RunSpec, SpecError> {
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(src.error("name", "must be a non-empty name without slashes"));
+        }
+        let (symbols, load) = self.data.check(src)?;
+        let balance = self.account.balance.unwrap_or(10_000.0);
+        let balance = Decimal::from_f64(balance)
+            .filter(|b| *b > Decimal::ZERO && balance.is_finite())
+            .ok_or_else(|| src.error("account.balance", format!("{balance}: must be > 0")))?;
+        let instruments = self.exchange.instruments(src, &symbols)?;
+        let margin_call_ratio = self.exchange.margin_call_ratio.unwrap_or(0.8);
+        if !(margin_call_ratio > 0.0 && margin_call_ratio <= 1.0) {
+            return Err(src.error(
+                "exchange.margin_call_ratio",
+                format!("{margin_call_ratio}: must be in (0, 1]"),
+            ));
+        }
+        let slippage = self.exchange.slippage.unwrap_or_default();
+        check_slippage(&slippage).map_err(|m| src.error("exchange.slippage", m))?;
+        let risk = self
+            .risk
+            .resolve()
+            .map_err(|e| src.error(&format!("risk.{}", e.field), e.message))?;
+        let (kind, params) = self.strategy_table(src)?;
+        let names: Vec<String> = symbols.iter().map(|s| s.symbol.clone()).collect();
+        let build = Build {
+            params: &params,
+            symbols: &names,
+            max_leverage: risk.max_leverage,
+        };
+        let builder =
+            strategy::builder(&kind).map_err(|e| src.error("strategy.kind", e.message))?;
+        builder(&build).map_err(|e| src.error(&join("strategy", &e.key), e.message))?;
+        Ok(RunSpec {
+            name: self.name.clone(),
+            file: src.file.to_path_buf(),
+            symbols,
+            load,
+            balance,
+            margin_mode: self.account.margin_mode.unwrap_or(MarginMode::Isolated),
+            instruments,
+            slippage,
+            path: self.exchange.path.unwrap_or_default(),
+            margin_call_ratio,
+            strategy_kind: kind,
+            strategy_params: params,
+            risk,
+            sweep: self.sweep.clone(),
+            title: self
+                .report
+                .title
+                .clone()
+                .unwrap_or_else(|| self.name.clone()),
+        })
+    }
+
+    /// `kind` and the parameters without it.
+    fn strategy_table(&self, src: &Source) -> Result<(String, toml::Table), SpecError> {
+        let mut params = self.strategy.clone();
+        match params.remove("kind") {
+            Some(toml::Value::String(kind)) => Ok((kind, params)),
+            Some(other) => Err(src.error(
+                "strategy.kind",
+                format!("expected a strategy name, found {other}"),
+            )),
+            None => Err(src.error("strategy", "missing `kind` (the strategy's name)")),
+        }
+    }
+}
+
+fn check_slippage(s: &Slippage) -> Result<(), String> {
+    let ok = |x: f64| x.is_finite() && x >= 0.0;
+    match *s {
+        Slippage::None => Ok(()),
+        Slippage::FixedBps { bps } if ok(bps) => Ok(()),
+        Slippage::RangeFraction { fraction, max_bps } if ok(fraction) && ok(max_bps) => Ok(()),
+        _ => Err("slippage amounts must be finite and ≥ 0".into()),
+    }
+}
+
+impl RawData {
+    fn check(&self, src: &Source) -> Result<(Vec<SymbolSource>, LoadOptions), SpecError> {
+        let timeframe = match &self.timeframe {
+            None => None,
+            Some(t) => Some(Timeframe::parse(t).ok_or_else(|| {
+                src.error(
+                    "data.timeframe",
+                    format!(
+                        "unknown timeframe {t:?}; known: {}",
+                        Timeframe::known_names()
+                    ),
+                )
+            })?),
+        };
+        let date = |field: &str, text: &Option<String>| -> Result<Option<i64>, SpecError> {
+            text.as_deref()
+                .map(|t| {
+                    crate::data::time::parse_text_time(t).ok_or_else(|| {
+                        src.error(
+                            field,
+                            format!("{t:?} is not a date (2024-01-01) or ISO time"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let (from, to) = (date("data.from", &self.from)?, date("data.to", &self.to)?);
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(src.error("data.to", "must be after data.from"));
+        }
+        let gaps = match self.gaps.as_deref() {
+            None | Some("fail") => GapPolicy::Fail,
+            Some("allow") => GapPolicy::Allow,
+            Some(other) => {
+                return Err(src.error(
+                    "data.gaps",
+                    format!("{other:?}: expected \"fail\" or \"allow\""),
+                ));
+            }
+        };
+        if self.symbols.is_empty() {
+            return Err(src.error("data.symbols", "name at least one symbol"));
+        }
+        let mut symbols: Vec<SymbolSource> = Vec::new();
+        for (i, s) in self.symbols.iter().enumerate() {
+            if symbols.iter().any(|x| x.symbol == s.symbol) {
+                return Err(src.error(
+                    "data.symbols.symbol",
+                    format!("{} is listed twice", s.symbol),
+                ));
+            }
+            let path = |field: &str, p: &str| -> Result<String, SpecError> {
+                let resolved = src.resolve(p);
+                if exists(&resolved) {
+                    Ok(resolved)
+                } else {
+                    Err(src.error(
+                        &format!("data.symbols.{field}"),
+                        format!(
+                            "symbol #{} ({}): no file matches {resolved:?}",
+                            i + 1,
+                            s.symbol
+                        ),
+                    ))
+                }
+            };
+            symbols.push(SymbolSource {
+                symbol: s.symbol.clone(),
+                candles: path("candles", &s.candles)?,
+                mark: s.mark.as_deref().map(|m| path("mark", m)).transpose()?,
+                funding: s
+                    .funding
+                    .as_deref()
+                    .map(|f| path("funding", f))
+                    .transpose()?,
+            });
+        }
+        let load = LoadOptions {
+            gaps,
+            timeframe,
+            from,
+            to,
+            ..LoadOptions::default()
+        };
+        Ok((symbols, load))
+    }
+}
+
+/// A file, a folder, or a glob with at least one match.
+fn exists(path: &str) -> bool {
+    Path::new(path).exists() || glob::glob(path).is_ok_and(|mut matches| matches.any(|m| m.is_ok()))
+}
+
+impl RawExchange {
+    fn instruments(
+        &self,
+        src: &Source,
+        symbols: &[SymbolSource],
+    ) -> Result<Vec<InstrumentSpec>, SpecError> {
+        let table = match &self.instruments {
+            None => Instruments::binance_usdm(),
+            Some(p) => Instruments::load(Path::new(&src.resolve(p)))
+                .map_err(|e| src.error("exchange.instruments", e))?,
+        };
+        let fee = |field: &str, x: Option<f64>| -> Result<Option<Decimal>, SpecError> {
+            x.map(|f| {
+                Decimal::from_f64(f)
+                    .filter(|_| (0.0..0.1).contains(&f))
+                    .ok_or_else(|| src.error(field, format!("{f}: must be in [0, 0.1)")))
+            })
+            .transpose()
+        };
+        let maker = fee("exchange.maker_fee", self.maker_fee)?;
+        let taker = fee("exchange.taker_fee", self.taker_fee)?;
+        symbols
+            .iter()
+            .map(|s| {
+                let mut spec = table
+                    .get(&s.symbol)
+                    .map_err(|e| src.error("data.symbols.symbol", e))?
+                    .clone();
+                spec.maker_fee = maker.unwrap_or(spec.maker_fee);
+                spec.taker_fee = taker.unwrap_or(spec.taker_fee);
+                Ok(spec)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

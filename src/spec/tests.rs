@@ -1,0 +1,104 @@
+use super::*;
+
+/// A spec on the sample data, as written from the repository root's `strategies/`.
+fn sample(extra: &str) -> String {
+    format!(
+        r#"name = "t"
+
+[data]
+timeframe = "1h"
+from = "2024-01-01"
+to = "2024-03-01"
+
+[[data.symbols]]
+symbol = "BTCUSDT"
+candles = "../data/BTCUSDT-1h.zip"
+mark = "../data/BTCUSDT-1h-markPrice.zip"
+funding = "../data/BTCUSDT-fundingRate.zip"
+
+[strategy]
+kind = "sma_cross"
+fast = 10
+slow = 30
+{extra}"#
+    )
+}
+
+fn file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/t.toml")
+}
+
+#[test]
+fn a_good_spec_checks_with_defaults() {
+    let spec = parse(&sample(""), &file()).unwrap();
+    assert_eq!(spec.symbols[0].symbol, "BTCUSDT");
+    assert!(spec.symbols[0].candles.ends_with("data/BTCUSDT-1h.zip"));
+    assert_eq!(spec.balance, Decimal::from(10_000));
+    assert_eq!(spec.margin_mode, MarginMode::Isolated);
+    assert_eq!(spec.risk.max_leverage, Some(3.0));
+    assert_eq!(
+        spec.strategy_params.get("fast"),
+        Some(&toml::Value::Integer(10))
+    );
+}
+
+#[test]
+fn unknown_key_names_line_and_closest_key() {
+    let text = sample("\n[risk]\nmax_levrage = 5\n");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "risk.max_levrage");
+    assert_eq!(
+        e.line,
+        Some(line_of_key(&text, "risk.max_levrage").unwrap())
+    );
+    assert!(e.message.contains("did you mean `max_leverage`?"), "{e}");
+    assert!(e.to_string().starts_with(&format!("{}:", file().display())));
+}
+
+#[test]
+fn unknown_strategy_parameter_names_its_line() {
+    let text = sample("slwo = 40\n");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "strategy.slwo");
+    assert_eq!(e.line, line_of_key(&text, "strategy.slwo"));
+    assert!(e.line.is_some());
+}
+
+#[test]
+fn range_errors_name_the_field_and_line() {
+    let cases = [
+        ("\n[risk]\nmax_leverage = -2\n", "risk.max_leverage"),
+        ("\n[account]\nbalance = 0\n", "account.balance"),
+        ("\n[exchange]\ntaker_fee = 0.5\n", "exchange.taker_fee"),
+        (
+            "\n[exchange]\nmargin_call_ratio = 1.5\n",
+            "exchange.margin_call_ratio",
+        ),
+    ];
+    for (extra, field) in cases {
+        let text = sample(extra);
+        let e = parse(&text, &file()).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert_eq!(e.line, line_of_key(&text, field), "{e}");
+        assert!(e.line.is_some(), "{e}");
+    }
+    let text = sample("").replace("fast = 10", "fast = 40");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "strategy.fast");
+    let text = sample("").replace("\"1h\"", "\"7x\"");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!((e.field.as_str(), e.line), ("data.timeframe", Some(4)));
+    assert!(e.message.contains("known"), "{e}");
+}
+
+#[test]
+fn missing_files_and_unknown_kinds_are_named() {
+    let text = sample("").replace("BTCUSDT-1h.zip", "nope.zip");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "data.symbols.candles");
+    assert!(e.message.contains("nope.zip"), "{e}");
+    let text = sample("").replace("sma_cross", "sma_crosss");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "strategy.kind");
+    assert!(e.message.contains("ema_cross"), "{e}");
+}
