@@ -115,7 +115,9 @@ impl std::fmt::Display for Refusal {
             Refusal::InsufficientMargin { needed, available } => {
                 write!(
                     f,
-                    "needs {needed} USDT of margin and fee, {available} USDT available"
+                    "needs {} USDT of margin and fee, {} USDT available",
+                    needed.round_dp(8).normalize(),
+                    available.round_dp(8).normalize()
                 )
             }
         }

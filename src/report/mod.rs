@@ -151,7 +151,8 @@ fn counts(engine: &Engine) -> metrics::Counts {
             .map(|d| d.to_f64().unwrap_or(0.0))
             .sum()
     };
-    c.fees_paid = -total(Cause::Fee);
-    c.funding_paid = -total(Cause::Funding);
+    // `0.0 - x` rather than `-x`: nothing paid is 0, not −0
+    c.fees_paid = 0.0 - total(Cause::Fee);
+    c.funding_paid = 0.0 - total(Cause::Funding);
     c
 }

@@ -107,7 +107,7 @@ impl RiskLayer {
                 leverage,
             ));
         }
-        notional = self.apply_caps(time, &ask, price, equity, leverage, held_notional, notional);
+        notional = self.apply_caps(time, &ask, price, equity, leverage, held_notional, notional)?;
         self.submit_entry(time, &ask, price, leverage, asked, notional, venue)
     }
 
@@ -337,24 +337,30 @@ impl RiskLayer {
         leverage: f64,
         held_notional: f64,
         mut notional: f64,
-    ) -> f64 {
+    ) -> Result<f64, Refusal> {
         let c = self.config.clone();
+        // a cap that leaves nothing refuses the entry rather than "resizing" it to zero
         let cap = |layer: &mut RiskLayer,
                    rule: Rule,
                    most: f64,
                    value: f64,
                    limit: f64,
-                   notional: &mut f64| {
+                   notional: &mut f64|
+         -> Result<(), Refusal> {
+            if most <= 0.0 {
+                return Err((rule, value, limit));
+            }
             if most < *notional {
                 let change = (*notional / price, most / price);
                 layer.resized(time, ask, rule, Measure::Qty, change, (value, limit));
                 *notional = most;
             }
+            Ok(())
         };
         if let Some(pct) = c.max_position_pct {
             let most = caps::position_pct(equity, pct, leverage, held_notional);
             let value = (held_notional + notional) / leverage / equity;
-            cap(self, Rule::MaxPositionPct, most, value, pct, &mut notional);
+            cap(self, Rule::MaxPositionPct, most, value, pct, &mut notional)?;
         }
         let gross = self.gross_notional(ask);
         if let Some(limit) = c.max_total_exposure {
@@ -366,7 +372,7 @@ impl RiskLayer {
                 (gross + notional) / equity,
                 limit,
                 &mut notional,
-            );
+            )?;
         }
         if let Some(reserve) = c.cash_reserve {
             let in_use = self.margin_in_use(ask);
@@ -379,7 +385,7 @@ impl RiskLayer {
                 value,
                 1.0 - reserve,
                 &mut notional,
-            );
+            )?;
         }
         if let Some(limit) = c.max_portfolio_volatility
             && let Some((a, b, q)) = self.portfolio_terms(ask)
@@ -396,9 +402,9 @@ impl RiskLayer {
                 with,
                 limit,
                 &mut notional,
-            );
+            )?;
         }
-        notional
+        Ok(notional)
     }
 
     /// USDT: gross notional of the other positions (a position being flipped is closing).

@@ -1,12 +1,15 @@
 //! `naive_leverage`: the "DIY bot" every report compares against — always long at a fixed
-//! leverage, no stop. While flat it asks for a long of `leverage` × equity (a target
-//! exposure); after a liquidation it tries again, every `retry_bars` bars at most, until
-//! equity falls below `give_up` × the starting balance (a bot's owner stops refilling it).
+//! leverage, no stop. While flat it commits `margin_fraction` of equity as margin, i.e. asks
+//! for a long of `leverage` × `margin_fraction` × equity (a target exposure; the rest pays the
+//! fees, as an exchange's "max" button leaves room for them). After a liquidation it tries
+//! again, every `retry_bars` bars at most, until equity falls below `give_up` × the starting
+//! balance (a bot's owner stops refilling it).
 //!
 //! ```toml
 //! [strategy]
 //! kind = "naive_leverage"
 //! leverage = 10        # default: the risk layer's max_leverage, else 1
+//! margin_fraction = 0.95
 //! retry_bars = 24
 //! give_up = 0.1
 //! ```
@@ -22,12 +25,17 @@ use super::{Build, Context, Intent, ParamError, Signal, Strategy, check_bars};
 #[serde(deny_unknown_fields)]
 struct Params {
     leverage: Option<f64>,
+    #[serde(default = "margin_fraction")]
+    margin_fraction: f64,
     #[serde(default = "retry_bars")]
     retry_bars: usize,
     #[serde(default = "give_up")]
     give_up: f64,
 }
 
+fn margin_fraction() -> f64 {
+    0.95
+}
 fn retry_bars() -> usize {
     24
 }
@@ -36,6 +44,7 @@ fn give_up() -> f64 {
 }
 
 pub struct NaiveLeverage {
+    /// × equity: the leverage times the margin fraction
     leverage: f64,
     retry_bars: u64,
     give_up: f64,
@@ -49,6 +58,12 @@ pub fn build(b: &Build) -> Result<Box<dyn Strategy>, ParamError> {
     let leverage = p.leverage.or(b.max_leverage).unwrap_or(1.0);
     super::check_positive("leverage", leverage)?;
     check_bars("retry_bars", p.retry_bars)?;
+    if !(p.margin_fraction > 0.0 && p.margin_fraction <= 1.0) {
+        return Err(ParamError::new(
+            "margin_fraction",
+            format!("{}: must be in (0, 1]", p.margin_fraction),
+        ));
+    }
     if !(0.0..1.0).contains(&p.give_up) {
         return Err(ParamError::new(
             "give_up",
@@ -56,7 +71,7 @@ pub fn build(b: &Build) -> Result<Box<dyn Strategy>, ParamError> {
         ));
     }
     Ok(Box::new(NaiveLeverage {
-        leverage,
+        leverage: leverage * p.margin_fraction,
         retry_bars: p.retry_bars as u64,
         give_up: p.give_up,
         step: 0,

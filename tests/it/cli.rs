@@ -65,9 +65,13 @@ fn usage_errors_and_unbuilt_commands_exit_2() {
             .code(),
         Some(2)
     );
+    let sweep = perpsim(&["sweep", "strategies/sma_cross.toml"]);
+    assert_eq!(sweep.status.code(), Some(2));
+    assert!(text(&sweep.stderr).contains("'perpsim sweep' is not built yet"));
+    // a missing spec is bad input, not bad usage: exit 1, naming the file
     let run = perpsim(&["run", "strategies/x.toml"]);
-    assert_eq!(run.status.code(), Some(2));
-    assert!(text(&run.stderr).contains("'perpsim run' is not built yet"));
+    assert_eq!(run.status.code(), Some(1));
+    assert!(text(&run.stderr).contains("strategies/x.toml"));
     let help = perpsim(&["sweep", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--resume"));
