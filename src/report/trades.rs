@@ -75,7 +75,10 @@ struct Building {
     /// base asset held now
     qty: Decimal,
     max_qty: Decimal,
-    /// Σ qty × price of entry fills, and their qty
+    /// the position's average entry, as the account keeps it (over the quantity held now):
+    /// realised PnL is measured from it
+    avg_entry: Decimal,
+    /// Σ qty × price of entry fills, and their qty (the trade's reported entry price)
     entry_value: Decimal,
     entry_qty: Decimal,
     exit_value: Decimal,
@@ -93,6 +96,14 @@ impl Building {
         } else {
             self.entry_value / self.entry_qty
         }
+    }
+
+    fn add(&mut self, qty: Decimal, price: Decimal) {
+        self.avg_entry = (self.qty * self.avg_entry + qty * price) / (self.qty + qty);
+        self.qty += qty;
+        self.max_qty = self.max_qty.max(self.qty);
+        self.entry_value += qty * price;
+        self.entry_qty += qty;
     }
 
     fn finish(self, symbol: usize, time: i64, exit_price: f64, reason: ExitReason) -> Trade {
@@ -186,7 +197,7 @@ pub fn rebuild(
     for (s, slot) in open.into_iter().enumerate() {
         if let Some(mut b) = slot {
             let mark = Decimal::try_from(last_marks[s]).unwrap_or(Decimal::ZERO);
-            b.realised += b.side.sign() * b.qty * (mark - b.avg_entry());
+            b.realised += b.side.sign() * b.qty * (mark - b.avg_entry);
             trades.push(b.finish(s, end, last_marks[s], ExitReason::Open));
         }
     }
@@ -233,6 +244,7 @@ fn fill(
         entry_time: time,
         qty: Decimal::ZERO,
         max_qty: Decimal::ZERO,
+        avg_entry: Decimal::ZERO,
         entry_value: Decimal::ZERO,
         entry_qty: Decimal::ZERO,
         exit_value: Decimal::ZERO,
@@ -244,14 +256,11 @@ fn fill(
     });
     b.fees += fee;
     if side == b.side {
-        b.qty += qty;
-        b.max_qty = b.max_qty.max(b.qty);
-        b.entry_value += qty * price;
-        b.entry_qty += qty;
+        b.add(qty, price);
         return;
     }
     let closed = qty.min(b.qty);
-    b.realised += b.side.sign() * closed * (price - b.avg_entry());
+    b.realised += b.side.sign() * closed * (price - b.avg_entry);
     b.exit_value += closed * price;
     b.exit_qty += closed;
     b.qty -= closed;
