@@ -219,13 +219,26 @@ impl Engine {
 
     /// One time step: the bars of the symbols that have one at `open_time`, in symbol order.
     pub fn step(&mut self, open_time: i64, bars: &[StepBar]) {
+        let equity = self.advance(open_time, bars);
+        self.decide(open_time + self.timeframe, equity);
+    }
+
+    /// The market half of a step: the exchange walks the bars, the risk layer observes them
+    /// and runs its guards, the account is recorded. Returns the equity at the close (USDT).
+    pub fn advance(&mut self, open_time: i64, bars: &[StepBar]) -> f64 {
         let close = open_time + self.timeframe;
         self.walk_exchange(open_time, bars);
         self.observe(bars);
         self.risk.on_step(close, &mut self.venue);
         let snapshot = self.venue.snapshot();
         self.curve.record(open_time, close, &snapshot);
-        self.ask_strategy(close, snapshot.equity());
+        snapshot.equity()
+    }
+
+    /// The decision half: the strategy sees the closed bars, the risk layer routes its
+    /// signals. `close` is the step's close (ms).
+    pub fn decide(&mut self, close: i64, equity: f64) {
+        self.ask_strategy(close, equity);
         self.route_signals(close);
     }
 
@@ -301,6 +314,11 @@ impl Engine {
     /// The signals of the last step (for `paper`'s stream).
     pub fn last_signals(&self) -> &[Signal] {
         &self.signals
+    }
+
+    /// ms per bar
+    pub fn timeframe(&self) -> i64 {
+        self.timeframe
     }
 
     pub fn warm_up(&self) -> usize {

@@ -13,6 +13,7 @@
 //!   the only builder of the approved orders the exchange accepts.
 //! - [`spec`]: run specs (TOML), read in two stages: as written, then checked.
 //! - [`engine`]: the event loop that steps the exchange, the strategy and the risk layer.
+//! - [`paper`]: the engine fed live from JSON lines, decisions streamed as JSON lines.
 //! - [`report`]: a run's metrics and output files (summary, trades, equity, events).
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 //!
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod exchange;
 pub mod instrument;
 pub mod market;
+pub mod paper;
 pub mod report;
 pub mod risk;
 pub mod spec;

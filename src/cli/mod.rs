@@ -4,6 +4,7 @@
 
 mod calc;
 mod data;
+mod paper;
 mod pending;
 mod run;
 mod synth;
@@ -53,8 +54,8 @@ pub enum Command {
     Data(data::DataCommand),
     /// Write synthetic perp history (klines, mark klines, funding) in Binance Vision layout
     Synth(synth::SynthArgs),
-    /// Paper-trade a spec bar by bar from JSON lines on stdin (not built yet)
-    Paper(pending::PaperArgs),
+    /// Paper-trade a spec bar by bar from JSON lines on stdin; decisions as JSON lines on stdout
+    Paper(paper::PaperArgs),
 }
 
 /// Parses the command line, runs the subcommand, and maps the outcome to an exit code.
@@ -66,7 +67,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Sweep(_) => pending::not_built("sweep", "parameter sweeps (issue 6)"),
         Command::Calc(command) => calc::run(command),
-        Command::Paper(_) => pending::not_built("paper", "the engine (issue 5)"),
+        Command::Paper(args) => paper::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,12 +25,6 @@ pub struct SweepArgs {
     pub shard: Option<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct PaperArgs {
-    /// Run spec (TOML)
-    pub spec: PathBuf,
-}
-
 pub fn not_built(command: &str, stage: &str) -> Result<(), Failure> {
     Err(Failure::Usage(format!(
         "'perpsim {command}' is not built yet: it needs {stage}"

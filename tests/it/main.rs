@@ -3,11 +3,13 @@
 //! - `sample`: the sample in `data/`, loaded, resampled and aligned.
 //! - `shared_data`: the real exchange history in `../shared/data` (skipped when absent).
 //! - `cli`: the `perpsim` binary's output and exit codes.
+//! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
 mod engine;
 mod loaders;
+mod paper;
 mod sample;
 mod shared_data;
 

@@ -1,0 +1,412 @@
+//! Paper trading: the engine fed live, one JSON message per line, every decision written out
+//! as one JSON line as soon as it is taken. This is the seam where a real exchange connector
+//! plugs in: it turns the exchange's stream into these messages, and the output lines into
+//! orders. The engine, the simulated exchange and the risk layer are the same code as in
+//! `run`: feeding a history through `paper` gives exactly the trades of `run`
+//! (`tests/it/paper.rs`).
+//!
+//! Input messages (the README lists every field):
+//! - a bar: `{"symbol":"BTCUSDT","open_time":…,"open":…,"high":…,"low":…,"close":…,"volume":…}`
+//!   (`"type":"bar"` may be given);
+//! - a mark bar: `{"type":"mark","symbol":…,"open_time":…,"open":…,"high":…,"low":…,"close":…}`,
+//!   before the bar of the same time (without it, the last price stands in for mark);
+//! - a funding settlement: `{"type":"funding","symbol":…,"time":…,"rate":…}` (optional `mark`),
+//!   before the bar whose span holds `time`.
+//!
+//! A time step is complete when every symbol of the spec has sent its bar for it, or when a
+//! bar of a later time arrives, or at the end of the input. Bars must come in time order; a
+//! malformed or out-of-order message stops the run with an error naming the line and the
+//! field (everything before it has already been written).
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::engine::{Engine, Settlement, StepBar};
+use crate::exchange::fill::Ohlc;
+use crate::exchange::venue::{Event, EventKind, FillReason};
+use crate::risk::audit::{Action, RiskEvent};
+use crate::spec::RunSpec;
+use crate::strategy::{Bar, Intent, Signal};
+
+/// A bad message: its line, the field, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum PaperError {
+    #[error("stdin line {line}: {field}: {message}")]
+    Input {
+        line: usize,
+        field: String,
+        message: String,
+    },
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// A funding settlement waiting for its bar.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    time: i64,
+    rate: f64,
+    mark: Option<f64>,
+}
+
+/// The engine and the step being gathered.
+pub struct Paper {
+    pub engine: Engine,
+    symbols: Vec<String>,
+    timeframe: i64,
+    /// the open time of the step being gathered, and its bars per symbol
+    gathering: Option<i64>,
+    pending: Vec<Option<StepBar>>,
+    marks: Vec<Option<(i64, Ohlc)>>,
+    funding: Vec<Vec<Waiting>>,
+    /// the open time of the last step run
+    done: Option<i64>,
+    seen_venue: usize,
+    seen_risk: usize,
+}
+
+impl Paper {
+    /// A paper engine for `spec` on bars of `timeframe` ms.
+    pub fn new(spec: &RunSpec, timeframe: i64) -> Paper {
+        let n = spec.symbols.len();
+        Paper {
+            engine: Engine::new(spec, timeframe, 0, false),
+            symbols: spec.symbols.iter().map(|s| s.symbol.clone()).collect(),
+            timeframe,
+            gathering: None,
+            pending: vec![None; n],
+            marks: vec![None; n],
+            funding: vec![Vec::new(); n],
+            done: None,
+            seen_venue: 0,
+            seen_risk: 0,
+        }
+    }
+
+    /// One input line (1-based `line` for errors); writes whatever it set off.
+    pub fn feed(
+        &mut self,
+        line: usize,
+        text: &str,
+        out: &mut impl Write,
+    ) -> Result<(), PaperError> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let bad = |field: &str, message: String| PaperError::Input {
+            line,
+            field: field.to_string(),
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| bad("message", format!("not JSON: {e}")))?;
+        let field = |name: &str| value.get(name).ok_or_else(|| bad(name, "missing".into()));
+        let number = |name: &str| -> Result<f64, PaperError> {
+            field(name)?
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(name, format!("expected a number, found {}", value[name])))
+        };
+        let time = |name: &str| -> Result<i64, PaperError> {
+            field(name)?.as_i64().ok_or_else(|| {
+                bad(
+                    name,
+                    format!("expected ms since the epoch, found {}", value[name]),
+                )
+            })
+        };
+        let name = field("symbol")?
+            .as_str()
+            .ok_or_else(|| bad("symbol", "expected text".into()))?;
+        let symbol = self.symbols.iter().position(|s| s == name).ok_or_else(|| {
+            bad(
+                "symbol",
+                format!("{name:?} is not in the spec ({})", self.symbols.join(", ")),
+            )
+        })?;
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("bar");
+        match kind {
+            "funding" => {
+                let mark = value.get("mark").and_then(Value::as_f64);
+                let waiting = Waiting {
+                    time: time("time")?,
+                    rate: number("rate")?,
+                    mark,
+                };
+                self.funding[symbol].push(waiting);
+                Ok(())
+            }
+            "mark" | "bar" => {
+                let open_time = time("open_time")?;
+                let ohlc = Ohlc {
+                    open: number("open")?,
+                    high: number("high")?,
+                    low: number("low")?,
+                    close: number("close")?,
+                };
+                check_ohlc(&ohlc).map_err(|m| bad("high", m))?;
+                if open_time.rem_euclid(self.timeframe) != 0 {
+                    return Err(bad(
+                        "open_time",
+                        format!("{open_time} is not on the spec's timeframe grid"),
+                    ));
+                }
+                if kind == "mark" {
+                    if self.gathering == Some(open_time) && self.pending[symbol].is_some() {
+                        return Err(bad("type", "a mark bar must come before its bar".into()));
+                    }
+                    self.marks[symbol] = Some((open_time, ohlc));
+                    return Ok(());
+                }
+                let volume = value.get("volume").and_then(Value::as_f64).unwrap_or(0.0);
+                self.bar(line, symbol, open_time, ohlc, volume, out)
+            }
+            other => Err(bad(
+                "type",
+                format!("unknown message type {other:?}: bar, mark or funding"),
+            )),
+        }
+    }
+
+    fn bar(
+        &mut self,
+        line: usize,
+        symbol: usize,
+        open_time: i64,
+        last: Ohlc,
+        volume: f64,
+        out: &mut impl Write,
+    ) -> Result<(), PaperError> {
+        if let Some(t) = self.gathering
+            && open_time > t
+        {
+            self.run_step(out)?;
+        }
+        let late = self.done.is_some_and(|d| open_time <= d);
+        let twice = self.gathering == Some(open_time) && self.pending[symbol].is_some();
+        if late || twice {
+            return Err(PaperError::Input {
+                line,
+                field: "open_time".into(),
+                message: format!(
+                    "bar of {} at {open_time} is out of order or repeated",
+                    self.symbols[symbol]
+                ),
+            });
+        }
+        self.gathering = Some(open_time);
+        let mark = match self.marks[symbol].take() {
+            Some((t, m)) if t == open_time => m,
+            _ => last,
+        };
+        let end = open_time + self.timeframe;
+        let mut funding: Option<Settlement> = None;
+        let mut last_rate = None;
+        // settlements before this bar fell in a gap: they never apply (as in `run`)
+        self.funding[symbol].retain(|w| w.time >= open_time);
+        for w in self.funding[symbol].iter().filter(|w| w.time < end) {
+            let at = w.mark.unwrap_or(mark.open);
+            funding = Some(match funding {
+                None => Settlement {
+                    time: w.time,
+                    rate: w.rate,
+                    mark: at,
+                },
+                Some(first) => Settlement {
+                    rate: first.rate + w.rate * at / first.mark,
+                    ..first
+                },
+            });
+            last_rate = Some((w.time, w.rate));
+        }
+        self.funding[symbol].retain(|w| w.time >= end);
+        self.pending[symbol] = Some(StepBar {
+            symbol,
+            bar: Bar {
+                open_time,
+                open: last.open,
+                high: last.high,
+                low: last.low,
+                close: last.close,
+                volume,
+                mark_close: mark.close,
+            },
+            mark,
+            funding,
+            last_rate,
+        });
+        if self.pending.iter().all(Option::is_some) {
+            self.run_step(out)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the gathered step and writes what happened, in the order it happened.
+    fn run_step(&mut self, out: &mut impl Write) -> Result<(), PaperError> {
+        let Some(open_time) = self.gathering.take() else {
+            return Ok(());
+        };
+        let bars: Vec<StepBar> = self.pending.iter_mut().filter_map(Option::take).collect();
+        let equity = self.engine.advance(open_time, &bars);
+        self.write_new(out)?;
+        self.engine.decide(open_time + self.timeframe, equity);
+        let close = open_time + self.timeframe;
+        for s in self.engine.last_signals() {
+            writeln!(out, "{}", signal_json(close, s, &self.symbols))?;
+        }
+        self.write_new(out)?;
+        out.flush()?;
+        self.done = Some(open_time);
+        Ok(())
+    }
+
+    /// Writes the risk decisions and exchange events not written yet.
+    fn write_new(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let risk = &self.engine.risk.audit().events()[self.seen_risk..];
+        for e in risk {
+            writeln!(out, "{}", risk_json(e, &self.symbols))?;
+        }
+        self.seen_risk += risk.len();
+        let venue = &self.engine.venue.events()[self.seen_venue..];
+        for e in venue {
+            writeln!(out, "{}", venue_json(e, &self.symbols))?;
+        }
+        self.seen_venue += venue.len();
+        Ok(())
+    }
+
+    /// At the end of the input: runs the last, incomplete step.
+    pub fn finish(&mut self, out: &mut impl Write) -> Result<(), PaperError> {
+        self.run_step(out)?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+fn check_ohlc(b: &Ohlc) -> Result<(), String> {
+    let positive = [b.open, b.high, b.low, b.close].iter().all(|x| *x > 0.0);
+    if !positive || b.low > b.open.min(b.close) || b.high < b.open.max(b.close) {
+        return Err(format!(
+            "inconsistent bar: open {}, high {}, low {}, close {} (need 0 < low ≤ open, close ≤ high)",
+            b.open, b.high, b.low, b.close
+        ));
+    }
+    Ok(())
+}
+
+fn signal_json(time: i64, s: &Signal, symbols: &[String]) -> Value {
+    let mut v = json!({
+        "type": "signal",
+        "time": time,
+        "symbol": symbols[s.symbol],
+        "intent": s.intent.name(),
+    });
+    match s.intent {
+        Intent::Enter {
+            stop, take_profit, ..
+        } => {
+            v["stop"] = json!(stop);
+            v["take_profit"] = json!(take_profit);
+        }
+        Intent::TargetExposure { exposure } => v["exposure"] = json!(exposure),
+        Intent::Reduce { fraction } => v["fraction"] = json!(fraction),
+        Intent::Exit => {}
+    }
+    v
+}
+
+/// An approved decision is the order it sent; anything else is a risk decision.
+fn risk_json(e: &RiskEvent, symbols: &[String]) -> Value {
+    let kind = if e.action == Action::Approved {
+        "order"
+    } else {
+        "risk"
+    };
+    let finite = |x: f64| x.is_finite().then_some(x);
+    json!({
+        "type": kind,
+        "time": e.time,
+        "symbol": e.symbol.map(|s| symbols[s].clone()),
+        "intent": e.intent,
+        "action": e.action.name(),
+        "rule": e.rule.name(),
+        "from": finite(e.from),
+        "to": finite(e.to),
+        "reason": e.reason(),
+    })
+}
+
+/// Exchange events; money as exact decimal strings.
+fn venue_json(e: &Event, symbols: &[String]) -> Value {
+    let base = |kind: &str| json!({"type": kind, "time": e.time, "symbol": symbols[e.symbol]});
+    match &e.kind {
+        EventKind::Fill {
+            id,
+            side,
+            qty,
+            price,
+            fee,
+            reason,
+            leverage,
+        } => {
+            let mut v = base("fill");
+            v["order"] = json!(id);
+            v["side"] = json!(side.name());
+            v["qty"] = json!(qty.to_string());
+            v["price"] = json!(price.to_string());
+            v["fee"] = json!(fee.to_string());
+            v["leverage"] = json!(leverage.to_string());
+            v["reason"] = json!(match reason {
+                FillReason::Market => "market",
+                FillReason::Limit => "limit",
+                FillReason::StopLoss => "stop",
+                FillReason::TakeProfit => "take_profit",
+            });
+            v
+        }
+        EventKind::Rejected { id, reason } => {
+            let mut v = base("rejected");
+            v["order"] = json!(id);
+            v["reason"] = json!(reason);
+            v
+        }
+        EventKind::Cancelled { id } => {
+            let mut v = base("cancelled");
+            v["order"] = json!(id);
+            v
+        }
+        EventKind::Funding { rate, mark, paid } => {
+            let mut v = base("funding");
+            v["rate"] = json!(rate);
+            v["mark"] = json!(mark);
+            v["paid"] = json!(paid.to_string());
+            v
+        }
+        EventKind::Liquidation {
+            side,
+            qty,
+            entry,
+            liquidation_price,
+            execution,
+            loss,
+            insurance_cover,
+            ..
+        } => {
+            let mut v = base("liquidation");
+            v["side"] = json!(side.name());
+            v["qty"] = json!(qty.to_string());
+            v["entry"] = json!(entry.to_string());
+            v["liquidation_price"] = json!(liquidation_price);
+            v["execution"] = json!(execution.to_string());
+            v["loss"] = json!(loss.to_string());
+            v["insurance_cover"] = json!(insurance_cover.to_string());
+            v
+        }
+        EventKind::MarginCall { ratio } => {
+            let mut v = base("margin_call");
+            v["margin_ratio"] = json!(ratio);
+            v
+        }
+    }
+}
