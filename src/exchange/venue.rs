@@ -188,6 +188,46 @@ struct ShadowPosition {
 }
 
 impl Shadow {
+    /// The cross-margin liquidation price of `symbol`'s position with the other positions at
+    /// `marks` (their entry where no mark was seen yet). USDT; `None` when no price > 0
+    /// liquidates it.
+    fn cross_liquidation(&self, symbol: usize, marks: &[f64]) -> Option<f64> {
+        let p = self.positions[symbol]?;
+        let (mut other_maint, mut other_upnl) = (0.0, 0.0);
+        for (o, q) in self.positions.iter().enumerate() {
+            if let Some(q) = q
+                && o != symbol
+            {
+                let mark = if marks[o] > 0.0 { marks[o] } else { q.entry };
+                other_maint += self.maint(o, q.qty, mark);
+                other_upnl += q.sign * q.qty * (mark - q.entry);
+            }
+        }
+        let tiers = &self.tiers[symbol];
+        let tier_of = |notional: f64| {
+            tiers
+                .iter()
+                .position(|t| notional < t.0)
+                .unwrap_or(tiers.len() - 1)
+        };
+        let mut tier = tier_of(p.qty * p.entry);
+        let mut price = 0.0;
+        for _ in 0..=tiers.len() {
+            let (_, rate, amount) = tiers[tier];
+            price = (self.wallet - other_maint + other_upnl + amount - p.sign * p.qty * p.entry)
+                / (p.qty * rate - p.sign * p.qty);
+            if price <= 0.0 {
+                break;
+            }
+            let at = tier_of(p.qty * price);
+            if at == tier {
+                break;
+            }
+            tier = at;
+        }
+        (price > 0.0).then_some(price)
+    }
+
     /// Maintenance margin of `qty` at `mark` for `symbol`'s tiers. USDT
     fn maint(&self, symbol: usize, qty: f64, mark: f64) -> f64 {
         let notional = qty * mark;
@@ -523,9 +563,7 @@ impl Venue {
             self.settle_funding(symbol, time, rate, funding_mark);
         }
         if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
-            self.sync_marks();
-            self.account.refresh_liquidation_prices();
-            self.resync();
+            self.refresh_cross_liquidation_prices();
         }
         // a bar that opens through the liquidation price liquidates at the open, before any
         // market order can trade the position at a price beyond its bankruptcy
@@ -550,6 +588,21 @@ impl Venue {
         };
         if through {
             self.liquidate(symbol, time, mark.open, mark);
+        }
+    }
+
+    /// Cross margin with several positions: each liquidation price moves with the other
+    /// symbols' marks, so it is recomputed at each bar's open, in `f64` on the shadow (the
+    /// same formula and tier search as [`margin_maths::liquidation_price`]); the account's
+    /// exact prices are refreshed only when a liquidation is booked.
+    fn refresh_cross_liquidation_prices(&mut self) {
+        for s in 0..self.shadow.positions.len() {
+            if self.shadow.positions[s].is_some() {
+                let lp = self.shadow.cross_liquidation(s, &self.marks);
+                if let Some(p) = self.shadow.positions[s].as_mut() {
+                    p.liquidation = lp;
+                }
+            }
         }
     }
 
@@ -793,6 +846,11 @@ impl Venue {
     /// Liquidates at `price` on the mark path (LP, or the open of a gap), worse by the
     /// liquidation slippage; in cross margin every position goes, each at its latest mark.
     fn liquidate(&mut self, symbol: usize, time: i64, price: f64, mark: &Ohlc) {
+        if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
+            // the exact prices for the record (the per-bar check ran on the f64 shadow)
+            self.sync_marks();
+            self.account.refresh_liquidation_prices();
+        }
         let Some(p) = self.account.position(symbol).cloned() else {
             return;
         };

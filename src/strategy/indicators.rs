@@ -20,14 +20,26 @@ const SCALE: f64 = 1e8;
 struct Fixed(i128);
 
 impl Fixed {
+    /// Rounded half away from zero. Through `i64` (one instruction each way, where `i128`
+    /// conversions are library calls): values up to ±9.2·10¹⁰ units.
     #[inline]
     fn of(x: f64) -> Fixed {
-        Fixed((x * SCALE).round() as i128)
+        let v = x * SCALE;
+        Fixed(i128::from((v + 0.5f64.copysign(v)) as i64))
     }
 
     #[inline]
     fn to_f64(self) -> f64 {
-        self.0 as f64 / SCALE
+        wide_to_f64(self.0) / SCALE
+    }
+}
+
+/// `i128` → `f64`, through `i64` when it fits (the common case, and much cheaper).
+#[inline]
+fn wide_to_f64(x: i128) -> f64 {
+    match i64::try_from(x) {
+        Ok(small) => small as f64,
+        Err(_) => x as f64,
     }
 }
 
@@ -140,7 +152,7 @@ impl RollingStats {
         // n²·variance = n·Σx² − (Σx)², exact in integers, never negative
         let spread = n * self.sum_sq - self.sum * self.sum;
         let mean = Fixed(self.sum).to_f64() / n as f64;
-        let sd = (spread.max(0) as f64).sqrt() / (n as f64 * SCALE);
+        let sd = wide_to_f64(spread.max(0)).sqrt() / (n as f64 * SCALE);
         Some((mean, sd))
     }
 }
