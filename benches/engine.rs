@@ -8,6 +8,7 @@
 //!   no fees: the floor the engine is measured against;
 //! - `engine/sma_cross`: the full engine — venue (funding, mark path, stops), risk layer
 //!   (default rules: ATR stops, sizing, caps, breakers, guards), strategy, per-step record;
+//! - `engine/sma_cross_no_curve`: the same without the per-step columns (as a sweep runs);
 //! - `engine/core_hedge`: two symbols (bar-steps = 2 × steps), cross margin.
 
 use std::hint::black_box;
@@ -157,6 +158,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function("engine/sma_cross", |b| {
         b.iter_batched(
             || Engine::new(&sma, 60_000, BARS, true),
+            |mut engine| {
+                run_history(&mut engine, &one);
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // a sweep's run: the running figures only, no per-step columns
+    group.bench_function("engine/sma_cross_no_curve", |b| {
+        b.iter_batched(
+            || Engine::new(&sma, 60_000, BARS, false),
             |mut engine| {
                 run_history(&mut engine, &one);
                 engine

@@ -34,13 +34,23 @@ impl Fixed {
     }
 }
 
-/// `i128` → `f64`, through `i64` when it fits (the common case, and much cheaper).
+/// `i128` → `f64`, through `i64` when it fits (the common case: one instruction where the
+/// `i128` conversion is a library call).
 #[inline]
 fn wide_to_f64(x: i128) -> f64 {
-    match i64::try_from(x) {
-        Ok(small) => small as f64,
-        Err(_) => x as f64,
+    let small = x as i64;
+    if i128::from(small) == x {
+        small as f64
+    } else {
+        wide_to_f64_slow(x)
     }
+}
+
+/// Out of line, so that the compiler does not compute it on every call and select.
+#[cold]
+#[inline(never)]
+fn wide_to_f64_slow(x: i128) -> f64 {
+    x as f64
 }
 
 /// A fixed-length window of the last `n` values, oldest first out.
