@@ -20,6 +20,8 @@ pub enum Failure {
     Work(String),
     /// wrong usage (exit 2)
     Usage(String),
+    /// stopped on purpose with nothing to add (the output's reader went away): exit 0
+    Quiet,
 }
 
 impl<E: std::error::Error> From<E> for Failure {
@@ -70,7 +72,7 @@ pub fn main() -> ExitCode {
         Command::Paper(args) => paper::run(args),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
         Err(Failure::Work(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(1)

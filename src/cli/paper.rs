@@ -1,13 +1,13 @@
 //! `perpsim paper SPEC.toml`: the engine fed bar by bar from JSON lines on stdin, every
 //! decision written to stdout as one JSON line, flushed at once (see `crate::paper`).
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::Failure;
-use crate::paper::Paper;
+use crate::paper::{Paper, PaperError};
 use crate::spec;
 
 #[derive(Args, Debug)]
@@ -27,10 +27,18 @@ pub fn run(args: PaperArgs) -> Result<(), Failure> {
     let mut paper = Paper::new(&spec, timeframe.ms());
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    for (i, line) in stdin.lines().enumerate() {
+    let fed = stdin.lines().enumerate().try_for_each(|(i, line)| {
         let line = line.map_err(|e| Failure::Work(format!("reading stdin: {e}")))?;
-        paper.feed(i + 1, &line, &mut out)?;
+        paper.feed(i + 1, &line, &mut out).map_err(failure)
+    });
+    fed.and_then(|()| paper.finish(&mut out).map_err(failure))
+}
+
+/// A reader that went away (`perpsim paper … | head`) ends the run quietly, as in any Unix
+/// filter; every other failure is reported.
+fn failure(e: PaperError) -> Failure {
+    match e {
+        PaperError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Failure::Quiet,
+        other => Failure::from(other),
     }
-    paper.finish(&mut out)?;
-    out.flush().map_err(|e| Failure::Work(e.to_string()))
 }

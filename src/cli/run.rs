@@ -28,6 +28,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Work(format!("{}: {e}", dir.display())))?;
     print!("{}", terminal_summary(&result));
     println!("wrote {}", dir.display());
+    if spec.sweep.is_some() {
+        println!(
+            "note: this spec has a [sweep] table; `run` ran its base configuration (`perpsim sweep` runs the grid)"
+        );
+    }
     Ok(())
 }
 
