@@ -249,3 +249,81 @@ leverage = 10
     assert_eq!(guarded.liquidations, 0, "{guarded:?}");
     assert!(guarded.survived && guarded.max_drawdown < naive.max_drawdown);
 }
+
+#[test]
+fn a_step_allocates_nothing_in_steady_state() {
+    // buy_and_hold behind the default rules: after the entry, every step walks an open
+    // position through the venue, the risk layer's guards, the strategy and the record —
+    // with no signal, no fill and (no funding file) no booking: nothing may be allocated.
+    let dir = TempDir::new().unwrap();
+    let body = r#"
+name = "a"
+[data]
+to = "2024-03-01"
+[[data.symbols]]
+symbol = "BTCUSDT"
+candles = "DATA/BTCUSDT-1h.zip"
+mark = "DATA/BTCUSDT-1h-markPrice.zip"
+[strategy]
+kind = "buy_and_hold"
+exposure = 1.0
+"#;
+    let spec = spec_in(dir.path(), body);
+    let market = spec.load_market().unwrap();
+    let steps = market.clock.len();
+    let mut engine = perpsim::engine::Engine::new(&spec, 3_600_000, steps, true);
+    let one = |engine: &mut perpsim::engine::Engine, i: usize| {
+        let h = &market.symbols[0];
+        let c = &h.candles;
+        let bar = perpsim::strategy::Bar {
+            open_time: c.open_time[i],
+            open: c.open[i],
+            high: c.high[i],
+            low: c.low[i],
+            close: c.close[i],
+            volume: c.volume[i],
+            mark_close: h.mark.close[i],
+        };
+        let mark = perpsim::exchange::fill::Ohlc {
+            open: h.mark.open[i],
+            high: h.mark.high[i],
+            low: h.mark.low[i],
+            close: h.mark.close[i],
+        };
+        let input = [perpsim::engine::StepBar {
+            symbol: 0,
+            bar,
+            mark,
+            funding: None,
+            last_rate: None,
+        }];
+        engine.step(c.open_time[i], &input);
+    };
+    let start = super::counting::allocations();
+    for i in 0..500 {
+        one(&mut engine, i);
+    }
+    // the counter works: the entry (decision, order, fill, ledger) allocated
+    assert!(super::counting::allocations() > start);
+    assert!(
+        engine.venue.account.position(0).is_some(),
+        "buy_and_hold holds by now"
+    );
+    let events = engine.venue.events().len();
+    let before = super::counting::allocations();
+    for i in 500..steps {
+        one(&mut engine, i);
+    }
+    let allocated = super::counting::allocations() - before;
+    assert_eq!(
+        engine.venue.events().len(),
+        events,
+        "something happened: not a steady state"
+    );
+    assert_eq!(
+        allocated,
+        0,
+        "{} steps allocated {allocated} times",
+        steps - 500
+    );
+}
