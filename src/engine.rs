@@ -95,6 +95,10 @@ pub struct Curve {
     /// ms: the first step's open and the last step's close
     pub first_time: Option<i64>,
     pub last_time: i64,
+    /// USDT: equity levels that count as ruin, and the close (ms) at which equity first fell
+    /// to or below each (see [`Engine::watch_ruin`])
+    pub ruin_levels: Vec<f64>,
+    pub ruined_at: Vec<Option<i64>>,
 }
 
 impl Curve {
@@ -140,7 +144,14 @@ impl Curve {
             self.downside_sq_sum += r.min(0.0) * r.min(0.0);
         }
         self.prev_equity = equity;
-        self.min_equity = self.min_equity.min(equity);
+        if equity < self.min_equity {
+            self.min_equity = equity;
+            for (level, at) in self.ruin_levels.iter().zip(self.ruined_at.iter_mut()) {
+                if equity <= *level && at.is_none() {
+                    *at = Some(close);
+                }
+            }
+        }
         self.steps += 1;
         if s.gross_notional > 0.0 {
             self.exposed_steps += 1;
@@ -314,6 +325,13 @@ impl Engine {
     /// The signals of the last step (for `paper`'s stream).
     pub fn last_signals(&self) -> &[Signal] {
         &self.signals
+    }
+
+    /// Records when equity first falls to or below each fraction of the start (Monte Carlo
+    /// ruin statistics).
+    pub fn watch_ruin(&mut self, fractions: &[f64]) {
+        self.curve.ruin_levels = fractions.iter().map(|f| f * self.start).collect();
+        self.curve.ruined_at = vec![None; fractions.len()];
     }
 
     /// ms per bar

@@ -15,9 +15,8 @@
 //! - [`engine`]: the event loop that steps the exchange, the strategy and the risk layer.
 //! - [`paper`]: the engine fed live from JSON lines, decisions streamed as JSON lines.
 //! - [`report`]: a run's metrics and output files (summary, trades, equity, events).
+//! - [`sweep`]: grids of configurations × Monte Carlo paths in parallel; survival statistics.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
-//!
-//! Sweeps come in a later stage.
 
 pub mod cli;
 pub mod data;
@@ -30,3 +29,4 @@ pub mod report;
 pub mod risk;
 pub mod spec;
 pub mod strategy;
+pub mod sweep;

@@ -1,12 +1,11 @@
 //! The command line. Exit codes: 0 success; 1 the work failed (bad input, bad spec), with a
-//! message naming the file, line and field; 2 wrong command-line usage (clap's own errors,
-//! and subcommands not built yet).
+//! message naming the file, line and field; 2 wrong command-line usage (clap's own errors).
 
 mod calc;
 mod data;
 mod paper;
-mod pending;
 mod run;
+mod sweep;
 mod synth;
 
 use std::process::ExitCode;
@@ -46,8 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one backtest from a spec file and write its results
     Run(run::RunArgs),
-    /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival (not built yet)
-    Sweep(pending::SweepArgs),
+    /// Sweep leverage, risk settings and strategy parameters in parallel, with Monte Carlo survival
+    Sweep(sweep::SweepArgs),
     /// Risk calculators: liquidation price, position size, Kelly fraction
     #[command(subcommand)]
     Calc(calc::CalcCommand),
@@ -67,7 +66,7 @@ pub fn main() -> ExitCode {
         Command::Data(command) => data::run(command),
         Command::Synth(args) => synth::run(args),
         Command::Run(args) => run::run(args),
-        Command::Sweep(_) => pending::not_built("sweep", "parameter sweeps (issue 6)"),
+        Command::Sweep(args) => sweep::run(args),
         Command::Calc(command) => calc::run(command),
         Command::Paper(args) => paper::run(args),
     };

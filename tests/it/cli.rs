@@ -57,7 +57,7 @@ fn data_check_fails_with_the_line_and_exit_1() {
 }
 
 #[test]
-fn usage_errors_and_unbuilt_commands_exit_2() {
+fn usage_errors_exit_2_and_bad_input_exits_1() {
     assert_eq!(perpsim(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(
         perpsim(&["data", "check", "data", "--column", "opne=x"])
@@ -65,9 +65,13 @@ fn usage_errors_and_unbuilt_commands_exit_2() {
             .code(),
         Some(2)
     );
+    let shard = perpsim(&["sweep", "strategies/leverage_survival.toml", "--shard", "3/2"]);
+    assert_eq!(shard.status.code(), Some(2));
+    assert!(text(&shard.stderr).contains("--shard 3/2"));
+    // a spec without a [sweep] table is bad input
     let sweep = perpsim(&["sweep", "strategies/sma_cross.toml"]);
-    assert_eq!(sweep.status.code(), Some(2));
-    assert!(text(&sweep.stderr).contains("'perpsim sweep' is not built yet"));
+    assert_eq!(sweep.status.code(), Some(1));
+    assert!(text(&sweep.stderr).contains("no [sweep] table"));
     // a missing spec is bad input, not bad usage: exit 1, naming the file
     let run = perpsim(&["run", "strategies/x.toml"]);
     assert_eq!(run.status.code(), Some(1));

@@ -1,0 +1,181 @@
+//! `perpsim sweep SPEC.toml [--out DIR] [--threads N] [--resume] [--shard K/N]` and
+//! `perpsim sweep merge DIR... --out DIR`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Failure;
+use crate::sweep::{self, Sweep};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    /// Spec with a [sweep] table (TOML)
+    pub spec: Option<PathBuf>,
+    /// Output directory (default: reports/<name>/)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run only the configurations missing from an interrupted sweep's results.csv
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only the K-th of N deterministic slices of the grid, e.g. 2/8
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SweepCommand {
+    /// Combine the outputs of shards (--shard K/N) into one results table
+    Merge {
+        /// Shard output directories
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged results go
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Raised by Ctrl-C: workers finish nothing new.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn run(args: SweepArgs) -> Result<(), Failure> {
+    if let Some(SweepCommand::Merge { dirs, out }) = &args.command {
+        let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+        let n = sweep::merge(&dirs, out)?;
+        println!(
+            "merged {n} configuration(s) from {} shard(s) into {}",
+            dirs.len(),
+            out.display()
+        );
+        return Ok(());
+    }
+    let Some(spec) = &args.spec else {
+        return Err(Failure::Usage(
+            "sweep needs a spec file (or `sweep merge DIR... --out DIR`)".into(),
+        ));
+    };
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let threads = match args.threads {
+        Some(0) => return Err(Failure::Usage("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Failure::Work(e.to_string()))?;
+    let sweep = Sweep::prepare(spec)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&sweep.name));
+    let _ = ctrlc::set_handler(|| {
+        STOP.store(true, Ordering::Relaxed);
+        eprintln!("\ninterrupted: finishing nothing new; finished configurations are kept");
+    });
+    let paths = sweep.montecarlo.as_ref().map_or(0, |m| m.paths);
+    eprintln!(
+        "sweep {}: {} configuration(s){} × {} Monte Carlo path(s), {} bars, {threads} thread(s) → {}",
+        sweep.name,
+        sweep.points.len(),
+        shard
+            .map(|(k, n)| format!(" (shard {k}/{n})"))
+            .unwrap_or_default(),
+        paths,
+        sweep.market.clock.len(),
+        out.display()
+    );
+    let progress = Progress::new();
+    let tick = |done: usize, total: usize| progress.tick(done, total);
+    let result = pool.install(|| sweep::run(&sweep, &out, args.resume, shard, &STOP, &tick))?;
+    progress.finish();
+    if result.interrupted {
+        eprintln!(
+            "stopped with {} of {} configuration(s) done; to finish, run the same command with --resume",
+            result.done_before + result.done_now,
+            result.total
+        );
+        return Err(Failure::Work("the sweep was interrupted".into()));
+    }
+    println!(
+        "{} configuration(s) done ({} this run); wrote {} and {}",
+        result.total,
+        result.done_now,
+        out.join("results.csv").display(),
+        out.join("survival.csv").display()
+    );
+    Ok(())
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {
+    let bad = || {
+        Failure::Usage(format!(
+            "--shard {text}: expected K/N with 1 ≤ K ≤ N, e.g. 2/8"
+        ))
+    };
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// A progress bar on a terminal; plain lines at each tenth otherwise (logs, CI).
+struct Progress {
+    bar: Option<ProgressBar>,
+    last_tenth: AtomicUsize,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} configurations  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            last_tenth: AtomicUsize::new(0),
+        }
+    }
+
+    fn tick(&self, done: usize, total: usize) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            None => {
+                let tenth = 10 * done / total.max(1);
+                if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
+                    eprintln!(
+                        "sweep: {done}/{total} configurations done ({} %)",
+                        10 * tenth
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}

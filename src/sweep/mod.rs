@@ -1,0 +1,290 @@
+//! Sweeps: a spec × its `[sweep]` grid (× Monte Carlo paths), run in parallel, reduced to one
+//! row per configuration in `results.csv` and a survival curve in `survival.csv`.
+//!
+//! - [`grid`]: the grid of configurations and their checked specs;
+//! - [`montecarlo`]: paths (block bootstrap, synthetic);
+//! - [`runner`]: one configuration → its row; the definitions of the statistics;
+//! - [`stats`]: quantiles and Kaplan–Meier;
+//! - [`results`]: the files, resume and merge.
+//!
+//! The history is loaded once and shared read-only by every run (`Arc` inside
+//! [`MarketData`]); a Monte Carlo path is rebuilt from its seed when a run needs it, so memory
+//! is one history plus O(threads) paths, whatever the grid size.
+
+pub mod grid;
+pub mod montecarlo;
+pub mod results;
+pub mod runner;
+pub mod stats;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::market::MarketData;
+use crate::spec::{self, RunSpec, SpecError};
+use grid::{Grid, Point};
+use montecarlo::MonteCarlo;
+
+/// A sweep ready to run: every point checked, the history loaded.
+pub struct Sweep {
+    pub name: String,
+    pub grid: Grid,
+    pub montecarlo: Option<MonteCarlo>,
+    /// the points to run (all, or the sample) with their specs
+    pub points: Vec<(Point, RunSpec)>,
+    pub market: MarketData,
+    /// the spec's text (kept with the results, to refuse resuming a different sweep)
+    pub text: String,
+}
+
+/// Why a sweep could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Sweep {
+    /// Reads the spec, expands and checks every grid point, loads the history.
+    pub fn prepare(file: &Path) -> Result<Sweep, SweepError> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            SweepError::Other(format!("{}: cannot read the spec: {e}", file.display()))
+        })?;
+        let base = spec::parse(&text, file)?;
+        let Some(table) = &base.sweep else {
+            return Err(SweepError::Other(format!(
+                "{}: no [sweep] table: name the parameters to vary, e.g. \"risk.max_leverage\" = [1, 2, 3, 5, 10, 20] (or use `perpsim run`)",
+                file.display()
+            )));
+        };
+        let grid = Grid::parse(table, file, Some(&text))?;
+        let montecarlo = grid
+            .montecarlo
+            .as_ref()
+            .map(MonteCarlo::parse)
+            .transpose()
+            .map_err(|(key, message)| SpecError {
+                file: file.display().to_string(),
+                line: spec::line_of_key(&text, &format!("sweep.montecarlo.{key}"))
+                    .or_else(|| spec::line_of_key(&text, "sweep.montecarlo")),
+                field: format!("sweep.montecarlo.{key}"),
+                message,
+            })?;
+        let mut doc: toml::Table =
+            toml::from_str(&text).map_err(|e| spec::toml_error(&e, &text, file))?;
+        doc.remove("sweep");
+        let points = grid
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let point = grid.point(id);
+                grid::point_spec(&doc, &grid, &point, file).map(|s| (point, s))
+            })
+            .collect::<Result<Vec<_>, SpecError>>()?;
+        let market = base
+            .load_market()
+            .map_err(|e| SweepError::Other(e.to_string()))?;
+        if let Some(mc) = &montecarlo {
+            mc.path(&market, 0).map_err(|e| {
+                SweepError::Other(format!("{}: sweep.montecarlo: {e}", file.display()))
+            })?;
+        }
+        Ok(Sweep {
+            name: base.name,
+            grid,
+            montecarlo,
+            points,
+            market,
+            text,
+        })
+    }
+
+    /// The `results.csv` header.
+    pub fn header(&self) -> String {
+        let axes: Vec<String> = self.grid.axes.iter().map(|a| a.path.clone()).collect();
+        let levels = self
+            .montecarlo
+            .as_ref()
+            .map_or_else(|| vec![0.5, 0.1], |m| m.ruin_levels.clone());
+        results::header(&axes, &levels)
+    }
+
+    fn ruin_levels(&self) -> usize {
+        self.montecarlo.as_ref().map_or(2, |m| m.ruin_levels.len())
+    }
+}
+
+/// Which points a run takes: `(k, n)` = the k-th (1-based) of n slices, by position.
+pub fn shard_of(points: usize, shard: Option<(usize, usize)>) -> Vec<usize> {
+    match shard {
+        None => (0..points).collect(),
+        Some((k, n)) => (0..points).filter(|i| i % n == k - 1).collect(),
+    }
+}
+
+/// How a sweep went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// configurations finished before this run (resume) and by it
+    pub done_before: usize,
+    pub done_now: usize,
+    pub total: usize,
+    pub interrupted: bool,
+}
+
+/// Runs the points of `shard` not already in `out`'s results (all of them unless `resume`),
+/// appending each as it finishes; `tick` is called after each. When every point is done the
+/// files are rewritten sorted by id.
+pub fn run(
+    sweep: &Sweep,
+    out: &Path,
+    resume: bool,
+    shard: Option<(usize, usize)>,
+    stop: &AtomicBool,
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Progress, SweepError> {
+    let io = |e: std::io::Error| SweepError::Other(format!("{}: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(io)?;
+    let header = sweep.header();
+    let results_path = out.join(results::RESULTS);
+    let spec_copy = out.join("spec.toml");
+    let existing = results::read_results(&results_path).map_err(SweepError::Other)?;
+    let done: Vec<usize> = match (&existing, resume) {
+        (Some(t), true) => {
+            if t.header != header
+                || std::fs::read_to_string(&spec_copy).ok().as_deref() != Some(&sweep.text)
+            {
+                return Err(SweepError::Other(format!(
+                    "{}: these results come from a different sweep (spec or grid changed); use another --out",
+                    out.display()
+                )));
+            }
+            results::trim_partial(&results_path).map_err(io)?;
+            results::trim_partial(&out.join(results::SURVIVAL)).map_err(io)?;
+            t.rows.keys().copied().collect()
+        }
+        (Some(t), false) if !t.rows.is_empty() => {
+            return Err(SweepError::Other(format!(
+                "{} already holds results: add --resume to finish them, or choose another --out",
+                out.display()
+            )));
+        }
+        _ => {
+            for name in [results::RESULTS, results::SURVIVAL] {
+                let _ = std::fs::remove_file(out.join(name));
+            }
+            Vec::new()
+        }
+    };
+    std::fs::write(&spec_copy, &sweep.text).map_err(io)?;
+    let mine = shard_of(sweep.points.len(), shard);
+    let todo: Vec<usize> = mine
+        .iter()
+        .copied()
+        .filter(|&i| !done.contains(&sweep.points[i].0.id))
+        .collect();
+    let total = mine.len();
+    let done_before = total - todo.len();
+    let appender =
+        Mutex::new(results::Appender::open(out, &header, sweep.ruin_levels()).map_err(io)?);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let outcome: Result<(), SweepError> = todo.par_iter().try_for_each(|&i| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (point, spec) = &sweep.points[i];
+        let row = runner::run_config(
+            point.id,
+            point.values.clone(),
+            spec,
+            &sweep.market,
+            sweep.montecarlo.as_ref(),
+            stop,
+        )
+        .map_err(SweepError::Other)?;
+        if let Some(row) = row {
+            let mut w = appender
+                .lock()
+                .map_err(|_| SweepError::Other("a worker failed".into()))?;
+            w.append(&row).map_err(io)?;
+            let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+            tick(done_before + n, total);
+        }
+        Ok(())
+    });
+    outcome?;
+    drop(appender);
+    let done_now = finished.load(Ordering::Relaxed);
+    let interrupted = done_before + done_now < total;
+    if !interrupted {
+        let table = results::read_results(&results_path)
+            .map_err(SweepError::Other)?
+            .ok_or_else(|| SweepError::Other("results.csv vanished".into()))?;
+        let mut survival =
+            results::read_survival(&out.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+        results::keep_committed(&mut survival, &table);
+        results::finalize(out, &table, &survival).map_err(io)?;
+    }
+    Ok(Progress {
+        done_before,
+        done_now,
+        total,
+        interrupted,
+    })
+}
+
+/// Combines shard directories into `out`: one results table and survival file, sorted by id.
+/// The shards must come from the same sweep (same header), and no id may differ between them.
+pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize, SweepError> {
+    let mut header: Option<String> = None;
+    let mut merged = results::Table {
+        header: String::new(),
+        rows: Default::default(),
+    };
+    let mut survival = std::collections::BTreeMap::new();
+    for dir in dirs {
+        let path = dir.join(results::RESULTS);
+        let table = results::read_results(&path)
+            .map_err(SweepError::Other)?
+            .ok_or_else(|| SweepError::Other(format!("{}: no results.csv", dir.display())))?;
+        match &header {
+            None => header = Some(table.header.clone()),
+            Some(h) if *h != table.header => {
+                return Err(SweepError::Other(format!(
+                    "{}: its results.csv has other columns than {}'s: not the same sweep",
+                    dir.display(),
+                    dirs[0].display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut s =
+            results::read_survival(&dir.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+        results::keep_committed(&mut s, &table);
+        for (id, line) in table.rows {
+            if merged.rows.get(&id).is_some_and(|l| *l != line) {
+                return Err(SweepError::Other(format!(
+                    "configuration {id} differs between shards: not the same sweep"
+                )));
+            }
+            merged.rows.insert(id, line);
+        }
+        survival.extend(s);
+    }
+    merged.header = header.unwrap_or_default();
+    std::fs::create_dir_all(out)
+        .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
+    results::finalize(out, &merged, &survival)
+        .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
+    if let Some(first) = dirs.first()
+        && let Ok(text) = std::fs::read_to_string(first.join("spec.toml"))
+    {
+        let _ = std::fs::write(out.join("spec.toml"), text);
+    }
+    Ok(merged.rows.len())
+}

@@ -1,0 +1,187 @@
+//! One configuration of a sweep: its historical run and its Monte Carlo paths, reduced to one
+//! row of figures and a survival curve.
+//!
+//! Definitions (the README repeats them):
+//! - a path is **liquidated** when at least one liquidation happened on it;
+//! - a path is **ruined at level x** when its equity fell to x × the start or below at any
+//!   step close;
+//! - the **survival event** is the first liquidation or the first ruin at the deepest level
+//!   (by default 10 %), whichever comes first; S(t) is the Kaplan–Meier estimate of the
+//!   fraction of paths without it after t days (paths that reach the end are censored there);
+//! - the **median time to first liquidation** is the Kaplan–Meier median of the time to the
+//!   first liquidation alone: empty when fewer than half the paths are ever liquidated.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::montecarlo::MonteCarlo;
+use super::stats::{Observation, kaplan_meier, median_survival, quantile};
+use crate::engine::{Engine, run_history};
+use crate::exchange::venue::EventKind;
+use crate::market::MarketData;
+use crate::report::{self, Metrics};
+use crate::spec::RunSpec;
+
+const DAY: f64 = 86_400_000.0;
+
+/// What one path (or the history) came to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// USDT
+    pub final_equity: f64,
+    /// fraction of the peak
+    pub max_drawdown: f64,
+    pub liquidations: usize,
+    /// days from the start to the first liquidation
+    pub first_liquidation: Option<f64>,
+    /// per ruin level: days from the start to the first ruin
+    pub ruined: Vec<Option<f64>>,
+    /// days the path lasted
+    pub length: f64,
+}
+
+/// Runs `spec` on `market` with only the running figures kept.
+pub fn outcome(spec: &RunSpec, market: &MarketData, ruin_levels: &[f64]) -> Outcome {
+    let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
+    let mut engine = Engine::new(spec, tf, 0, false);
+    engine.watch_ruin(ruin_levels);
+    run_history(&mut engine, market);
+    let start = market.clock.first().copied().unwrap_or(0) as f64;
+    let days = |t: i64| (t as f64 - start) / DAY;
+    let liquidations: Vec<i64> = engine
+        .venue
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Liquidation { .. }))
+        .map(|e| e.time)
+        .collect();
+    let c = &engine.curve;
+    Outcome {
+        final_equity: engine.venue.snapshot().equity(),
+        max_drawdown: c.max_drawdown,
+        liquidations: liquidations.len(),
+        first_liquidation: liquidations.first().map(|&t| days(t)),
+        ruined: c.ruined_at.iter().map(|r| r.map(days)).collect(),
+        length: days(c.last_time),
+    }
+}
+
+/// The Monte Carlo figures of one configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathStats {
+    pub paths: usize,
+    pub p_liquidation: f64,
+    /// per ruin level
+    pub p_ruin: Vec<f64>,
+    /// USDT
+    pub median_final_equity: f64,
+    pub p5_final_equity: f64,
+    pub median_max_drawdown: f64,
+    pub p95_max_drawdown: f64,
+    /// days
+    pub median_days_to_liquidation: Option<f64>,
+    /// Kaplan–Meier steps (days, S)
+    pub survival: Vec<(f64, f64)>,
+}
+
+/// One row of `results.csv`.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub id: usize,
+    /// the swept values as written
+    pub params: Vec<toml::Value>,
+    pub history: Metrics,
+    pub paths: Option<PathStats>,
+}
+
+/// Runs one configuration; `None` when `stop` was raised before it finished.
+pub fn run_config(
+    id: usize,
+    params: Vec<toml::Value>,
+    spec: &RunSpec,
+    market: &MarketData,
+    mc: Option<&MonteCarlo>,
+    stop: &AtomicBool,
+) -> Result<Option<Row>, String> {
+    let history = report::run(spec, market, false).summary.metrics;
+    let paths = match mc {
+        None => None,
+        Some(mc) => {
+            let outcomes: Vec<Option<Outcome>> = (0..mc.paths)
+                .into_par_iter()
+                .map(|k| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    let path = mc.path(market, k)?;
+                    Ok(Some(outcome(spec, &path, &mc.ruin_levels)))
+                })
+                .collect::<Result<_, String>>()?;
+            if outcomes.iter().any(Option::is_none) {
+                return Ok(None);
+            }
+            let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+            Some(path_stats(&outcomes, mc))
+        }
+    };
+    if stop.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    Ok(Some(Row {
+        id,
+        params,
+        history,
+        paths,
+    }))
+}
+
+/// Reduces the paths' outcomes.
+pub fn path_stats(outcomes: &[Outcome], mc: &MonteCarlo) -> PathStats {
+    let n = outcomes.len().max(1) as f64;
+    let share = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as f64 / n;
+    let finals: Vec<f64> = outcomes.iter().map(|o| o.final_equity).collect();
+    let drawdowns: Vec<f64> = outcomes.iter().map(|o| o.max_drawdown).collect();
+    let deepest = mc
+        .ruin_levels
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    let survival_obs: Vec<Observation> = outcomes
+        .iter()
+        .map(|o| {
+            let event = match (
+                o.first_liquidation,
+                o.ruined.get(deepest).copied().flatten(),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Observation {
+                time: event.unwrap_or(o.length),
+                event: event.is_some(),
+            }
+        })
+        .collect();
+    let liquidation_obs: Vec<Observation> = outcomes
+        .iter()
+        .map(|o| Observation {
+            time: o.first_liquidation.unwrap_or(o.length),
+            event: o.first_liquidation.is_some(),
+        })
+        .collect();
+    PathStats {
+        paths: outcomes.len(),
+        p_liquidation: share(&|o| o.liquidations > 0),
+        p_ruin: (0..mc.ruin_levels.len())
+            .map(|i| share(&|o| o.ruined[i].is_some()))
+            .collect(),
+        median_final_equity: quantile(&finals, 0.5),
+        p5_final_equity: quantile(&finals, 0.05),
+        median_max_drawdown: quantile(&drawdowns, 0.5),
+        p95_max_drawdown: quantile(&drawdowns, 0.95),
+        median_days_to_liquidation: median_survival(&kaplan_meier(&liquidation_obs)),
+        survival: kaplan_meier(&survival_obs),
+    }
+}
