@@ -177,10 +177,22 @@ impl Account {
         totals
     }
 
-    /// starting balance + Σ entries = wallet, and wallet ≥ 0.
+    /// starting balance + Σ entries = wallet, and the wallet outside isolated positions is
+    /// ≥ 0. (Funding can draw an isolated position's margin below zero while its unrealised
+    /// profit still backs it — a long rally paying high funding — and the wallet, which holds
+    /// every isolated margin, dips by that much until the position closes.)
     pub fn is_conserved(&self) -> bool {
         let sum: Decimal = self.entries.iter().map(|e| e.amount).sum();
-        self.start + sum == self.wallet && self.wallet >= Decimal::ZERO
+        let owed: Decimal = match self.mode {
+            MarginMode::Isolated => self
+                .positions
+                .iter()
+                .flatten()
+                .map(|p| (-p.margin).max(Decimal::ZERO))
+                .sum(),
+            MarginMode::Cross => Decimal::ZERO,
+        };
+        self.start + sum == self.wallet && self.wallet + owed >= Decimal::ZERO
     }
 
     fn book(&mut self, time: i64, symbol: usize, cause: Cause, amount: Decimal) {
@@ -664,6 +676,29 @@ mod tests {
         // per symbol: BTC paid 6.6 in `a`; ETH received 3 in `c`
         assert_eq!(a.totals_by_symbol(Cause::Funding), vec![d("-6.6"), d("0")]);
         assert_eq!(c.totals_by_symbol(Cause::Funding), vec![d("0"), d("3")]);
+    }
+
+    #[test]
+    fn funding_can_draw_isolated_margin_below_zero_while_profit_backs_it() {
+        // 1 BTC long at 50,000, 20x: margin 2,500, fee 25 → wallet 9,975.
+        // The price doubles; at mark 100,000 a 1 % settlement costs 1,000 each: three of them
+        // leave margin 2,500 − 3,000 = −500, wallet 9,975 − 3,000 = 6,975.
+        // Margin balance −500 + 50,000 upnl is far above maintenance, so the position stays;
+        // LP = (WB + c − s·q·E)/(q·r − s·q) = (−500 + 0 − 50,000)/(0.004 − 1) = 50,702.81
+        // (tier 1 of BTCUSDT below 50k notional has c = 0; the notional at LP is 50.7k, tier 2:
+        // r 0.005, c 50 → (−500 + 50 − 50,000)/(0.005 − 1) = 50,703.52).
+        let mut a = account("10000", MarginMode::Isolated);
+        fill(&mut a, BTC, Side::Long, "1", "50000", "20").unwrap();
+        for t in 0..3 {
+            a.settle_funding(t, BTC, d("100000"), d("0.01"));
+        }
+        let p = a.position(BTC).unwrap();
+        assert_eq!((p.margin, a.wallet()), (d("-500"), d("6975")));
+        assert_eq!(p.liquidation.unwrap().round_dp(2), d("50703.52"));
+        assert!(
+            a.is_conserved(),
+            "the wallet outside the position is untouched"
+        );
     }
 
     #[test]

@@ -65,7 +65,12 @@ fn usage_errors_exit_2_and_bad_input_exits_1() {
             .code(),
         Some(2)
     );
-    let shard = perpsim(&["sweep", "strategies/leverage_survival.toml", "--shard", "3/2"]);
+    let shard = perpsim(&[
+        "sweep",
+        "strategies/leverage_survival.toml",
+        "--shard",
+        "3/2",
+    ]);
     assert_eq!(shard.status.code(), Some(2));
     assert!(text(&shard.stderr).contains("--shard 3/2"));
     // a spec without a [sweep] table is bad input

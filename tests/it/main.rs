@@ -4,6 +4,7 @@
 //! - `shared_data`: the real exchange history in `../shared/data` (skipped when absent).
 //! - `cli`: the `perpsim` binary's output and exit codes.
 //! - `paper`: a history fed line by line decides exactly as `run`.
+//! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
@@ -12,6 +13,7 @@ mod loaders;
 mod paper;
 mod sample;
 mod shared_data;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 

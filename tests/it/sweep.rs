@@ -1,0 +1,218 @@
+//! Sweeps end to end on the sample data: determinism across thread counts, resume after an
+//! interruption, shards merged, grid errors, and the survival statistics' direction.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use perpsim::sweep::{self, Sweep};
+use tempfile::TempDir;
+
+use super::repo;
+
+/// A small sweep: 4 configurations × 8 paths on three months of 4h bars.
+fn small_spec(dir: &Path, sweep_table: &str) -> std::path::PathBuf {
+    let data = repo().join("data");
+    let text = format!(
+        r#"name = "small"
+[data]
+timeframe = "4h"
+to = "2024-04-01"
+[[data.symbols]]
+symbol = "BTCUSDT"
+candles = "{d}/BTCUSDT-1h.zip"
+mark = "{d}/BTCUSDT-1h-markPrice.zip"
+funding = "{d}/BTCUSDT-fundingRate.zip"
+[strategy]
+kind = "ema_cross"
+fast = 6
+slow = 24
+[risk]
+sizing = "fixed_fraction"
+fixed_fraction = 0.5
+{sweep_table}
+"#,
+        d = data.display()
+    );
+    let file = dir.join("small.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+const GRID: &str = r#"[sweep]
+"risk.max_leverage" = [2, 10]
+"risk.preset" = ["off", "default"]
+[sweep.montecarlo]
+paths = 8
+block = 6
+seed = 3
+"#;
+
+fn run_with(
+    threads: usize,
+    sweep: &Sweep,
+    out: &Path,
+    resume: bool,
+    shard: Option<(usize, usize)>,
+    stop_after: Option<usize>,
+) -> sweep::Progress {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let tick = |done: usize, _total: usize| {
+        if stop_after.is_some_and(|n| done >= n) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    pool.install(|| sweep::run(sweep, out, resume, shard, &stop, &tick))
+        .unwrap()
+}
+
+fn files(dir: &Path) -> (String, String) {
+    (
+        std::fs::read_to_string(dir.join("results.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("survival.csv")).unwrap(),
+    )
+}
+
+#[test]
+fn results_are_identical_for_one_and_two_threads_and_survive_interruption_and_sharding() {
+    let dir = TempDir::new().unwrap();
+    let spec = small_spec(dir.path(), GRID);
+    let sweep = Sweep::prepare(&spec).unwrap();
+    assert_eq!(sweep.points.len(), 4);
+
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    run_with(1, &sweep, &one, false, None, None);
+    run_with(2, &sweep, &two, false, None, None);
+    let reference = files(&one);
+    assert_eq!(reference, files(&two), "thread count changed the results");
+    assert_eq!(reference.0.lines().count(), 5, "{}", reference.0);
+    assert!(
+        reference
+            .0
+            .starts_with("id,risk.max_leverage,risk.preset,total_return")
+    );
+
+    // interrupted after one configuration, with a half-written line left by a crash
+    let cut = dir.path().join("cut");
+    let p = run_with(2, &sweep, &cut, false, None, Some(1));
+    assert!(p.interrupted && p.done_now >= 1 && p.done_now < 4, "{p:?}");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(cut.join("results.csv"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"3,10,default,0.1").unwrap();
+    // without --resume the directory is refused; with it only the rest runs
+    let stop = AtomicBool::new(false);
+    assert!(sweep::run(&sweep, &cut, false, None, &stop, &|_, _| {}).is_err());
+    let q = run_with(2, &sweep, &cut, true, None, None);
+    assert_eq!(q.done_before + q.done_now, 4);
+    assert_eq!(q.done_before, p.done_now);
+    assert_eq!(
+        files(&cut),
+        reference,
+        "resume differs from an uninterrupted run"
+    );
+
+    // two shards merged
+    let (s1, s2, merged) = (
+        dir.path().join("s1"),
+        dir.path().join("s2"),
+        dir.path().join("m"),
+    );
+    run_with(1, &sweep, &s1, false, Some((1, 2)), None);
+    run_with(1, &sweep, &s2, false, Some((2, 2)), None);
+    assert_eq!(sweep::merge(&[&s1, &s2], &merged).unwrap(), 4);
+    assert_eq!(
+        files(&merged),
+        reference,
+        "merged shards differ from the whole sweep"
+    );
+}
+
+#[test]
+fn bad_grid_paths_and_values_are_named() {
+    let dir = TempDir::new().unwrap();
+    let err = |table: &str| {
+        let spec = small_spec(dir.path(), table);
+        Sweep::prepare(&spec)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let e = err("[sweep]\n\"risk.max_levrage\" = [1, 2]\n");
+    assert!(
+        e.contains("max_levrage") && e.contains("grid point 0"),
+        "{e}"
+    );
+    let e = err("[sweep]\n\"risk.max_leverage\" = [2, -1]\n");
+    assert!(
+        e.contains("risk.max_leverage")
+            && e.contains("grid point 1")
+            && e.contains("risk.max_leverage=-1"),
+        "{e}"
+    );
+    let e = err("[sweep]\n\"strategy.fast\" = [6, 30]\n");
+    assert!(
+        e.contains("strategy.fast") && e.contains("grid point 1"),
+        "{e}"
+    );
+    let e = err("[sweep]\n\"data.timeframe\" = [\"1h\"]\n");
+    assert!(e.contains("cannot be swept"), "{e}");
+    let e = err(
+        "[sweep]\n\"risk.max_leverage\" = [2]\n[sweep.montecarlo]\npaths = 4\nmethod = \"jackknife\"\n",
+    );
+    assert!(e.contains("sweep.montecarlo.method"), "{e}");
+}
+
+#[test]
+fn naive_leverage_is_liquidated_more_often_as_leverage_rises() {
+    let dir = TempDir::new().unwrap();
+    let data = repo().join("data");
+    let text = format!(
+        r#"name = "naive"
+[data]
+timeframe = "4h"
+[[data.symbols]]
+symbol = "BTCUSDT"
+candles = "{d}/BTCUSDT-1h.zip"
+mark = "{d}/BTCUSDT-1h-markPrice.zip"
+funding = "{d}/BTCUSDT-fundingRate.zip"
+[strategy]
+kind = "naive_leverage"
+[risk]
+preset = "off"
+[sweep]
+"risk.max_leverage" = [2, 3, 5, 10, 20]
+[sweep.montecarlo]
+paths = 24
+block = 42
+seed = 11
+"#,
+        d = data.display()
+    );
+    let file = dir.path().join("naive.toml");
+    std::fs::write(&file, text).unwrap();
+    let sweep = Sweep::prepare(&file).unwrap();
+    let out = dir.path().join("out");
+    run_with(2, &sweep, &out, false, None, None);
+    let (results, _) = files(&out);
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "p_liquidation").unwrap();
+    let p: Vec<f64> = results
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(p.len(), 5);
+    assert!(
+        p.windows(2).all(|w| w[0] <= w[1]),
+        "P(liquidation) by leverage: {p:?}"
+    );
+    assert!(
+        p[4] > p[0],
+        "20x must be liquidated more often than 2x: {p:?}"
+    );
+}
