@@ -66,3 +66,21 @@ impl Side {
         }
     }
 }
+
+/// A `Decimal` as `f64` for the `f64` copies of the account (shadows, the risk layer's view):
+/// the mantissa over a power of ten, within an ulp or two of the exact conversion and several
+/// times cheaper (the sweep's profile showed `Decimal::to_f64` taking an eighth of the time).
+/// Money is never booked from these copies.
+#[inline]
+pub fn approx_f64(d: rust_decimal::Decimal) -> f64 {
+    const POW10: [f64; 29] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+    ];
+    let m = d.mantissa();
+    let m = match i64::try_from(m) {
+        Ok(small) => small as f64,
+        Err(_) => m as f64,
+    };
+    m / POW10[(d.scale() as usize).min(28)]
+}

@@ -230,33 +230,45 @@ impl RiskLayer {
         limit
     }
 
-    /// The log-distance the liquidation-probability guard asks for, from a cache refreshed
-    /// when the volatility or funding moved (the bisection costs a few µs). New positions
-    /// (`entry`) are opened at half the limit, so that ordinary noise right after an entry
-    /// does not trip the guard.
+    /// The log-distance the liquidation-probability guard asks for. New positions (`entry`)
+    /// are opened at half the limit, so that ordinary noise right after an entry does not
+    /// trip the guard.
+    ///
+    /// Measured in spreads σ√T, the safe distance depends only on the threshold and the
+    /// funding drift in spreads, `μ·T / σ√T` (see [`safe_log_distance`]): it is cached per
+    /// symbol, side and threshold, and solved again only when that drift moved by more than
+    /// 0.05 spread; a change of volatility
+    /// rescales it exactly. (A drift of 0.05 spread moves the distance by about 2 %.)
     pub(super) fn safe_distance(&mut self, symbol: usize, side: Side, entry: bool) -> Option<f64> {
         let limit = self.config.liquidation_probability?;
         let threshold = if entry { 0.5 * limit } else { limit };
         let var = self.estimates[symbol].bar_variance()?;
         let funding = self.funding[symbol].map_or(0.0, |f| f.per_day);
         let slot = 2 * usize::from(side == Side::Short) + usize::from(entry);
-        let cache = &mut self.guards.distance[symbol][slot];
-        if cache.valid
-            && (var - cache.variance).abs() <= 0.1 * cache.variance
-            && cache.funding == funding
-        {
-            return Some(cache.distance);
-        }
-        let daily_vol = (var * self.bars_per_day).sqrt();
         let horizon = self.config.liquidation_horizon as f64 / super::layer::DAY as f64;
-        let distance = safe_log_distance(side, daily_vol, horizon, 0.0, funding, threshold);
-        *cache = super::guards::DistanceCache {
-            valid: true,
-            variance: var,
-            funding,
-            distance,
-        };
-        Some(distance)
+        let spread = (var * self.bars_per_day * horizon).sqrt();
+        if !(spread > 0.0) {
+            return Some(0.0);
+        }
+        let drift = funding * horizon / spread;
+        let cache = &mut self.guards.distance[symbol][slot];
+        if !(cache.valid && (cache.drift - drift).abs() <= 0.05) {
+            // solved with σ√T = 1: the answer is in spreads
+            let spreads = safe_log_distance(
+                side,
+                1.0 / horizon.sqrt(),
+                horizon,
+                0.0,
+                drift / horizon,
+                threshold,
+            );
+            *cache = super::guards::DistanceCache {
+                valid: true,
+                drift,
+                spreads,
+            };
+        }
+        Some(cache.spreads * spread)
     }
 
     /// Lowers leverage (isolated) or size (cross) until the liquidation price keeps its

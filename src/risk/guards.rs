@@ -96,11 +96,10 @@ impl Breakers {
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct DistanceCache {
     pub valid: bool,
-    /// per-bar variance and funding per day it was computed with
-    pub variance: f64,
-    pub funding: f64,
-    /// log-distance
-    pub distance: f64,
+    /// the funding drift over the horizon in spreads (μ·T / σ√T) it was computed with
+    pub drift: f64,
+    /// the safe distance in spreads (σ√T); the log-distance is this × σ√T
+    pub spreads: f64,
 }
 
 /// The guards' state.

@@ -21,11 +21,11 @@ use super::audit::{Action, Audit, Measure, RiskEvent, Rule};
 use super::config::RiskConfig;
 use super::estimators::{Covariance, SymbolEstimates};
 use super::sizing::TradeRecord;
-use crate::exchange::Side;
 use crate::exchange::account::MarginMode;
 use crate::exchange::fill::Ohlc;
 use crate::exchange::orders::{Order, OrderKind, Quantity};
 use crate::exchange::venue::{EventKind, Venue};
+use crate::exchange::{Side, approx_f64};
 use crate::instrument::InstrumentSpec;
 use crate::strategy::{Intent, Signal};
 
@@ -352,7 +352,7 @@ impl RiskLayer {
         let account = &venue.account;
         for e in &account.entries()[self.seen_entries..] {
             let trade = self.open_trades[e.symbol].get_or_insert_default();
-            trade.pnl += e.amount.to_f64().unwrap_or(0.0);
+            trade.pnl += approx_f64(e.amount);
         }
         self.seen_entries = account.entries().len();
         for i in self.seen_events..venue.events().len() {
@@ -361,7 +361,7 @@ impl RiskLayer {
                 EventKind::Fill {
                     side, qty, price, ..
                 } => {
-                    let (q, p) = (qty.to_f64().unwrap_or(0.0), price.to_f64().unwrap_or(0.0));
+                    let (q, p) = (approx_f64(*qty), approx_f64(*price));
                     self.track_fill(e.symbol, side.sign_f64() * q, p);
                 }
                 EventKind::Liquidation { .. } => self.finish_trade(e.symbol),
@@ -369,14 +369,14 @@ impl RiskLayer {
             }
         }
         self.seen_events = venue.events().len();
-        self.wallet = account.wallet().to_f64().unwrap_or(0.0);
+        self.wallet = approx_f64(account.wallet());
         for symbol in 0..self.held.len() {
             let held = account.position(symbol).map(|p| Held {
                 sign: p.side.sign_f64(),
-                qty: p.qty.to_f64().unwrap_or(0.0),
-                entry: p.entry.to_f64().unwrap_or(0.0),
-                margin: p.margin.to_f64().unwrap_or(0.0),
-                liquidation: p.liquidation.and_then(|l| l.to_f64()).unwrap_or(f64::NAN),
+                qty: approx_f64(p.qty),
+                entry: approx_f64(p.entry),
+                margin: approx_f64(p.margin),
+                liquidation: p.liquidation.map_or(f64::NAN, approx_f64),
             });
             let changed = match (held, self.held[symbol]) {
                 (Some(a), Some(b)) => {
