@@ -247,7 +247,7 @@ impl RiskLayer {
         let slot = 2 * usize::from(side == Side::Short) + usize::from(entry);
         let horizon = self.config.liquidation_horizon as f64 / super::layer::DAY as f64;
         let spread = (var * self.bars_per_day * horizon).sqrt();
-        if !(spread > 0.0) {
+        if spread.is_nan() || spread <= 0.0 {
             return Some(0.0);
         }
         let drift = funding * horizon / spread;

@@ -87,7 +87,8 @@ pub fn safe_log_distance(
 ) -> f64 {
     let sign = side.sign_f64();
     let spread = daily_vol * horizon_days.sqrt();
-    if !(spread > 0.0) || !(threshold > 0.0) {
+    let positive = |x: f64| x > 0.0; // false for NaN
+    if !positive(spread) || !positive(threshold) {
         return if threshold > 0.0 { 0.0 } else { f64::INFINITY };
     }
     if threshold >= 1.0 {
