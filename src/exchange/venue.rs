@@ -1028,7 +1028,7 @@ impl Snapshot {
 fn dec(x: f64) -> Decimal {
     let scaled = (x * 1e8).round();
     if scaled.is_finite() && scaled.abs() < 9.0e18 {
-        Decimal::new(scaled as i64, 8).normalize()
+        Decimal::new(scaled as i64, 8)
     } else {
         Decimal::from_f64(x).unwrap_or(Decimal::ZERO)
     }

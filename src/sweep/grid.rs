@@ -189,12 +189,40 @@ pub fn point_spec(
     };
     let raw = RawSpec::deserialize(toml::Value::Table(table)).map_err(|e: toml::de::Error| {
         let message = e.message().to_string();
-        let key = crate::strategy::unknown_field(&message);
-        SpecError {
-            file: file.display().to_string(),
-            line: None,
-            field: key.map_or_else(|| "sweep".to_string(), |k| format!("sweep: key `{k}`")),
-            message,
+        // an unknown key can only have come from an axis: name it, with the closest key
+        let axis = crate::strategy::unknown_field(&message).and_then(|k| {
+            grid.axes
+                .iter()
+                .find(|a| a.path.rsplit('.').next() == Some(k.as_str()))
+                .map(|a| (a.path.clone(), k))
+        });
+        match axis {
+            Some((path, key)) => {
+                let keys: Vec<String> = message
+                    .split("expected")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect();
+                let hint = spec::closest(&key, &keys)
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                SpecError {
+                    file: file.display().to_string(),
+                    line: None,
+                    field: format!("sweep.\"{path}\""),
+                    message: format!("unknown key `{key}`{hint}"),
+                }
+            }
+            None => SpecError {
+                file: file.display().to_string(),
+                line: None,
+                field: "sweep".into(),
+                message,
+            },
         }
     });
     let raw = raw.map_err(wrap)?;

@@ -28,13 +28,21 @@ use crate::spec::{self, RunSpec, SpecError};
 use grid::{Grid, Point};
 use montecarlo::MonteCarlo;
 
+/// Marks a folder whose sweep finished (its files are sorted and whole). A folder with results
+/// but without it holds an interrupted sweep, which only `--resume` may touch.
+pub const COMPLETE: &str = ".complete";
+
 /// A sweep ready to run: every point checked, the history loaded.
 pub struct Sweep {
     pub name: String,
     pub grid: Grid,
     pub montecarlo: Option<MonteCarlo>,
-    /// the points to run (all, or the sample) with their specs
-    pub points: Vec<(Point, RunSpec)>,
+    /// the points to run (all, or the sample); each one's spec is rebuilt when it runs, so
+    /// memory does not grow with the grid (they were all checked by [`Sweep::prepare`])
+    pub points: Vec<Point>,
+    /// the spec's table without `[sweep]`, and its file (for relative paths)
+    pub base: toml::Table,
+    pub file: std::path::PathBuf,
     pub market: MarketData,
     /// the spec's text (kept with the results, to refuse resuming a different sweep)
     pub text: String,
@@ -78,14 +86,12 @@ impl Sweep {
         let mut doc: toml::Table =
             toml::from_str(&text).map_err(|e| spec::toml_error(&e, &text, file))?;
         doc.remove("sweep");
-        let points = grid
-            .ids()
-            .into_iter()
-            .map(|id| {
-                let point = grid.point(id);
-                grid::point_spec(&doc, &grid, &point, file).map(|s| (point, s))
-            })
-            .collect::<Result<Vec<_>, SpecError>>()?;
+        let points: Vec<Point> = grid.ids().into_iter().map(|id| grid.point(id)).collect();
+        // every point is checked before anything runs
+        points
+            .par_iter()
+            .try_for_each(|point| grid::point_spec(&doc, &grid, point, file).map(drop))
+            .map_err(|e| with_sweep_line(e, &text))?;
         let market = base
             .load_market()
             .map_err(|e| SweepError::Other(e.to_string()))?;
@@ -99,9 +105,16 @@ impl Sweep {
             grid,
             montecarlo,
             points,
+            base: doc,
+            file: file.to_path_buf(),
             market,
             text,
         })
+    }
+
+    /// The checked spec of `point`.
+    pub fn spec_of(&self, point: &Point) -> Result<RunSpec, SpecError> {
+        grid::point_spec(&self.base, &self.grid, point, &self.file)
     }
 
     /// The `results.csv` header.
@@ -117,6 +130,17 @@ impl Sweep {
     fn ruin_levels(&self) -> usize {
         self.montecarlo.as_ref().map_or(2, |m| m.ruin_levels.len())
     }
+}
+
+/// A grid point's error, placed on the line of the `[sweep]` key that produced it.
+fn with_sweep_line(e: SpecError, text: &str) -> SpecError {
+    let path = e
+        .field
+        .strip_prefix("sweep.\"")
+        .and_then(|p| p.strip_suffix('"'))
+        .unwrap_or(&e.field);
+    let line = spec::line_of_key(text, &format!("sweep.{path}")).or(e.line);
+    SpecError { line, ..e }
 }
 
 /// Which points a run takes: `(k, n)` = the k-th (1-based) of n slices, by position.
@@ -168,25 +192,27 @@ pub fn run(
             results::trim_partial(&out.join(results::SURVIVAL)).map_err(io)?;
             t.rows.keys().copied().collect()
         }
-        (Some(t), false) if !t.rows.is_empty() => {
+        (Some(t), false) if !t.rows.is_empty() && !out.join(COMPLETE).exists() => {
             return Err(SweepError::Other(format!(
-                "{} already holds results: add --resume to finish them, or choose another --out",
+                "{} holds an unfinished sweep: add --resume to finish it, or delete the folder to start over",
                 out.display()
             )));
         }
         _ => {
-            for name in [results::RESULTS, results::SURVIVAL] {
+            // nothing there, or a finished sweep (reproducible from its spec): start afresh
+            for name in [results::RESULTS, results::SURVIVAL, COMPLETE] {
                 let _ = std::fs::remove_file(out.join(name));
             }
             Vec::new()
         }
     };
+    let _ = std::fs::remove_file(out.join(COMPLETE));
     std::fs::write(&spec_copy, &sweep.text).map_err(io)?;
     let mine = shard_of(sweep.points.len(), shard);
     let todo: Vec<usize> = mine
         .iter()
         .copied()
-        .filter(|&i| !done.contains(&sweep.points[i].0.id))
+        .filter(|&i| !done.contains(&sweep.points[i].id))
         .collect();
     let total = mine.len();
     let done_before = total - todo.len();
@@ -197,11 +223,12 @@ pub fn run(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let (point, spec) = &sweep.points[i];
+        let point = &sweep.points[i];
+        let spec = sweep.spec_of(point)?;
         let row = runner::run_config(
             point.id,
             point.values.clone(),
-            spec,
+            &spec,
             &sweep.market,
             sweep.montecarlo.as_ref(),
             stop,
@@ -229,6 +256,7 @@ pub fn run(
             results::read_survival(&out.join(results::SURVIVAL)).map_err(SweepError::Other)?;
         results::keep_committed(&mut survival, &table);
         results::finalize(out, &table, &survival).map_err(io)?;
+        std::fs::write(out.join(COMPLETE), "").map_err(io)?;
     }
     Ok(Progress {
         done_before,
