@@ -14,46 +14,12 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use perpsim::data::synth::{self, SynthConfig, SynthSeries};
+use perpsim::data::synth::{self, SynthConfig};
 use perpsim::engine::{Engine, run_history};
-use perpsim::market::{
-    AlignedFunding, Candles, MarkColumns, MarkSource, MarketData, SymbolHistory, Timeframe,
-};
+use perpsim::market::{MarketData, SymbolHistory, Timeframe};
 use perpsim::spec::{self, RunSpec};
 
 const BARS: usize = 1_000_000;
-
-fn history(symbol: &str, s: &SynthSeries, tf: i64) -> SymbolHistory {
-    let mut candles = Candles::with_capacity(s.last.len());
-    let mut mark = MarkColumns::default();
-    for (i, (b, m)) in s.last.iter().zip(&s.mark).enumerate() {
-        candles.push(s.open_time[i], b[0], b[1], b[2], b[3], s.volume[i]);
-        mark.open.push(m[0]);
-        mark.high.push(m[1]);
-        mark.low.push(m[2]);
-        mark.close.push(m[3]);
-    }
-    let start = s.open_time[0];
-    let mut funding = AlignedFunding::default();
-    for &(t, rate) in &s.funding {
-        let bar = ((t - start) / tf) as usize;
-        if bar < s.last.len() {
-            funding.time.push(t);
-            funding.rate.push(rate);
-            funding.bar.push(bar as u32);
-            funding.mark.push(s.mark[bar][0]);
-        }
-    }
-    SymbolHistory {
-        symbol: symbol.into(),
-        timeframe: Timeframe::MINUTE,
-        candles,
-        mark,
-        mark_source: MarkSource::MarkCandles,
-        funding,
-        funding_dropped: 0,
-    }
-}
 
 fn market() -> MarketData {
     let config = SynthConfig {
@@ -62,34 +28,13 @@ fn market() -> MarketData {
         ..SynthConfig::default()
     };
     let m = synth::generate(&config).unwrap();
-    let tf = Timeframe::MINUTE.ms();
     let mut histories: Vec<SymbolHistory> = ["BTCUSDT", "ETHUSDT"]
         .iter()
         .zip(&m.series)
-        .map(|(name, s)| history(name, s, tf))
+        .map(|(name, s)| s.history(name, Timeframe::MINUTE))
         .collect();
     for h in &mut histories {
-        let end = h.candles.open_time[BARS - 1] + 1;
-        let start = h.candles.open_time[0];
-        h.candles.retain_range(start, end);
-        for col in [
-            &mut h.mark.open,
-            &mut h.mark.high,
-            &mut h.mark.low,
-            &mut h.mark.close,
-        ] {
-            col.truncate(BARS);
-        }
-        let keep = h
-            .funding
-            .bar
-            .iter()
-            .take_while(|&&b| (b as usize) < BARS)
-            .count();
-        h.funding.time.truncate(keep);
-        h.funding.rate.truncate(keep);
-        h.funding.bar.truncate(keep);
-        h.funding.mark.truncate(keep);
+        h.truncate(BARS);
     }
     MarketData::new(histories)
 }

@@ -14,11 +14,7 @@ use std::sync::atomic::AtomicBool;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
-use perpsim::market::{
-    AlignedFunding, Candles, MarkColumns, MarkSource, MarketData, SymbolHistory, Timeframe,
-};
-use perpsim::sweep::grid::{self, Grid};
-use perpsim::sweep::montecarlo::MonteCarlo;
+use perpsim::market::{MarketData, Timeframe};
 use perpsim::sweep::{self, Sweep};
 
 fn market(bars: usize) -> MarketData {
@@ -28,67 +24,19 @@ fn market(bars: usize) -> MarketData {
         symbols: vec![synth::SynthSymbol::parse("BTCUSDT:42000").unwrap()],
         ..SynthConfig::default()
     };
-    let s = &synth::generate(&config).unwrap().series[0];
-    let mut candles = Candles::with_capacity(bars);
-    let mut mark = MarkColumns::default();
-    for i in 0..bars {
-        let (b, m) = (s.last[i], s.mark[i]);
-        candles.push(s.open_time[i], b[0], b[1], b[2], b[3], s.volume[i]);
-        mark.open.push(m[0]);
-        mark.high.push(m[1]);
-        mark.low.push(m[2]);
-        mark.close.push(m[3]);
-    }
-    let mut funding = AlignedFunding::default();
-    for &(t, rate) in &s.funding {
-        let bar = ((t - s.open_time[0]) / 60_000) as usize;
-        if bar < bars {
-            funding.time.push(t);
-            funding.rate.push(rate);
-            funding.bar.push(bar as u32);
-            funding.mark.push(s.mark[bar][0]);
-        }
-    }
-    MarketData::new(vec![SymbolHistory {
-        symbol: "BTCUSDT".into(),
-        timeframe: Timeframe::MINUTE,
-        candles,
-        mark,
-        mark_source: MarkSource::MarkCandles,
-        funding,
-        funding_dropped: 0,
-    }])
+    let mut h = synth::generate(&config).unwrap().series[0].history("BTCUSDT", Timeframe::MINUTE);
+    h.truncate(bars);
+    MarketData::new(vec![h])
 }
 
 /// A sweep over `market` with the given `[sweep]` table (the spec names the sample's file,
 /// which exists, for its checks; the history is the synthetic one).
 fn sweep_of(table: &str, market: MarketData) -> Sweep {
     let root = env!("CARGO_MANIFEST_DIR");
-    let base = format!(
-        "name = \"bench\"\n[data]\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\ncandles = \"{root}/data/BTCUSDT-1h.zip\"\n[strategy]\nkind = \"sma_cross\"\nfast = 20\nslow = 50\n"
+    let text = format!(
+        "name = \"bench\"\n[data]\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\ncandles = \"{root}/data/BTCUSDT-1h.zip\"\n[strategy]\nkind = \"sma_cross\"\nfast = 20\nslow = 50\n[sweep]\n{table}"
     );
-    let file = std::path::Path::new("bench.toml");
-    let doc: toml::Table = toml::from_str(&base).unwrap();
-    let sweep_table: toml::Table = toml::from_str(table).unwrap();
-    let grid = Grid::parse(&sweep_table, file, None).unwrap();
-    let montecarlo = grid
-        .montecarlo
-        .as_ref()
-        .map(|t| MonteCarlo::parse(t).unwrap());
-    let points: Vec<_> = grid.ids().into_iter().map(|id| grid.point(id)).collect();
-    for p in &points {
-        grid::point_spec(&doc, &grid, p, file).unwrap();
-    }
-    Sweep {
-        name: "bench".into(),
-        grid,
-        montecarlo,
-        points,
-        base: doc,
-        file: file.to_path_buf(),
-        market,
-        text: base,
-    }
+    Sweep::from_text(text, std::path::Path::new("bench.toml"), Some(market)).unwrap()
 }
 
 fn run(sweep: &Sweep, threads: usize) {
@@ -117,7 +65,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     let mc = sweep_of(
-        "\"risk.max_leverage\" = [1, 2, 3, 5, 10, 20]\n\"risk.risk_per_trade\" = [0.005, 0.01, 0.02, 0.03]\n[montecarlo]\npaths = 20\nblock = 240\nseed = 1\n",
+        "\"risk.max_leverage\" = [1, 2, 3, 5, 10, 20]\n\"risk.risk_per_trade\" = [0.005, 0.01, 0.02, 0.03]\n[sweep.montecarlo]\npaths = 20\nblock = 240\nseed = 1\n",
         market(50_000),
     );
     assert_eq!(mc.points.len(), 24);

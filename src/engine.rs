@@ -255,29 +255,17 @@ impl Engine {
 
     fn walk_exchange(&mut self, open_time: i64, bars: &[StepBar]) {
         for b in bars {
-            let last = Ohlc {
-                open: b.bar.open,
-                high: b.bar.high,
-                low: b.bar.low,
-                close: b.bar.close,
-            };
             let funding = b.funding.map(|f| (f.rate, f.mark));
             self.venue
-                .on_bar(b.symbol, open_time, &last, &b.mark, funding);
+                .on_bar(b.symbol, open_time, &b.bar.ohlc(), &b.mark, funding);
         }
     }
 
     fn observe(&mut self, bars: &[StepBar]) {
         self.bars.fill(None);
         for b in bars {
-            let last = Ohlc {
-                open: b.bar.open,
-                high: b.bar.high,
-                low: b.bar.low,
-                close: b.bar.close,
-            };
             self.risk
-                .observe(b.symbol, &last, b.mark.close, b.last_rate);
+                .observe(b.symbol, &b.bar.ohlc(), b.mark.close, b.last_rate);
             self.bars[b.symbol] = Some(b.bar);
             if let Some((_, rate)) = b.last_rate {
                 self.funding_rate[b.symbol] = Some(rate);
@@ -361,9 +349,10 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
     }
 }
 
-/// Symbol `s`'s bar `at` with its funding; `next` is the symbol's funding cursor.
+/// Symbol `s`'s bar `at` with its funding; `next` is the symbol's funding cursor (the index
+/// of its next settlement; start at 0 and keep it between calls).
 #[inline]
-fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> StepBar {
+pub fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> StepBar {
     let h = &market.symbols[s];
     let c = &h.candles;
     let m = &h.mark;

@@ -270,6 +270,32 @@ pub struct SymbolHistory {
     pub funding_dropped: usize,
 }
 
+impl SymbolHistory {
+    /// Keeps the first `bars` bars, with their mark bars and funding.
+    pub fn truncate(&mut self, bars: usize) {
+        if bars >= self.candles.len() {
+            return;
+        }
+        let end = self.candles.open_time[bars];
+        let start = self.candles.open_time[0];
+        self.candles.retain_range(start, end);
+        for col in [
+            &mut self.mark.open,
+            &mut self.mark.high,
+            &mut self.mark.low,
+            &mut self.mark.close,
+        ] {
+            col.truncate(bars);
+        }
+        let f = &mut self.funding;
+        let keep = f.bar.iter().take_while(|&&b| (b as usize) < bars).count();
+        f.time.truncate(keep);
+        f.rate.truncate(keep);
+        f.bar.truncate(keep);
+        f.mark.truncate(keep);
+    }
+}
+
 /// Several symbols on one clock: the union of their bar times.
 ///
 /// At clock step `i`, symbol `s` has a new bar when `bar_at[s][i] != NO_BAR`; a symbol

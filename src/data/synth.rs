@@ -227,6 +227,44 @@ pub struct SynthSeries {
     pub funding: Vec<(i64, f64)>,
 }
 
+impl SynthSeries {
+    /// The series as an in-memory history on `timeframe` (mark candles given, funding placed
+    /// on the bar holding each settlement, at that bar's mark open), for runs that skip files:
+    /// Monte Carlo paths and benchmarks.
+    pub fn history(&self, symbol: &str, timeframe: Timeframe) -> crate::market::SymbolHistory {
+        use crate::market::{AlignedFunding, Candles, MarkColumns, MarkSource, SymbolHistory};
+        let mut candles = Candles::with_capacity(self.last.len());
+        let mut mark = MarkColumns::default();
+        for (i, (b, m)) in self.last.iter().zip(&self.mark).enumerate() {
+            candles.push(self.open_time[i], b[0], b[1], b[2], b[3], self.volume[i]);
+            mark.open.push(m[0]);
+            mark.high.push(m[1]);
+            mark.low.push(m[2]);
+            mark.close.push(m[3]);
+        }
+        let start = self.open_time.first().copied().unwrap_or(0);
+        let mut funding = AlignedFunding::default();
+        for &(t, rate) in &self.funding {
+            let bar = ((t - start) / timeframe.ms()) as usize;
+            if bar < self.last.len() {
+                funding.time.push(t);
+                funding.rate.push(rate);
+                funding.bar.push(bar as u32);
+                funding.mark.push(self.mark[bar][0]);
+            }
+        }
+        SymbolHistory {
+            symbol: symbol.to_string(),
+            timeframe,
+            candles,
+            mark,
+            mark_source: MarkSource::MarkCandles,
+            funding,
+            funding_dropped: 0,
+        }
+    }
+}
+
 /// The generated market: one series per symbol, and the events that shaped it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SynthMarket {

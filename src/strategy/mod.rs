@@ -40,6 +40,18 @@ pub struct Bar {
     pub mark_close: f64,
 }
 
+impl Bar {
+    /// The last-price OHLC.
+    pub fn ohlc(&self) -> crate::exchange::fill::Ohlc {
+        crate::exchange::fill::Ohlc {
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+        }
+    }
+}
+
 /// A position as a strategy sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Holding {

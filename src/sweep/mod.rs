@@ -63,6 +63,16 @@ impl Sweep {
         let text = std::fs::read_to_string(file).map_err(|e| {
             SweepError::Other(format!("{}: cannot read the spec: {e}", file.display()))
         })?;
+        Sweep::from_text(text, file, None)
+    }
+
+    /// [`Sweep::prepare`] on a spec's text; `market` replaces the history the spec names
+    /// (benchmarks run on synthetic history of their own size).
+    pub fn from_text(
+        text: String,
+        file: &Path,
+        market: Option<MarketData>,
+    ) -> Result<Sweep, SweepError> {
         let base = spec::parse(&text, file)?;
         let Some(table) = &base.sweep else {
             return Err(SweepError::Other(format!(
@@ -92,9 +102,12 @@ impl Sweep {
             .par_iter()
             .try_for_each(|point| grid::point_spec(&doc, &grid, point, file).map(drop))
             .map_err(|e| with_sweep_line(e, &text))?;
-        let market = base
-            .load_market()
-            .map_err(|e| SweepError::Other(e.to_string()))?;
+        let market = match market {
+            Some(m) => m,
+            None => base
+                .load_market()
+                .map_err(|e| SweepError::Other(e.to_string()))?,
+        };
         if let Some(mc) = &montecarlo {
             mc.path(&market, 0).map_err(|e| {
                 SweepError::Other(format!("{}: sweep.montecarlo: {e}", file.display()))

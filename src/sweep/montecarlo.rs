@@ -320,34 +320,9 @@ fn synth_history(
     like: &Arc<SymbolHistory>,
     tf: Timeframe,
 ) -> SymbolHistory {
-    let mut candles = Candles::with_capacity(s.last.len());
-    let mut mark = MarkColumns::default();
-    for (i, (b, m)) in s.last.iter().zip(&s.mark).enumerate() {
-        candles.push(s.open_time[i], b[0], b[1], b[2], b[3], s.volume[i]);
-        mark.open.push(m[0]);
-        mark.high.push(m[1]);
-        mark.low.push(m[2]);
-        mark.close.push(m[3]);
-    }
-    let start = s.open_time.first().copied().unwrap_or(0);
-    let mut funding = AlignedFunding::default();
-    for &(t, rate) in &s.funding {
-        let bar = ((t - start) / tf.ms()) as usize;
-        if bar < s.last.len() {
-            funding.time.push(t);
-            funding.rate.push(rate);
-            funding.bar.push(bar as u32);
-            funding.mark.push(s.mark[bar][0]);
-        }
-    }
     SymbolHistory {
-        symbol: like.symbol.clone(),
-        timeframe: tf,
-        candles,
-        mark,
         mark_source: like.mark_source,
-        funding,
-        funding_dropped: 0,
+        ..s.history(&like.symbol, tf)
     }
 }
 

@@ -272,32 +272,10 @@ exposure = 1.0
     let market = spec.load_market().unwrap();
     let steps = market.clock.len();
     let mut engine = perpsim::engine::Engine::new(&spec, 3_600_000, steps, true);
-    let one = |engine: &mut perpsim::engine::Engine, i: usize| {
-        let h = &market.symbols[0];
-        let c = &h.candles;
-        let bar = perpsim::strategy::Bar {
-            open_time: c.open_time[i],
-            open: c.open[i],
-            high: c.high[i],
-            low: c.low[i],
-            close: c.close[i],
-            volume: c.volume[i],
-            mark_close: h.mark.close[i],
-        };
-        let mark = perpsim::exchange::fill::Ohlc {
-            open: h.mark.open[i],
-            high: h.mark.high[i],
-            low: h.mark.low[i],
-            close: h.mark.close[i],
-        };
-        let input = [perpsim::engine::StepBar {
-            symbol: 0,
-            bar,
-            mark,
-            funding: None,
-            last_rate: None,
-        }];
-        engine.step(c.open_time[i], &input);
+    let mut cursor = 0;
+    let mut one = |engine: &mut perpsim::engine::Engine, i: usize| {
+        let input = [perpsim::engine::step_bar(&market, 0, i, &mut cursor)];
+        engine.step(market.clock[i], &input);
     };
     let start = super::counting::allocations();
     for i in 0..500 {
