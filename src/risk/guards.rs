@@ -107,36 +107,36 @@ pub(super) struct DistanceCache {
 pub(super) struct GuardState {
     /// per symbol: long guard, long entry, short guard, short entry
     pub distance: Vec<[DistanceCache; 4]>,
-    /// per symbol: (distance, liquidation price) the trigger was made from, and the trigger
-    /// (USDT): the mark at which the probability reaches the limit
-    trigger: Vec<(f64, f64, f64)>,
+    /// per symbol: (variance, funding per day, liquidation price) the trigger was made from,
+    /// and the trigger (USDT): the mark at which the probability reaches the limit
+    trigger: Vec<(f64, f64, f64, f64)>,
     /// per symbol: a guard's order waits for its fill
     pending: Vec<bool>,
     vol_halted: Vec<bool>,
     margin_halted: bool,
     deleverage_armed: bool,
     exit_armed: bool,
-    /// the account margin ratio at the latest step
-    margin_ratio: f64,
+    /// USDT: (maintenance, equity) at the last step, for the halt's refusals
+    margin_terms: (f64, f64),
 }
 
 impl GuardState {
     pub fn new(n: usize) -> GuardState {
         GuardState {
             distance: vec![[DistanceCache::default(); 4]; n],
-            trigger: vec![(f64::NAN, f64::NAN, f64::NAN); n],
+            trigger: vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); n],
             pending: vec![false; n],
             vol_halted: vec![false; n],
             margin_halted: false,
             deleverage_armed: true,
             exit_armed: true,
-            margin_ratio: 0.0,
+            margin_terms: (0.0, 1.0),
         }
     }
 
     pub fn position_changed(&mut self, symbol: usize) {
         self.pending[symbol] = false;
-        self.trigger[symbol] = (f64::NAN, f64::NAN, f64::NAN);
+        self.trigger[symbol] = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
     }
 }
 
@@ -171,7 +171,13 @@ impl RiskLayer {
         }
         if self.guards.margin_halted {
             let level = c.margin_halt_at.unwrap_or(nan);
-            return Some((Rule::MarginGuard, self.guards.margin_ratio, level));
+            let (maint, equity) = self.guards.margin_terms;
+            let ratio = if equity > 0.0 {
+                maint / equity
+            } else {
+                f64::INFINITY
+            };
+            return Some((Rule::MarginGuard, ratio, level));
         }
         None
     }
@@ -339,18 +345,24 @@ impl RiskLayer {
         if halt.is_none() && deleverage.is_none() && exit.is_none() {
             return;
         }
-        let ratio = if equity > 0.0 {
-            self.maintenance(None) / equity
-        } else {
-            f64::INFINITY
+        // Levels are compared as maintenance ≥ level × equity: the ratio itself (a division)
+        // is worked out only when something is recorded.
+        let maint = self.maintenance(None);
+        self.guards.margin_terms = (maint, equity);
+        let at_or_above = |level: f64| equity <= 0.0 || maint >= level * equity;
+        let ratio = || {
+            if equity > 0.0 {
+                maint / equity
+            } else {
+                f64::INFINITY
+            }
         };
-        self.guards.margin_ratio = ratio;
         let none = (Measure::None, f64::NAN, f64::NAN);
         if let Some(level) = halt
-            && (ratio >= level) != self.guards.margin_halted
+            && at_or_above(level) != self.guards.margin_halted
         {
-            self.guards.margin_halted = ratio >= level;
-            let action = if ratio >= level {
+            self.guards.margin_halted = at_or_above(level);
+            let action = if at_or_above(level) {
                 Action::Halted
             } else {
                 Action::Resumed
@@ -362,24 +374,25 @@ impl RiskLayer {
                 action,
                 Rule::MarginGuard,
                 none,
-                ratio,
+                ratio(),
                 level,
             );
         }
         if let Some(level) = exit {
-            if ratio >= level && self.guards.exit_armed {
+            if at_or_above(level) && self.guards.exit_armed {
                 self.guards.exit_armed = false;
                 for s in 0..self.held.len() {
-                    self.close(time, s, "guard", Rule::MarginGuard, ratio, level, venue);
+                    self.close(time, s, "guard", Rule::MarginGuard, ratio(), level, venue);
                 }
                 return;
             }
-            self.guards.exit_armed |= ratio < level;
+            self.guards.exit_armed |= !at_or_above(level);
         }
         if let Some(level) = deleverage {
-            if ratio >= level && self.guards.deleverage_armed {
+            if at_or_above(level) && self.guards.deleverage_armed {
                 self.guards.deleverage_armed = false;
                 let target = halt.unwrap_or(0.8 * level);
+                let ratio = ratio();
                 for s in 0..self.held.len() {
                     if let Some(h) = self.held[s] {
                         let to = h.qty * target / ratio;
@@ -395,7 +408,7 @@ impl RiskLayer {
                     }
                 }
             }
-            self.guards.deleverage_armed |= ratio < level;
+            self.guards.deleverage_armed |= !at_or_above(level);
         }
     }
 
@@ -414,14 +427,23 @@ impl RiskLayer {
             } else {
                 Side::Short
             };
-            let Some(d) = self.safe_distance(s, side, false) else {
-                continue;
-            };
-            let (from_d, from_lp, mut trigger) = self.guards.trigger[s];
-            if from_d != d || from_lp != h.liquidation {
-                // the mark at which the liquidation price is exactly the safe distance away
+            // The trigger (the mark at which the liquidation price is exactly the safe
+            // distance away) is kept while the variance stays within 2 % of the one it was
+            // made with (the distance, ∝ σ, within 1 %) and the funding and the liquidation
+            // price are unchanged: a sqrt and an exp saved on almost every bar.
+            let var = self.estimates[s].variances().0;
+            let funding = self.funding[s].map_or(0.0, |f| f.per_day);
+            let (from_var, from_funding, from_lp, mut trigger) = self.guards.trigger[s];
+            if from_lp != h.liquidation
+                || from_funding != funding
+                || from_var.is_nan()
+                || (var - from_var).abs() > 0.02 * from_var
+            {
+                let Some(d) = self.safe_distance(s, side, false) else {
+                    continue;
+                };
                 trigger = h.liquidation * (h.sign * d).exp();
-                self.guards.trigger[s] = (d, h.liquidation, trigger);
+                self.guards.trigger[s] = (var, funding, h.liquidation, trigger);
             }
             let mark = self.marks[s];
             if h.sign * (mark - trigger) > 0.0 {
@@ -445,6 +467,9 @@ impl RiskLayer {
                     let own_upnl = h.sign * h.qty * (mark - h.entry);
                     let backing = self.equity() - own_upnl - self.maintenance(Some(s));
                     let tier = self.tier(s, h.qty * mark);
+                    let Some(d) = self.safe_distance(s, side, false) else {
+                        continue;
+                    };
                     let limit = mark * (-h.sign * d).exp();
                     let to = max_cross_qty(h.sign, h.entry, limit, backing, tier.rate, tier.amount)
                         .min(h.qty);
