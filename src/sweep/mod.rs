@@ -191,7 +191,7 @@ pub fn run(
     let results_path = out.join(results::RESULTS);
     let spec_copy = out.join("spec.toml");
     let existing = results::read_results(&results_path).map_err(SweepError::Other)?;
-    let done: Vec<usize> = match (&existing, resume) {
+    let done: std::collections::BTreeSet<usize> = match (&existing, resume) {
         (Some(t), true) => {
             if t.header != header
                 || std::fs::read_to_string(&spec_copy).ok().as_deref() != Some(&sweep.text)
@@ -216,7 +216,7 @@ pub fn run(
             for name in [results::RESULTS, results::SURVIVAL, COMPLETE] {
                 let _ = std::fs::remove_file(out.join(name));
             }
-            Vec::new()
+            Default::default()
         }
     };
     let _ = std::fs::remove_file(out.join(COMPLETE));
