@@ -407,6 +407,46 @@ mod tests {
     }
 
     #[test]
+    fn synth_paths_follow_the_history_start_and_volatility() {
+        // a random walk with 1 % hourly moves: about 0.01 × √8760 = 94 % a year
+        let mut x = 100.0;
+        let closes: Vec<f64> = (0..24 * 60)
+            .map(|i| {
+                x *= if (i * 7919) % 13 < 6 {
+                    1.01
+                } else {
+                    1.0 / 1.01
+                };
+                x
+            })
+            .collect();
+        let m = market(&closes);
+        let mc = MonteCarlo {
+            paths: 2,
+            method: Method::Synth,
+            seed: 5,
+            ruin_levels: vec![0.5],
+        };
+        let (a, b) = (mc.path(&m, 0).unwrap(), mc.path(&m, 1).unwrap());
+        let c = &a.symbols[0].candles;
+        assert_eq!(a.symbols[0].symbol, "X");
+        assert!(c.len() >= closes.len(), "{} bars", c.len());
+        assert_eq!(c.open_time[0], 0);
+        assert!(
+            (c.open[0] / closes[0] - 1.0).abs() < 0.01,
+            "starts at the history's first close"
+        );
+        let fitted = annual_vol(&c.close, Timeframe::HOUR);
+        let history = annual_vol(&closes, Timeframe::HOUR);
+        assert!(
+            (fitted / history - 1.0).abs() < 0.5,
+            "vol {fitted} vs history {history}"
+        );
+        assert_ne!(a.symbols[0].candles.close, b.symbols[0].candles.close);
+        assert_eq!(mc.path(&m, 0).unwrap().symbols[0].candles.close, c.close);
+    }
+
+    #[test]
     fn the_table_is_checked() {
         let t: toml::Table = toml::from_str("paths = 10\nmethod = \"bootstrap\"").unwrap();
         assert_eq!(MonteCarlo::parse(&t).unwrap_err().0, "method");
