@@ -107,6 +107,7 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         );
         return Err(Failure::Work("the sweep was interrupted".into()));
     }
+    print!("{}", table(&out.join("results.csv"), sweep.grid.axes.len()));
     println!(
         "{} configuration(s) done ({} this run); wrote {} and {}",
         result.total,
@@ -115,6 +116,72 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         out.join("survival.csv").display()
     );
     Ok(())
+}
+
+/// The first rows of `results.csv` as a terminal table: the swept values, the history's
+/// return and drawdown, and the paths' liquidation and ruin shares and median equity.
+fn table(path: &Path, axes: usize) -> String {
+    const ROWS: usize = 20;
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return String::new();
+    };
+    let Ok(header) = reader.headers().cloned() else {
+        return String::new();
+    };
+    let wanted = [
+        "total_return",
+        "max_drawdown",
+        "liquidations",
+        "p_liquidation",
+        "median_final_equity",
+    ];
+    let ruin = header.iter().position(|h| h.starts_with("p_ruin_"));
+    let mut cols: Vec<usize> = (1..=axes).collect();
+    cols.extend(
+        wanted
+            .iter()
+            .filter_map(|w| header.iter().position(|h| h == *w)),
+    );
+    cols.extend(ruin);
+    let short = |x: &str| match x.parse::<f64>() {
+        Ok(v) if x.contains('.') => format!("{v:.3}"),
+        _ => x.to_string(),
+    };
+    let mut lines: Vec<Vec<String>> = vec![cols.iter().map(|&c| header[c].to_string()).collect()];
+    let mut more = 0;
+    for record in reader.records().flatten() {
+        if lines.len() > ROWS {
+            more += 1;
+            continue;
+        }
+        lines.push(
+            cols.iter()
+                .map(|&c| short(record.get(c).unwrap_or("")))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..cols.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        out += &format!("  {}\n", cells.join("  "));
+    }
+    if more > 0 {
+        out += &format!("  … {more} more in results.csv\n");
+    }
+    out
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {
