@@ -247,7 +247,7 @@ fn join(table: &str, key: &str) -> String {
 }
 
 /// The keys listed by serde's "expected one of `a`, `b`" (or "expected `a`").
-fn expected_keys(message: &str) -> Vec<String> {
+pub fn expected_keys(message: &str) -> Vec<String> {
     let Some(rest) = message.split("expected").nth(1) else {
         return Vec::new();
     };

@@ -198,15 +198,7 @@ pub fn point_spec(
         });
         match axis {
             Some((path, key)) => {
-                let keys: Vec<String> = message
-                    .split("expected")
-                    .nth(1)
-                    .unwrap_or("")
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect();
+                let keys = spec::expected_keys(&message);
                 let hint = spec::closest(&key, &keys)
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
