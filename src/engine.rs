@@ -69,6 +69,10 @@ pub struct Curve {
     pub margin_ratio: Vec<f64>,
     /// USDT, Σ |qty| × mark
     pub gross_notional: Vec<f64>,
+    /// USDT: per step, each symbol's liquidation price in symbol order (NaN when flat), so
+    /// step `i`'s prices are `liquidation[i × symbols .. (i + 1) × symbols]`; kept with the
+    /// columns, for the price charts
+    pub liquidation: Vec<f64>,
     /// keep the columns (a run's report) or only the running figures (a sweep)
     pub keep: bool,
     /// USDT, the highest equity so far
@@ -102,7 +106,7 @@ pub struct Curve {
 }
 
 impl Curve {
-    pub(crate) fn new(keep: bool, capacity: usize, start: f64) -> Curve {
+    pub(crate) fn new(keep: bool, capacity: usize, symbols: usize, start: f64) -> Curve {
         let cap = if keep { capacity } else { 0 };
         Curve {
             time: Vec::with_capacity(cap),
@@ -110,6 +114,7 @@ impl Curve {
             equity: Vec::with_capacity(cap),
             margin_ratio: Vec::with_capacity(cap),
             gross_notional: Vec::with_capacity(cap),
+            liquidation: Vec::with_capacity(cap * symbols),
             keep,
             peak: start,
             max_drawdown: 0.0,
@@ -224,7 +229,7 @@ impl Engine {
             holdings: vec![Holding::default(); n],
             signals: Vec::with_capacity(4 * n),
             seen_events: 0,
-            curve: Curve::new(keep_curve, steps, start),
+            curve: Curve::new(keep_curve, steps, spec.symbols.len(), start),
         }
     }
 
@@ -243,6 +248,11 @@ impl Engine {
         self.risk.on_step(close, &mut self.venue);
         let snapshot = self.venue.snapshot();
         self.curve.record(open_time, close, &snapshot);
+        if self.curve.keep {
+            for s in 0..self.venue.symbol_count() {
+                self.curve.liquidation.push(self.venue.liquidation_price(s));
+            }
+        }
         snapshot.equity()
     }
 

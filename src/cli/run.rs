@@ -26,6 +26,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from("reports").join(&spec.name));
     report::files::write_run(&dir, &result)
         .map_err(|e| Failure::Work(format!("{}: {e}", dir.display())))?;
+    report::run_page::write_report(&dir, &spec, &market, &result, Default::default())
+        .map_err(|e| Failure::Work(format!("{}: report: {e}", dir.display())))?;
     print!("{}", terminal_summary(&result));
     println!("wrote {}", dir.display());
     if spec.sweep.is_some() {

@@ -377,6 +377,24 @@ impl Venue {
         &self.events
     }
 
+    /// USDT: the liquidation price of `symbol`'s open position as the per-bar check uses it
+    /// (for cross margin, at the other symbols' latest marks); NaN when flat or when no
+    /// price > 0 liquidates it.
+    pub fn liquidation_price(&self, symbol: usize) -> f64 {
+        self.shadow
+            .positions
+            .get(symbol)
+            .copied()
+            .flatten()
+            .and_then(|p| p.liquidation)
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Symbols traded.
+    pub fn symbol_count(&self) -> usize {
+        self.shadow.positions.len()
+    }
+
     /// Accepts an approved order to rest (or, for a market order, to fill at the next bar's
     /// open), with its stop-loss and take-profit legs when it has them. `reference` is the
     /// last close (USDT), for sizing checks of orders without a price. Only the risk layer

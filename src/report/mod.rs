@@ -2,8 +2,12 @@
 //! directory holds ([`files`]: `summary.json`, `trades.csv`, `equity.csv`, `events.csv`).
 //! Charts and HTML come with the report stage.
 
+pub mod chart;
+pub mod downsample;
 pub mod files;
+pub mod html;
 pub mod metrics;
+pub mod run_page;
 pub mod trades;
 
 use std::collections::BTreeMap;
