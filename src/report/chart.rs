@@ -420,26 +420,39 @@ fn quiet_corner(
     let width = (x.end - x.start).max(1) as f64;
     // counts in the four corners (0.4 of the width, 0.45 of the height): UL, UR, LL, LR
     let mut counts = [0usize; 4];
-    let points = chart
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter())
-        .chain(chart.marks.iter().flat_map(|m| m.points.iter()));
-    for &(t, v) in points {
+    let mut count = |t: i64, v: f64| {
         if !v.is_finite() || (log && v <= 0.0) {
-            continue;
+            return;
         }
         let (u, w) = ((t - x.start) as f64 / width, fy(v));
-        let left = u < 0.4;
-        let right = u > 0.6;
-        let top = w > 0.55;
-        let bottom = w < 0.45;
+        let (left, right, top, bottom) = (u < 0.4, u > 0.6, w > 0.55, w < 0.45);
         for (i, inside) in [left && top, right && top, left && bottom, right && bottom]
             .into_iter()
             .enumerate()
         {
             counts[i] += usize::from(inside);
         }
+    };
+    // lines are sampled at even steps across the width (a flat line has few points but
+    // covers the whole width); markers count once each
+    const SAMPLES: i64 = 80;
+    for line in &chart.lines {
+        let mut j = 0;
+        for k in 0..=SAMPLES {
+            let t = x.start + (x.end - x.start) * k / SAMPLES;
+            while j + 1 < line.points.len() && line.points[j + 1].0 <= t {
+                j += 1;
+            }
+            if let Some(&(t0, v)) = line.points.get(j)
+                && t0 <= t
+                && line.points.last().is_some_and(|p| p.0 >= t)
+            {
+                count(t, v);
+            }
+        }
+    }
+    for &(t, v) in chart.marks.iter().flat_map(|m| m.points.iter()) {
+        count(t, v);
     }
     let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
     match best {
@@ -794,6 +807,7 @@ fn draw_bars<DB: DrawingBackend>(
         .y_desc(&bars.y_label)
         .x_labels(x_labels)
         .x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v: &f64| short_number(*v))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 14))
         .light_line_style(RGBColor(235, 235, 235))

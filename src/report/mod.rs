@@ -8,6 +8,7 @@ pub mod files;
 pub mod html;
 pub mod metrics;
 pub mod run_page;
+pub mod sweep_page;
 pub mod trades;
 
 use std::collections::BTreeMap;

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::market::MarketData;
+use crate::report::sweep_page::ReportOptions;
 use crate::spec::{self, RunSpec, SpecError};
 use grid::{Grid, Point};
 use montecarlo::MonteCarlo;
@@ -37,6 +38,8 @@ pub struct Sweep {
     pub name: String,
     pub grid: Grid,
     pub montecarlo: Option<MonteCarlo>,
+    /// `[sweep.report]`
+    pub report: ReportOptions,
     /// the points to run (all, or the sample); each one's spec is rebuilt when it runs, so
     /// memory does not grow with the grid (they were all checked by [`Sweep::prepare`])
     pub points: Vec<Point>,
@@ -93,6 +96,20 @@ impl Sweep {
                 field: format!("sweep.montecarlo.{key}"),
                 message,
             })?;
+        let axes: Vec<String> = grid.axes.iter().map(|a| a.path.clone()).collect();
+        let report = grid
+            .report
+            .as_ref()
+            .map(|t| ReportOptions::parse(t, &axes))
+            .transpose()
+            .map_err(|(key, message)| SpecError {
+                file: file.display().to_string(),
+                line: spec::line_of_key(&text, &format!("sweep.report.{key}"))
+                    .or_else(|| spec::line_of_key(&text, "sweep.report")),
+                field: format!("sweep.report.{key}"),
+                message,
+            })?
+            .unwrap_or_default();
         let mut doc: toml::Table =
             toml::from_str(&text).map_err(|e| spec::toml_error(&e, &text, file))?;
         doc.remove("sweep");
@@ -117,6 +134,7 @@ impl Sweep {
             name: base.name,
             grid,
             montecarlo,
+            report,
             points,
             base: doc,
             file: file.to_path_buf(),
