@@ -9,11 +9,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Failure;
-use rust_decimal::prelude::ToPrimitive;
-
-use crate::data::time::format_utc;
-use crate::report::html::ReportError;
-use crate::report::sweep_page::{self, About, ReportOptions};
+use crate::report::sweep_page;
 use crate::sweep::{self, Sweep};
 
 #[derive(Args, Debug)]
@@ -65,7 +61,8 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
             dirs.len(),
             out.display()
         );
-        merged_index(out, dirs.len())?;
+        sweep_page::write_merged_index(out, dirs.len())
+            .map_err(|e| Failure::Work(format!("{}: report: {e}", out.display())))?;
         println!("wrote {}", out.join("index.html").display());
         return Ok(());
     }
@@ -118,12 +115,12 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         return Err(Failure::Work("the sweep was interrupted".into()));
     }
     print!("{}", table(&out.join("results.csv"), sweep.grid.axes.len()));
-    let started = std::time::Instant::now();
-    let reports = pool.install(|| write_reports(&sweep, &out, args.report_all))?;
+    let reports = pool
+        .install(|| sweep_page::write_sweep_report(&sweep, &out, args.report_all))
+        .map_err(|e| Failure::Work(format!("{}: report: {e}", out.display())))?;
     eprintln!(
-        "report: index.html and {} configuration report(s) in {:.1} s",
-        reports.len(),
-        started.elapsed().as_secs_f64()
+        "report: index.html and {} configuration report(s) (configs/)",
+        reports.len()
     );
     println!(
         "{} configuration(s) done ({} this run); wrote {}, {} and {}",
@@ -134,101 +131,6 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         out.join("index.html").display()
     );
     Ok(())
-}
-
-/// The sweep's index and the chosen configurations' run reports; returns their ids.
-fn write_reports(sweep: &Sweep, out: &Path, all: bool) -> Result<Vec<usize>, Failure> {
-    let fail = |e: ReportError| Failure::Work(format!("{}: report: {e}", out.display()));
-    let first = sweep
-        .points
-        .first()
-        .ok_or_else(|| Failure::Work("the sweep has no configuration".into()))?;
-    let spec = sweep.spec_of(first).map_err(|e| Failure::Work(e.to_string()))?;
-    let clock = &sweep.market.clock;
-    let tf = sweep
-        .market
-        .symbols
-        .first()
-        .map_or(0, |s| s.timeframe.ms());
-    let (from, to) = (
-        clock.first().copied().unwrap_or(0),
-        clock.last().copied().unwrap_or(0) + tf,
-    );
-    let paths = sweep.montecarlo.as_ref().map_or(0, |m| m.paths);
-    let about = About {
-        name: sweep.name.clone(),
-        start: spec.balance.to_f64().unwrap_or(0.0),
-        span_days: (to - from) as f64 / 86_400_000.0,
-        description: format!(
-            "{} on {}, {} bars of {}, {} → {}; {} configuration(s){}",
-            spec.strategy_kind,
-            sweep
-                .market
-                .symbols
-                .iter()
-                .map(|s| s.symbol.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            clock.len(),
-            sweep
-                .market
-                .symbols
-                .first()
-                .map_or_else(String::new, |s| s.timeframe.to_string()),
-            format_utc(from),
-            format_utc(to),
-            sweep.points.len(),
-            if paths > 0 {
-                format!(" × {paths} Monte Carlo paths")
-            } else {
-                String::new()
-            }
-        ),
-    };
-    let results = sweep_page::read(out, about.start, &sweep.report).map_err(fail)?;
-    let ids = sweep_page::chosen(&results, &sweep.report, all);
-    sweep_page::write_config_reports(out, sweep, &ids).map_err(fail)?;
-    sweep_page::write_index(out, &about, &sweep.report, &ids).map_err(fail)?;
-    Ok(ids)
-}
-
-/// The index of merged shards, from the copy of the spec they carry (no run reports: the
-/// history is not loaded here).
-fn merged_index(out: &Path, shards: usize) -> Result<(), Failure> {
-    let fail = |e: String| Failure::Work(format!("{}: report: {e}", out.display()));
-    let text = std::fs::read_to_string(out.join("spec.toml")).unwrap_or_default();
-    let doc: toml::Table = toml::from_str(&text).unwrap_or_default();
-    let start = doc
-        .get("account")
-        .and_then(|a| a.get("balance"))
-        .and_then(|b| b.as_float().or_else(|| b.as_integer().map(|i| i as f64)))
-        .unwrap_or(10_000.0);
-    let sweep_table = doc.get("sweep").and_then(|s| s.as_table());
-    let axes: Vec<String> = sweep_table
-        .map(|t| t.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k.clone()).collect())
-        .unwrap_or_default();
-    let options = match sweep_table.and_then(|t| t.get("report")).and_then(|r| r.as_table()) {
-        Some(t) => ReportOptions::parse(t, &axes)
-            .map_err(|(k, m)| fail(format!("sweep.report.{k}: {m}")))?,
-        None => ReportOptions::default(),
-    };
-    let survival = crate::sweep::results::read_survival(&out.join("survival.csv")).map_err(fail)?;
-    let span_days = survival
-        .values()
-        .flatten()
-        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
-        .fold(0.0, f64::max);
-    let about = About {
-        name: doc
-            .get("name")
-            .and_then(|n| n.as_str())
-            .unwrap_or("merged")
-            .to_string(),
-        start,
-        span_days,
-        description: format!("merged from {shards} shard(s)"),
-    };
-    sweep_page::write_index(out, &about, &options, &[]).map_err(|e| fail(e.to_string()))
 }
 
 /// The first rows of `results.csv` as a terminal table: the swept values, the history's

@@ -23,9 +23,14 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::chart::{self, BarChart, DASHES, Heatmap, Line, PALETTE, Pen, TimeChart, XFormat, YFormat};
+use super::chart::{
+    self, BarChart, DASHES, Heatmap, Line, PALETTE, Pen, TimeChart, XFormat, YFormat,
+};
 use super::html::{self, ReportError};
 use super::run_page::{self, Place};
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::data::time::format_utc;
 use crate::sweep::Sweep;
 use crate::sweep::results::{RESULTS, SURVIVAL, read_survival};
 
@@ -141,7 +146,12 @@ pub fn read(dir: &Path, start: f64, options: &ReportOptions) -> Result<Results, 
         source: std::io::Error::other(e.to_string()),
     };
     let mut reader = csv::Reader::from_path(&path).map_err(io)?;
-    let columns: Vec<String> = reader.headers().map_err(io)?.iter().map(String::from).collect();
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(io)?
+        .iter()
+        .map(String::from)
+        .collect();
     let first_metric = columns
         .iter()
         .position(|c| c == "total_return")
@@ -239,8 +249,15 @@ fn leverage_axis(axes: &[String]) -> Option<usize> {
 /// The heatmaps' axes: the spec's choice, else leverage × a sizing parameter, else the
 /// first two swept paths. `None` for y when only one path is swept.
 fn heatmap_axes(axes: &[String], options: &ReportOptions) -> (usize, Option<usize>) {
-    let index = |name: &Option<String>| name.as_ref().and_then(|n| axes.iter().position(|a| a == n));
-    let sizing = ["risk_per_trade", "fixed_fraction", "kelly_scale", "volatility_target", "fixed_notional"];
+    let index =
+        |name: &Option<String>| name.as_ref().and_then(|n| axes.iter().position(|a| a == n));
+    let sizing = [
+        "risk_per_trade",
+        "fixed_fraction",
+        "kelly_scale",
+        "volatility_target",
+        "fixed_notional",
+    ];
     let x = index(&options.x)
         .or_else(|| leverage_axis(axes))
         .unwrap_or(0);
@@ -394,7 +411,11 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
                 Some((l, c)) => format!(
                     "The highest leverage at which this strategy survived {survive} was {}{} ({}): {}. {best_text}",
                     value_text(&results.axes[li], &c.values[li]),
-                    if l >= tested { ", the highest tested" } else { "" },
+                    if l >= tested {
+                        ", the highest tested"
+                    } else {
+                        ""
+                    },
                     describe(&results.axes, c),
                     figures(c)
                 ),
@@ -442,7 +463,9 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
                             results
                                 .configs
                                 .iter()
-                                .filter(|c| &c.values[xi] == xv && yi.is_none_or(|y| &c.values[y] == yv))
+                                .filter(|c| {
+                                    &c.values[xi] == xv && yi.is_none_or(|y| &c.values[y] == yv)
+                                })
                                 .map(f)
                                 .collect(),
                         )
@@ -452,54 +475,65 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
             .collect()
     };
     let several = results.axes.len() > 2 || (yi.is_none() && results.axes.len() > 1);
-    let note = if several { " (median over the other swept values)" } else { "" };
+    let note = if several {
+        " (median over the other swept values)"
+    } else {
+        ""
+    };
     let ruin_name = results
         .ruin_column
         .as_deref()
         .and_then(|c| c.strip_prefix("p_ruin_"))
-        .map_or_else(|| "ruin".to_string(), |l| format!("ruin (equity ≤ {l} % of the start)"));
-    let what: [(&str, String, Box<dyn Fn(&Config) -> f64>, bool, fn(f64) -> String); 4] = [
+        .map_or_else(
+            || "ruin".to_string(),
+            |l| format!("ruin (equity ≤ {l} % of the start)"),
+        );
+    // (file id, title, the figure, low is good, its text)
+    type Figure = fn(&Config) -> f64;
+    type Text = fn(f64) -> String;
+    let what: [(&str, String, Figure, bool, Text); 4] = [
         (
             "equity",
             "median final equity (USDT)".to_string(),
-            Box::new(|c: &Config| c.median_equity),
+            |c| c.median_equity,
             false,
-            |v| chart::short_number(v),
+            chart::short_number,
         ),
         (
             "drawdown",
             "median max drawdown".to_string(),
-            Box::new(|c: &Config| c.median_drawdown),
+            |c| c.median_drawdown,
             true,
             pct,
         ),
         (
             "liquidation",
             "P(liquidation)".to_string(),
-            Box::new(|c: &Config| c.p_liquidation),
+            |c| c.p_liquidation,
             true,
             pct,
         ),
-        (
-            "ruin",
-            format!("P({ruin_name})"),
-            Box::new(|c: &Config| c.p_ruin),
-            true,
-            pct,
-        ),
+        ("ruin", format!("P({ruin_name})"), |c| c.p_ruin, true, pct),
     ];
     what.into_iter()
         .map(|(id, title, f, reverse, fmt)| {
-            let values = cell(&*f);
+            let values = cell(&f);
             let texts = values
                 .iter()
-                .map(|row| row.iter().map(|&v| if v.is_nan() { "–".into() } else { fmt(v) }).collect())
+                .map(|row| {
+                    row.iter()
+                        .map(|&v| if v.is_nan() { "–".into() } else { fmt(v) })
+                        .collect()
+                })
                 .collect();
             let map = Heatmap {
                 title: title.clone(),
                 x_label: results.axes[xi].clone(),
                 y_label: yi.map_or_else(String::new, |y| results.axes[y].clone()),
-                x_ticks: xs.iter().map(|v| value_text(&results.axes[xi], v)).collect(),
+                x_ticks: xs
+                    .iter()
+                    .map(|v| value_text(&results.axes[xi], v))
+                    .collect(),
                 y_ticks: ys
                     .iter()
                     .map(|v| yi.map_or_else(String::new, |y| value_text(&results.axes[y], v)))
@@ -509,14 +543,22 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
                 reverse,
                 range: None,
             };
-            (format!("heatmap_{id}"), format!("{title}{note}"), Draw::Heat(map))
+            (
+                format!("heatmap_{id}"),
+                format!("{title}{note}"),
+                Draw::Heat(map),
+            )
         })
         .collect()
 }
 
 /// Kaplan–Meier S(t) as step lines: per combination of the other swept values, one line per
 /// leverage level (or per value of the first swept path).
-fn survival_charts(results: &Results, survival: &BTreeMap<usize, Vec<(f64, f64)>>, span_days: f64) -> (Vec<(String, String, Draw)>, usize) {
+fn survival_charts(
+    results: &Results,
+    survival: &BTreeMap<usize, Vec<(f64, f64)>>,
+    span_days: f64,
+) -> (Vec<(String, String, Draw)>, usize) {
     if survival.is_empty() || results.axes.is_empty() {
         return (Vec::new(), 0);
     }
@@ -557,7 +599,9 @@ fn survival_charts(results: &Results, survival: &BTreeMap<usize, Vec<(f64, f64)>
             tc.x_label = "days from the start".into();
             tc.y_format = YFormat::Percent;
             for (k, c) in configs.iter().enumerate() {
-                let Some(steps) = survival.get(&c.id) else { continue };
+                let Some(steps) = survival.get(&c.id) else {
+                    continue;
+                };
                 let mut points = Vec::with_capacity(2 * steps.len() + 1);
                 let mut level = 1.0;
                 for &(day, s) in steps {
@@ -614,14 +658,27 @@ fn liquidation_bars(results: &Results) -> (String, String, Draw) {
         x_label: if results.configs.len() > 24 {
             "configuration id".into()
         } else {
-            results.axes.iter().map(|a| short(a)).collect::<Vec<_>>().join(" · ")
+            results
+                .axes
+                .iter()
+                .map(|a| short(a))
+                .collect::<Vec<_>>()
+                .join(" · ")
         },
-        y_label: if results.monte_carlo { "paths".into() } else { "liquidations".into() },
+        y_label: if results.monte_carlo {
+            "paths".into()
+        } else {
+            "liquidations".into()
+        },
         names,
         values: results.configs.iter().map(|c| c.liquidated).collect(),
         accent: results.configs.iter().map(|c| !c.passes).collect(),
     };
-    ("liquidations".into(), format!("{title}; outlined red bars break the survival limit"), Draw::Bars(bars))
+    (
+        "liquidations".into(),
+        format!("{title}; outlined red bars break the survival limit"),
+        Draw::Bars(bars),
+    )
 }
 
 #[derive(Serialize)]
@@ -710,9 +767,21 @@ pub fn write_index(
     let bars = liquidation_bars(&results);
     let draw = |(file_id, title, d): (String, String, Draw)| -> Result<Png, ReportError> {
         let (png, size, chart_title) = match &d {
-            Draw::Heat(h) => (chart::heatmap(h, HEATMAP_SIZE)?, HEATMAP_SIZE, h.title.clone()),
-            Draw::Time(t) => (chart::time_chart(t, chart::SIZE)?, chart::SIZE, t.title.clone()),
-            Draw::Bars(b) => (chart::bar_chart(b, chart::SIZE)?, chart::SIZE, b.title.clone()),
+            Draw::Heat(h) => (
+                chart::heatmap(h, HEATMAP_SIZE)?,
+                HEATMAP_SIZE,
+                h.title.clone(),
+            ),
+            Draw::Time(t) => (
+                chart::time_chart(t, chart::SIZE)?,
+                chart::SIZE,
+                t.title.clone(),
+            ),
+            Draw::Bars(b) => (
+                chart::bar_chart(b, chart::SIZE)?,
+                chart::SIZE,
+                b.title.clone(),
+            ),
         };
         Ok(Png {
             file: format!("{file_id}.png"),
@@ -793,7 +862,11 @@ pub fn write_index(
                 };
                 cells.push(Cell {
                     text,
-                    v: if x.is_nan() { String::new() } else { x.to_string() },
+                    v: if x.is_nan() {
+                        String::new()
+                    } else {
+                        x.to_string()
+                    },
                     text_cell: false,
                 });
             }
@@ -831,7 +904,9 @@ pub fn write_index(
         .ruin_column
         .as_deref()
         .and_then(|c| c.strip_prefix("p_ruin_"))
-        .map_or("the deepest ruin level".to_string(), |l| format!("{l} % of the start"));
+        .map_or("the deepest ruin level".to_string(), |l| {
+            format!("{l} % of the start")
+        });
     let view = SweepView {
         title: format!("Sweep {}", about.name),
         subtitle: about.description.clone(),
@@ -876,6 +951,115 @@ pub fn write_config_reports(dir: &Path, sweep: &Sweep, ids: &[usize]) -> Result<
             path: out.clone(),
             source,
         })?;
-        run_page::write_report(&out, &spec, &sweep.market, &run, Place { back: Some("../../index.html") })
+        run_page::write_report(
+            &out,
+            &spec,
+            &sweep.market,
+            &run,
+            Place {
+                back: Some("../../index.html"),
+            },
+        )
     })
+}
+
+/// A finished sweep's report in `out`: the chosen configurations' run reports (the best
+/// `top`, or all) and `index.html`. Returns the ids that got a run report.
+pub fn write_sweep_report(sweep: &Sweep, out: &Path, all: bool) -> Result<Vec<usize>, ReportError> {
+    let first = sweep
+        .points
+        .first()
+        .ok_or_else(|| ReportError::Template("the sweep has no configuration".into()))?;
+    let spec = sweep
+        .spec_of(first)
+        .map_err(|e| ReportError::Template(e.to_string()))?;
+    let clock = &sweep.market.clock;
+    let tf = sweep.market.symbols.first().map_or(0, |s| s.timeframe.ms());
+    let (from, to) = (
+        clock.first().copied().unwrap_or(0),
+        clock.last().copied().unwrap_or(0) + tf,
+    );
+    let paths = sweep.montecarlo.as_ref().map_or(0, |m| m.paths);
+    let about = About {
+        name: sweep.name.clone(),
+        start: spec.balance.to_f64().unwrap_or(0.0),
+        span_days: (to - from) as f64 / 86_400_000.0,
+        description: format!(
+            "{} on {}, {} bars of {}, {} → {}; {} configuration(s){}",
+            spec.strategy_kind,
+            sweep
+                .market
+                .symbols
+                .iter()
+                .map(|s| s.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            clock.len(),
+            sweep
+                .market
+                .symbols
+                .first()
+                .map_or_else(String::new, |s| s.timeframe.to_string()),
+            format_utc(from),
+            format_utc(to),
+            sweep.points.len(),
+            if paths > 0 {
+                format!(" × {paths} Monte Carlo paths")
+            } else {
+                String::new()
+            }
+        ),
+    };
+    let results = read(out, about.start, &sweep.report)?;
+    let ids = chosen(&results, &sweep.report, all);
+    write_config_reports(out, sweep, &ids)?;
+    write_index(out, &about, &sweep.report, &ids)?;
+    Ok(ids)
+}
+
+/// The index of merged shards, from the copy of the spec they carry (no run reports: the
+/// history is not loaded here).
+pub fn write_merged_index(out: &Path, shards: usize) -> Result<(), ReportError> {
+    let fail = ReportError::Template;
+    let text = std::fs::read_to_string(out.join("spec.toml")).unwrap_or_default();
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_default();
+    let start = doc
+        .get("account")
+        .and_then(|a| a.get("balance"))
+        .and_then(|b| b.as_float().or_else(|| b.as_integer().map(|i| i as f64)))
+        .unwrap_or(10_000.0);
+    let sweep_table = doc.get("sweep").and_then(|s| s.as_table());
+    let axes: Vec<String> = sweep_table
+        .map(|t| {
+            t.iter()
+                .filter(|(_, v)| v.is_array())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let options = match sweep_table
+        .and_then(|t| t.get("report"))
+        .and_then(|r| r.as_table())
+    {
+        Some(t) => ReportOptions::parse(t, &axes)
+            .map_err(|(k, m)| fail(format!("sweep.report.{k}: {m}")))?,
+        None => ReportOptions::default(),
+    };
+    let survival = read_survival(&out.join(SURVIVAL)).map_err(fail)?;
+    let span_days = survival
+        .values()
+        .flatten()
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    let about = About {
+        name: doc
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("merged")
+            .to_string(),
+        start,
+        span_days,
+        description: format!("merged from {shards} shard(s)"),
+    };
+    write_index(out, &about, &options, &[])
 }

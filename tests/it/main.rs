@@ -5,12 +5,14 @@
 //! - `cli`: the `perpsim` binary's output and exit codes.
 //! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
+//! - `report`: run and sweep reports: charts, self-contained HTML, figures = summary.json.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
 mod engine;
 mod loaders;
 mod paper;
+mod report;
 mod sample;
 mod shared_data;
 mod sweep;
