@@ -394,40 +394,83 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
         best.id,
         figures(best)
     );
-    match leverage_axis(&results.axes) {
-        Some(li) => {
-            let top = results
-                .configs
-                .iter()
-                .filter(|c| c.passes)
-                .filter_map(|c| c.values[li].parse::<f64>().ok().map(|l| (l, c)))
-                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.score.total_cmp(&a.1.score)));
-            let tested = results
-                .configs
-                .iter()
-                .filter_map(|c| c.values[li].parse::<f64>().ok())
-                .fold(f64::NEG_INFINITY, f64::max);
-            match top {
-                Some((l, c)) => format!(
-                    "The highest leverage at which this strategy survived {survive} was {}{} ({}): {}. {best_text}",
-                    value_text(&results.axes[li], &c.values[li]),
-                    if l >= tested {
-                        ", the highest tested"
-                    } else {
-                        ""
-                    },
-                    describe(&results.axes, c),
-                    figures(c)
-                ),
-                None => best_text,
-            }
-        }
-        None => format!(
+    let Some(li) = leverage_axis(&results.axes) else {
+        return format!(
             "{} of {} configurations survived {survive} (P(liquidation) ≤ {limit}). {best_text}",
             results.configs.iter().filter(|c| c.passes).count(),
             results.configs.len()
-        ),
+        );
+    };
+    let axis = &results.axes[li];
+    let highest = |c: &Config, top: bool| {
+        format!(
+            "{}{}",
+            value_text(axis, &c.values[li]),
+            if top { " (the highest tested)" } else { "" }
+        )
+    };
+    let groups = by_other_values(results, li);
+    if (2..=4).contains(&groups.len()) {
+        // one answer per setting of the other parameters (e.g. without and with the rules)
+        let parts: Vec<String> = groups
+            .iter()
+            .map(|(key, configs)| match highest_surviving(configs, li) {
+                Some((c, top)) => format!("{} with {key}", highest(c, top)),
+                None => format!("none with {key}"),
+            })
+            .collect();
+        return format!(
+            "The highest leverage at which this strategy survived {survive} was {}. {best_text}",
+            parts.join("; ")
+        );
     }
+    let all: Vec<&Config> = results.configs.iter().collect();
+    match highest_surviving(&all, li) {
+        Some((c, top)) => format!(
+            "The highest leverage at which this strategy survived {survive} was {} ({}): {}. {best_text}",
+            highest(c, top),
+            describe(&results.axes, c),
+            figures(c)
+        ),
+        None => best_text,
+    }
+}
+
+/// The configurations grouped by their values of every swept path but `axis`, in order of
+/// first appearance; each group named like "preset default" (empty with one swept path).
+fn by_other_values(results: &Results, axis: usize) -> Vec<(String, Vec<&Config>)> {
+    let mut groups: Vec<(String, Vec<&Config>)> = Vec::new();
+    for c in &results.configs {
+        let key = results
+            .axes
+            .iter()
+            .zip(&c.values)
+            .enumerate()
+            .filter(|(i, _)| *i != axis)
+            .map(|(_, (a, v))| format!("{} {}", short(a), value_text(a, v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    groups
+}
+
+/// The highest leverage within the limit among `configs` (with the best such
+/// configuration at it), and whether it is the highest tested.
+fn highest_surviving<'a>(configs: &[&'a Config], li: usize) -> Option<(&'a Config, bool)> {
+    let tested = configs
+        .iter()
+        .filter_map(|c| c.values[li].parse::<f64>().ok())
+        .fold(f64::NEG_INFINITY, f64::max);
+    configs
+        .iter()
+        .filter(|c| c.passes)
+        .filter_map(|c| c.values[li].parse::<f64>().ok().map(|l| (l, *c)))
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.score.total_cmp(&b.1.score)))
+        .map(|(l, c)| (c, l >= tested))
 }
 
 /// A chart for the page.
@@ -563,22 +606,7 @@ fn survival_charts(
         return (Vec::new(), 0);
     }
     let li = leverage_axis(&results.axes).unwrap_or(0);
-    let mut groups: Vec<(String, Vec<&Config>)> = Vec::new();
-    for c in &results.configs {
-        let key = results
-            .axes
-            .iter()
-            .zip(&c.values)
-            .enumerate()
-            .filter(|(i, _)| *i != li)
-            .map(|(_, (a, v))| format!("{} {}", short(a), value_text(a, v)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => g.1.push(c),
-            None => groups.push((key, vec![c])),
-        }
-    }
+    let groups = by_other_values(results, li);
     let total = groups.len();
     let charts = groups
         .into_iter()
@@ -1062,4 +1090,101 @@ pub fn write_merged_index(out: &Path, shards: usize) -> Result<(), ReportError> 
         description: format!("merged from {shards} shard(s)"),
     };
     write_index(out, &about, &options, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results table of (leverage, preset, P(liquidation), median equity, median drawdown).
+    fn results(rows: &[(&str, &str, f64, f64, f64)]) -> Results {
+        let options = ReportOptions::default();
+        let configs = rows
+            .iter()
+            .enumerate()
+            .map(|(id, &(lev, preset, p, equity, dd))| Config {
+                id,
+                values: vec![lev.into(), preset.into()],
+                fields: BTreeMap::new(),
+                p_liquidation: p,
+                p_ruin: p,
+                median_equity: equity,
+                median_drawdown: dd,
+                // return / drawdown with a start of 10,000
+                score: (equity / 10_000.0 - 1.0) / dd.max(0.01),
+                passes: p <= options.max_p_liquidation,
+                liquidated: p * 100.0,
+            })
+            .collect();
+        Results {
+            axes: vec!["risk.max_leverage".into(), "risk.preset".into()],
+            columns: Vec::new(),
+            configs,
+            monte_carlo: true,
+            ruin_column: Some("p_ruin_10".into()),
+        }
+    }
+
+    #[test]
+    fn the_answer_names_the_highest_surviving_leverage_per_setting() {
+        let r = results(&[
+            ("1", "off", 0.0, 11_000.0, 0.2),
+            ("5", "off", 0.3, 9_000.0, 0.6),
+            ("1", "default", 0.0, 10_500.0, 0.1),
+            ("5", "default", 0.005, 12_000.0, 0.2),
+        ]);
+        let a = answer(&r, &ReportOptions::default());
+        assert!(
+            a.starts_with("The highest leverage at which this strategy survived 99 % of paths was 1x with preset off; 5x (the highest tested) with preset default."),
+            "{a}"
+        );
+        // scores: 1x off 0.1/0.2 = 0.5; 1x default 0.05/0.1 = 0.5; 5x default 0.2/0.2 = 1
+        assert!(
+            a.contains("is max_leverage 5x, preset default (id 3)"),
+            "{a}"
+        );
+        // the best two within the limit get a report, in id order
+        let options = ReportOptions {
+            top: 2,
+            ..ReportOptions::default()
+        };
+        assert_eq!(chosen(&r, &options, false), vec![0, 3]);
+        assert_eq!(chosen(&r, &options, true), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn when_nothing_survives_the_answer_says_so() {
+        let r = results(&[
+            ("10", "off", 0.5, 100.0, 0.99),
+            ("20", "off", 0.9, 10.0, 1.0),
+        ]);
+        let a = answer(&r, &ReportOptions::default());
+        assert_eq!(
+            a,
+            "No configuration kept P(liquidation) ≤ 1 %: the lowest was 50 % at max_leverage 10x, preset off."
+        );
+        // the least liquidated get the reports
+        let options = ReportOptions {
+            top: 1,
+            ..ReportOptions::default()
+        };
+        assert_eq!(chosen(&r, &options, false), vec![0]);
+    }
+
+    #[test]
+    fn heatmap_axes_default_to_leverage_and_sizing() {
+        let axes: Vec<String> = ["risk.preset", "risk.max_leverage", "risk.risk_per_trade"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(heatmap_axes(&axes, &ReportOptions::default()), (1, Some(2)));
+        let options = ReportOptions {
+            x: Some("risk.preset".into()),
+            ..ReportOptions::default()
+        };
+        assert_eq!(heatmap_axes(&axes, &options).0, 0);
+        assert_eq!(
+            heatmap_axes(&axes[..1], &ReportOptions::default()),
+            (0, None)
+        );
+    }
 }
