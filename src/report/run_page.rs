@@ -392,12 +392,23 @@ fn price_chart(run: &RunResult, market: &MarketData, s: usize) -> TimeChart {
     });
     let c = &run.engine.curve;
     let n = run.symbols.len();
+    // the price's own range decides the scale: a 1x long's liquidation price near zero or a
+    // 1x short's at twice the price would flatten the price into a line, so liquidation
+    // prices more than 40 % beyond the price's range are left off (gaps)
+    let (p_lo, p_hi) = h
+        .candles
+        .close
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let (keep_lo, keep_hi) = (p_lo * 0.6, p_hi * 1.4);
     let liq: Vec<f64> = c
         .liquidation
         .iter()
         .skip(s)
         .step_by(n.max(1))
-        .copied()
+        .map(|&v| if v >= keep_lo && v <= keep_hi { v } else { f64::NAN })
         .collect();
     if liq.iter().any(|v| v.is_finite()) {
         let (time, liq) = break_jumps(&c.time, &liq);
