@@ -408,7 +408,13 @@ fn price_chart(run: &RunResult, market: &MarketData, s: usize) -> TimeChart {
         .iter()
         .skip(s)
         .step_by(n.max(1))
-        .map(|&v| if v >= keep_lo && v <= keep_hi { v } else { f64::NAN })
+        .map(|&v| {
+            if v >= keep_lo && v <= keep_hi {
+                v
+            } else {
+                f64::NAN
+            }
+        })
         .collect();
     if liq.iter().any(|v| v.is_finite()) {
         let (time, liq) = break_jumps(&c.time, &liq);

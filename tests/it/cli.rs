@@ -330,3 +330,61 @@ fn calc_size_sizes_by_risk_and_checks_the_stop_against_liquidation() {
         "liquidation price  61997.99 USDT\nstop               55000 comes AFTER liquidation"
     ));
 }
+
+#[test]
+fn run_and_sweep_write_their_reports() {
+    let dir = TempDir::new().unwrap();
+    let run_dir = dir.path().join("run");
+    let out = perpsim(&[
+        "run",
+        "strategies/buy_and_hold.toml",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(run_dir.join("report.html").is_file());
+    assert!(run_dir.join("equity.png").is_file());
+
+    let data = repo().join("data");
+    let spec = write(
+        dir.path(),
+        "tiny.toml",
+        &format!(
+            r#"name = "tiny"
+[data]
+timeframe = "4h"
+to = "2024-03-01"
+[[data.symbols]]
+symbol = "BTCUSDT"
+candles = "{d}/BTCUSDT-1h.zip"
+[strategy]
+kind = "buy_and_hold"
+[sweep]
+"risk.max_leverage" = [1, 3]
+[sweep.montecarlo]
+paths = 3
+block = 6
+"#,
+            d = data.display()
+        ),
+    );
+    let sweep_dir = dir.path().join("sweep");
+    let out = perpsim(&[
+        "sweep",
+        spec.to_str().unwrap(),
+        "--out",
+        sweep_dir.to_str().unwrap(),
+        "--report-all",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("index.html"));
+    assert!(sweep_dir.join("index.html").is_file());
+    for id in 0..2 {
+        assert!(
+            sweep_dir
+                .join(format!("configs/{id}/report.html"))
+                .is_file(),
+            "--report-all: no report for configuration {id}"
+        );
+    }
+}
