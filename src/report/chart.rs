@@ -235,22 +235,31 @@ impl TimeChart {
 
 /// Draws `chart` and returns the PNG bytes.
 pub fn time_chart(chart: &TimeChart, size: (u32, u32)) -> Result<Vec<u8>, ChartError> {
+    render(&chart.title, size, |root| {
+        let (x, y) = (chart.x_range(), chart.y_range());
+        match chart.y_scale {
+            YScale::Linear => draw_time(root, chart, x, y),
+            YScale::Log => draw_time(root, chart, x, y.log_scale()),
+        }
+    })
+}
+
+/// A white RGB canvas of `size` handed to `draw`, then encoded as PNG.
+fn render(
+    title: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
+) -> Result<Vec<u8>, ChartError> {
     register_fonts();
     let fail = |message: String| ChartError {
-        title: chart.title.clone(),
+        title: title.to_string(),
         message,
     };
     let mut buffer = vec![255u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let x = chart.x_range();
-        let y = chart.y_range();
-        match chart.y_scale {
-            YScale::Linear => draw_time(&root, chart, x, y),
-            YScale::Log => draw_time(&root, chart, x, y.log_scale()),
-        }
-        .map_err(fail)?;
+        draw(&root).map_err(fail)?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     encode(&buffer, size).map_err(fail)
@@ -615,19 +624,7 @@ pub struct Heatmap {
 
 /// Draws `map` and returns the PNG bytes.
 pub fn heatmap(map: &Heatmap, size: (u32, u32)) -> Result<Vec<u8>, ChartError> {
-    register_fonts();
-    let fail = |message: String| ChartError {
-        title: map.title.clone(),
-        message,
-    };
-    let mut buffer = vec![255u8; size.0 as usize * size.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        draw_heatmap(&root, map).map_err(fail)?;
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    encode(&buffer, size).map_err(fail)
+    render(&map.title, size, |root| draw_heatmap(root, map))
 }
 
 fn draw_heatmap<DB: DrawingBackend>(
@@ -762,19 +759,7 @@ pub struct BarChart {
 
 /// Draws `bars` and returns the PNG bytes.
 pub fn bar_chart(bars: &BarChart, size: (u32, u32)) -> Result<Vec<u8>, ChartError> {
-    register_fonts();
-    let fail = |message: String| ChartError {
-        title: bars.title.clone(),
-        message,
-    };
-    let mut buffer = vec![255u8; size.0 as usize * size.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        draw_bars(&root, bars).map_err(fail)?;
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    encode(&buffer, size).map_err(fail)
+    render(&bars.title, size, |root| draw_bars(root, bars))
 }
 
 fn draw_bars<DB: DrawingBackend>(

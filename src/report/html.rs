@@ -65,6 +65,45 @@ pub fn render(name: &str, context: &impl serde::Serialize) -> Result<String, Rep
         .map_err(|e| ReportError::Template(format!("{e:#}")))
 }
 
+/// A drawn chart: written as its own PNG file and embedded in the page.
+pub struct Figure {
+    /// the HTML element id
+    pub id: String,
+    /// file name in the report's directory
+    pub file: String,
+    pub title: String,
+    pub caption: String,
+    pub png: Vec<u8>,
+    /// px
+    pub size: (u32, u32),
+}
+
+/// A [`Figure`] as the templates read it.
+#[derive(serde::Serialize)]
+pub struct FigureView {
+    id: String,
+    file: String,
+    title: String,
+    caption: String,
+    uri: String,
+    width: u32,
+    height: u32,
+}
+
+impl Figure {
+    pub fn view(&self) -> FigureView {
+        FigureView {
+            id: self.id.clone(),
+            file: self.file.clone(),
+            title: self.title.clone(),
+            caption: self.caption.clone(),
+            uri: data_uri(&self.png),
+            width: self.size.0,
+            height: self.size.1,
+        }
+    }
+}
+
 /// PNG bytes as a `data:` URI for an `<img src>`.
 pub fn data_uri(png: &[u8]) -> String {
     format!(

@@ -28,7 +28,7 @@ use super::chart::{
     self, BLACK, BLUE, Dash, GREEN, GREY, Level, Line, Marks, ORANGE, PURPLE, Pen, RED, SKY, Shape,
     Span, TimeChart, YFormat, YScale,
 };
-use super::html::{self, ReportError, Unit};
+use super::html::{self, Figure, FigureView, ReportError, Unit};
 use super::trades::ExitReason;
 use super::{RunResult, downsample, metrics};
 use crate::data::time::format_utc;
@@ -54,16 +54,6 @@ const EXAMPLES: usize = 3;
 pub struct Place<'a> {
     /// relative link to the sweep's `index.html`
     pub back: Option<&'a str>,
-}
-
-/// A chart ready to write and embed.
-pub struct Chart {
-    pub id: String,
-    /// file name in the run directory
-    pub file: String,
-    pub title: String,
-    pub caption: String,
-    pub png: Vec<u8>,
 }
 
 /// Writes the charts (PNG) and `report.html` into `dir`, beside the run's CSVs.
@@ -144,7 +134,7 @@ pub fn charts(
     spec: &RunSpec,
     market: &MarketData,
     run: &RunResult,
-) -> Result<Vec<Chart>, ReportError> {
+) -> Result<Vec<Figure>, ReportError> {
     let leverage = run_leverage(spec, run);
     let (hold, naive) = rayon::join(
         || {
@@ -214,12 +204,13 @@ pub fn charts(
         .into_par_iter()
         .map(|(id, file, caption, tc)| {
             let png = chart::time_chart(&tc, chart::SIZE)?;
-            Ok(Chart {
+            Ok(Figure {
                 id,
                 file,
                 title: tc.title,
                 caption,
                 png,
+                size: chart::SIZE,
             })
         })
         .collect()
@@ -644,7 +635,7 @@ struct RunView<'a> {
     warnings: Vec<String>,
     facts: Vec<Fact>,
     metrics: Vec<MetricRow>,
-    charts: Vec<ChartView>,
+    charts: Vec<FigureView>,
     risk: Vec<RiskRow>,
     trades: Vec<Vec<String>>,
     trade_header: [&'static str; 12],
@@ -676,17 +667,6 @@ struct RiskRow {
     action: &'static str,
     count: usize,
     examples: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct ChartView {
-    id: String,
-    file: String,
-    title: String,
-    caption: String,
-    uri: String,
-    width: u32,
-    height: u32,
 }
 
 /// `summary.json`'s figures in the table's order: key, label, unit, meaning.
@@ -803,7 +783,7 @@ pub const METRICS: [(&str, &str, Unit, &str); 22] = [
 fn page(
     spec: &RunSpec,
     run: &RunResult,
-    charts: &[Chart],
+    charts: &[Figure],
     place: Place,
 ) -> Result<String, ReportError> {
     let s = &run.summary;
@@ -946,18 +926,7 @@ fn page(
         warnings,
         facts,
         metrics,
-        charts: charts
-            .iter()
-            .map(|c| ChartView {
-                id: c.id.clone(),
-                file: c.file.clone(),
-                title: c.title.clone(),
-                caption: c.caption.clone(),
-                uri: html::data_uri(&c.png),
-                width: chart::SIZE.0,
-                height: chart::SIZE.1,
-            })
-            .collect(),
+        charts: charts.iter().map(Figure::view).collect(),
         risk: risk_rows(run),
         trades,
         trade_header,
@@ -1074,67 +1043,52 @@ fn sizing(r: &RiskConfig) -> String {
 /// The rules that are on, with their settings.
 pub fn rules_on(r: &RiskConfig) -> Vec<String> {
     let pct = |x: f64| format!("{} %", chart::short_number(100.0 * x));
+    let times = |x: f64| format!("{}x", chart::short_number(x));
+    let atr = |x: f64| format!("{} ATR", chart::short_number(x));
     let days = |ms: i64| format!("{} d", chart::short_number(ms as f64 / 86_400_000.0));
-    let mut on = Vec::new();
-    let mut add = |name: &str, value: Option<String>| {
-        if let Some(v) = value {
-            on.push(format!("{name} {v}"));
-        }
-    };
-    add(
-        "max_leverage",
-        r.max_leverage
-            .map(|x| format!("{}x", chart::short_number(x))),
-    );
-    add("max_position_pct", r.max_position_pct.map(pct));
-    add(
-        "max_total_exposure",
-        r.max_total_exposure
-            .map(|x| format!("{}x", chart::short_number(x))),
-    );
-    add("cash_reserve", r.cash_reserve.map(pct));
-    add(
-        "min_reward_risk",
-        r.min_reward_risk.map(chart::short_number),
-    );
-    add("require_stop", r.require_stop.then(String::new));
-    add(
-        "default_stop_atr",
-        r.default_stop_atr
-            .map(|x| format!("{} ATR", chart::short_number(x))),
-    );
-    add("liquidation_buffer", r.liquidation_buffer.map(pct));
-    add(
-        "liquidation_buffer_atr",
-        r.liquidation_buffer_atr
-            .map(|x| format!("{} ATR", chart::short_number(x))),
-    );
-    add("daily_loss_limit", r.daily_loss_limit.map(pct));
-    add("weekly_loss_limit", r.weekly_loss_limit.map(pct));
-    add("max_drawdown", r.max_drawdown.map(pct));
-    add(
-        "losing_streak",
-        r.losing_streak
-            .map(|n| format!("{n} trades, pause {}", days(r.losing_streak_cooldown))),
-    );
-    add(
-        "volatility_halt",
-        r.volatility_halt
-            .map(|x| format!("{}× baseline", chart::short_number(x))),
-    );
-    add("margin_halt_at", r.margin_halt_at.map(pct));
-    add("margin_deleverage_at", r.margin_deleverage_at.map(pct));
-    add("margin_exit_at", r.margin_exit_at.map(pct));
-    add(
-        "liquidation_probability",
-        r.liquidation_probability
-            .map(|p| format!("{} within {}", pct(p), days(r.liquidation_horizon))),
-    );
-    add(
-        "max_portfolio_volatility",
-        r.max_portfolio_volatility.map(pct),
-    );
-    on.into_iter().map(|s| s.trim_end().to_string()).collect()
+    let rules = [
+        ("max_leverage", r.max_leverage.map(times)),
+        ("max_position_pct", r.max_position_pct.map(pct)),
+        ("max_total_exposure", r.max_total_exposure.map(times)),
+        ("cash_reserve", r.cash_reserve.map(pct)),
+        (
+            "min_reward_risk",
+            r.min_reward_risk.map(chart::short_number),
+        ),
+        ("require_stop", r.require_stop.then(String::new)),
+        ("default_stop_atr", r.default_stop_atr.map(atr)),
+        ("liquidation_buffer", r.liquidation_buffer.map(pct)),
+        ("liquidation_buffer_atr", r.liquidation_buffer_atr.map(atr)),
+        ("daily_loss_limit", r.daily_loss_limit.map(pct)),
+        ("weekly_loss_limit", r.weekly_loss_limit.map(pct)),
+        ("max_drawdown", r.max_drawdown.map(pct)),
+        (
+            "losing_streak",
+            r.losing_streak
+                .map(|n| format!("{n} trades, pause {}", days(r.losing_streak_cooldown))),
+        ),
+        (
+            "volatility_halt",
+            r.volatility_halt
+                .map(|x| format!("{}× baseline", chart::short_number(x))),
+        ),
+        ("margin_halt_at", r.margin_halt_at.map(pct)),
+        ("margin_deleverage_at", r.margin_deleverage_at.map(pct)),
+        ("margin_exit_at", r.margin_exit_at.map(pct)),
+        (
+            "liquidation_probability",
+            r.liquidation_probability
+                .map(|p| format!("{} within {}", pct(p), days(r.liquidation_horizon))),
+        ),
+        (
+            "max_portfolio_volatility",
+            r.max_portfolio_volatility.map(pct),
+        ),
+    ];
+    rules
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| format!("{name} {v}").trim_end().to_string()))
+        .collect()
 }
 
 /// 6 significant digits, trailing zeros trimmed.

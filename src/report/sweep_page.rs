@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::chart::{
     self, BarChart, DASHES, Heatmap, Line, PALETTE, Pen, TimeChart, XFormat, YFormat,
 };
-use super::html::{self, ReportError};
+use super::html::{self, Figure, FigureView, ReportError};
 use super::run_page::{self, Place};
 use rust_decimal::prelude::ToPrimitive;
 
@@ -74,14 +74,7 @@ struct RawOptions {
 impl ReportOptions {
     /// Reads `[sweep.report]`; `axes` are the swept paths. Errors are `(key, message)`.
     pub fn parse(table: &toml::Table, axes: &[String]) -> Result<ReportOptions, (String, String)> {
-        let raw: RawOptions =
-            toml::Value::Table(table.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    let message = e.message().to_string();
-                    let key = crate::strategy::unknown_field(&message).unwrap_or_default();
-                    (key, message)
-                })?;
+        let raw: RawOptions = crate::spec::table_into(table)?;
         for (key, value) in [("x", &raw.x), ("y", &raw.y)] {
             if let Some(v) = value
                 && !axes.contains(v)
@@ -473,16 +466,6 @@ fn highest_surviving<'a>(configs: &[&'a Config], li: usize) -> Option<(&'a Confi
         .map(|(l, c)| (c, l >= tested))
 }
 
-/// A chart for the page.
-struct Png {
-    id: String,
-    file: String,
-    title: String,
-    caption: String,
-    png: Vec<u8>,
-    size: (u32, u32),
-}
-
 /// A chart to draw.
 enum Draw {
     Heat(Heatmap),
@@ -710,17 +693,6 @@ fn liquidation_bars(results: &Results) -> (String, String, Draw) {
 }
 
 #[derive(Serialize)]
-struct ChartView {
-    id: String,
-    file: String,
-    title: String,
-    caption: String,
-    uri: String,
-    width: u32,
-    height: u32,
-}
-
-#[derive(Serialize)]
 struct Cell {
     text: String,
     /// the raw value, for sorting
@@ -743,9 +715,9 @@ struct SweepView {
     answer: String,
     limit: String,
     notes: Vec<String>,
-    heatmaps: Vec<ChartView>,
-    survival: Vec<ChartView>,
-    bars: Vec<ChartView>,
+    heatmaps: Vec<FigureView>,
+    survival: Vec<FigureView>,
+    bars: Vec<FigureView>,
     header: Vec<(String, bool)>,
     rows: Vec<RowView>,
     definitions: Vec<(String, String)>,
@@ -793,7 +765,7 @@ pub fn write_index(
     let heat = heatmaps(&results, options);
     let (surv, groups) = survival_charts(&results, &survival, about.span_days);
     let bars = liquidation_bars(&results);
-    let draw = |(file_id, title, d): (String, String, Draw)| -> Result<Png, ReportError> {
+    let draw = |(file_id, title, d): (String, String, Draw)| -> Result<Figure, ReportError> {
         let (png, size, chart_title) = match &d {
             Draw::Heat(h) => (
                 chart::heatmap(h, HEATMAP_SIZE)?,
@@ -811,7 +783,7 @@ pub fn write_index(
                 b.title.clone(),
             ),
         };
-        Ok(Png {
+        Ok(Figure {
             file: format!("{file_id}.png"),
             id: file_id,
             title: chart_title,
@@ -820,21 +792,12 @@ pub fn write_index(
             size,
         })
     };
-    let heat: Vec<Png> = heat.into_par_iter().map(draw).collect::<Result<_, _>>()?;
-    let surv: Vec<Png> = surv.into_par_iter().map(draw).collect::<Result<_, _>>()?;
+    let heat: Vec<Figure> = heat.into_par_iter().map(draw).collect::<Result<_, _>>()?;
+    let surv: Vec<Figure> = surv.into_par_iter().map(draw).collect::<Result<_, _>>()?;
     let bars = vec![draw(bars)?];
     for p in heat.iter().chain(&surv).chain(&bars) {
         html::write(&dir.join(&p.file), &p.png)?;
     }
-    let view_of = |p: &Png| ChartView {
-        id: p.id.clone(),
-        file: p.file.clone(),
-        title: p.title.clone(),
-        caption: p.caption.clone(),
-        uri: html::data_uri(&p.png),
-        width: p.size.0,
-        height: p.size.1,
-    };
     let best = results
         .configs
         .iter()
@@ -941,9 +904,9 @@ pub fn write_index(
         answer: answer(&results, options),
         limit: pct(options.max_p_liquidation),
         notes,
-        heatmaps: heat.iter().map(view_of).collect(),
-        survival: surv.iter().map(view_of).collect(),
-        bars: bars.iter().map(view_of).collect(),
+        heatmaps: heat.iter().map(Figure::view).collect(),
+        survival: surv.iter().map(Figure::view).collect(),
+        bars: bars.iter().map(Figure::view).collect(),
         header,
         rows,
         definitions: vec![

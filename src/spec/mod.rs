@@ -473,3 +473,17 @@ impl RawExchange {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads a nested table (`[sweep.montecarlo]`, `[sweep.report]`) into `T`, which denies
+/// unknown fields. Errors are `(key, message)`: the unknown key when that is the fault.
+pub fn table_into<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+) -> Result<T, (String, String)> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let message = e.message().to_string();
+            let key = crate::strategy::unknown_field(&message).unwrap_or_default();
+            (key, message)
+        })
+}

@@ -69,14 +69,7 @@ struct Raw {
 impl MonteCarlo {
     /// Reads the table; errors are `(key, message)`.
     pub fn parse(table: &toml::Table) -> Result<MonteCarlo, (String, String)> {
-        let raw: Raw =
-            toml::Value::Table(table.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    let message = e.message().to_string();
-                    let key = crate::strategy::unknown_field(&message).unwrap_or_default();
-                    (key, message)
-                })?;
+        let raw: Raw = crate::spec::table_into(table)?;
         if raw.paths == 0 || raw.paths > 1_000_000 {
             return Err((
                 "paths".into(),

@@ -140,25 +140,10 @@ fn identical_inputs_give_identical_reports() {
 #[test]
 fn a_sweep_report_answers_and_links_its_run_reports() {
     let dir = TempDir::new().unwrap();
-    let data = repo().join("data");
-    let text = format!(
-        r#"name = "small"
-[data]
-timeframe = "4h"
-to = "2024-07-01"
-[[data.symbols]]
-symbol = "BTCUSDT"
-candles = "{d}/BTCUSDT-1h.zip"
-mark = "{d}/BTCUSDT-1h-markPrice.zip"
-funding = "{d}/BTCUSDT-fundingRate.zip"
-[strategy]
-kind = "ema_cross"
-fast = 6
-slow = 24
-[risk]
-sizing = "fixed_fraction"
-fixed_fraction = 0.5
-[sweep]
+    // three months of 4h bars, ema_cross at half the equity as margin
+    let file = super::sweep::small_spec(
+        dir.path(),
+        r#"[sweep]
 "risk.max_leverage" = [1, 5, 20]
 "risk.preset" = ["off", "default"]
 [sweep.montecarlo]
@@ -169,10 +154,7 @@ seed = 3
 top = 2
 max_p_liquidation = 0.05
 "#,
-        d = data.display()
     );
-    let file = dir.path().join("small.toml");
-    std::fs::write(&file, text).unwrap();
     let sweep = Sweep::prepare(&file).unwrap();
     assert_eq!(sweep.report.top, 2);
     let out = dir.path().join("out");

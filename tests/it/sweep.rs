@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use super::repo;
 
 /// A small sweep: 4 configurations × 8 paths on three months of 4h bars.
-fn small_spec(dir: &Path, sweep_table: &str) -> std::path::PathBuf {
+pub fn small_spec(dir: &Path, sweep_table: &str) -> std::path::PathBuf {
     let data = repo().join("data");
     let text = format!(
         r#"name = "small"
