@@ -51,6 +51,7 @@ pub fn render(name: &str, context: &impl serde::Serialize) -> Result<String, Rep
         .map_err(|e| ReportError::Template(e.to_string()))?;
     env.set_syntax(syntax);
     for (n, text) in [
+        ("base.html", include_str!("templates/base.html")),
         ("run.html", include_str!("templates/run.html")),
         ("sweep.html", include_str!("templates/sweep.html")),
     ] {
