@@ -246,7 +246,12 @@ impl Engine {
         self.walk_exchange(open_time, bars);
         self.observe(bars);
         self.risk.on_step(close, &mut self.venue);
-        let snapshot = self.venue.snapshot();
+        // the margin ratio is only kept with the columns
+        let snapshot = if self.curve.keep {
+            self.venue.snapshot()
+        } else {
+            self.venue.snapshot_without_ratio()
+        };
         self.curve.record(open_time, close, &snapshot);
         if self.curve.keep {
             for s in 0..self.venue.symbol_count() {

@@ -345,6 +345,19 @@ impl Venue {
     /// allocation. The margin ratio is the account's (cross) or the highest of the positions'
     /// (isolated): maintenance margin / margin balance, a fraction (1 = liquidation).
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with::<true>()
+    }
+
+    /// [`Venue::snapshot`] without the margin ratio (NaN) and the margin, when only equity
+    /// and exposure are wanted: no maintenance-tier lookup, no division (a sweep's per-bar
+    /// record).
+    #[inline]
+    pub fn snapshot_without_ratio(&self) -> Snapshot {
+        self.snapshot_with::<false>()
+    }
+
+    #[inline]
+    fn snapshot_with<const RATIO: bool>(&self) -> Snapshot {
         let sh = &self.shadow;
         let mut snap = Snapshot {
             wallet: sh.wallet,
@@ -358,16 +371,22 @@ impl Venue {
             } else {
                 p.entry
             };
-            let (maint, upnl) = (sh.maint(s, p.qty, mark), p.sign * p.qty * (mark - p.entry));
+            let upnl = p.sign * p.qty * (mark - p.entry);
             snap.unrealised += upnl;
             snap.gross_notional += p.qty * mark;
+            if !RATIO {
+                continue;
+            }
+            let maint = sh.maint(s, p.qty, mark);
             snap.margin += p.margin;
             maint_sum += maint;
             if self.config.mode == MarginMode::Isolated {
                 snap.margin_ratio = snap.margin_ratio.max(ratio(maint, p.margin + upnl));
             }
         }
-        if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
+        if !RATIO {
+            snap.margin_ratio = f64::NAN;
+        } else if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
             snap.margin_ratio = ratio(maint_sum, sh.wallet + snap.unrealised);
         }
         snap

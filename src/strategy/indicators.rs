@@ -94,13 +94,19 @@ impl<T: Copy + Default> Window<T> {
 pub struct Sma {
     window: Window<Fixed>,
     sum: i128,
+    /// ticks per unit × the window's length: the mean is one correctly rounded division of
+    /// the sum by it (exact in `f64` for windows below 9·10⁷)
+    ticks_per_mean: f64,
 }
 
 impl Sma {
     pub fn new(n: usize) -> Sma {
+        let window = Window::new(n);
+        let ticks_per_mean = SCALE * window.len() as f64;
         Sma {
-            window: Window::new(n),
+            window,
             sum: 0,
+            ticks_per_mean,
         }
     }
 
@@ -118,7 +124,7 @@ impl Sma {
     pub fn value(&self) -> Option<f64> {
         self.window
             .full
-            .then(|| Fixed(self.sum).to_f64() / self.window.len() as f64)
+            .then(|| wide_to_f64(self.sum) / self.ticks_per_mean)
     }
 }
 
