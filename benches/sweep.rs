@@ -12,6 +12,8 @@
 
 use std::sync::atomic::AtomicBool;
 
+use std::hint::black_box;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::market::{MarketData, Timeframe};
@@ -72,6 +74,12 @@ fn bench(c: &mut Criterion) {
     // each configuration runs the history and every path
     group.throughput(Throughput::Elements(24 * 21 * 50_000));
     group.bench_function("montecarlo/24x20paths", |b| b.iter(|| run(&mc, 2)));
+    // what rebuilding one path costs (every configuration rebuilds each of its paths)
+    let montecarlo = mc.montecarlo.as_ref().unwrap();
+    group.throughput(Throughput::Elements(50_000));
+    group.bench_function("montecarlo/path_build_50k", |b| {
+        b.iter(|| black_box(montecarlo.path(&mc.market, 3).unwrap().clock.len()))
+    });
     group.finish();
 }
 

@@ -792,7 +792,14 @@ fn draw_bars<DB: DrawingBackend>(
         .y_desc(&bars.y_label)
         .x_labels(x_labels)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|v: &f64| short_number(*v))
+        // counts: whole numbers only
+        .y_label_formatter(&|v: &f64| {
+            if v.fract() == 0.0 {
+                short_number(*v)
+            } else {
+                String::new()
+            }
+        })
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 14))
         .light_line_style(RGBColor(235, 235, 235))

@@ -348,24 +348,31 @@ pub fn chosen(results: &Results, options: &ReportOptions, all: bool) -> Vec<usiz
 /// The sentence the user came for.
 pub fn answer(results: &Results, options: &ReportOptions) -> String {
     let limit = pct(options.max_p_liquidation);
-    let paths = if results.monte_carlo {
-        "of paths"
+    let survive = if results.monte_carlo {
+        format!("{} of paths", pct(1.0 - options.max_p_liquidation))
     } else {
-        "(history only: no Monte Carlo paths)"
+        "the history without a liquidation (no Monte Carlo paths)".to_string()
     };
-    let survive = format!("{} {paths}", pct(1.0 - options.max_p_liquidation));
     let best = results
         .configs
         .iter()
         .filter(|c| c.passes)
         .max_by(|a, b| a.score.total_cmp(&b.score).then(b.id.cmp(&a.id)));
     let figures = |c: &Config| {
-        format!(
-            "P(liquidation) {}, median final equity {} USDT, median max drawdown {}",
-            pct(c.p_liquidation),
-            html::grouped(c.median_equity, 0),
-            pct(c.median_drawdown)
-        )
+        if results.monte_carlo {
+            format!(
+                "P(liquidation) {}, median final equity {} USDT, median max drawdown {}",
+                pct(c.p_liquidation),
+                html::grouped(c.median_equity, 0),
+                pct(c.median_drawdown)
+            )
+        } else {
+            format!(
+                "final equity {} USDT, max drawdown {}",
+                html::grouped(c.median_equity, 0),
+                pct(c.median_drawdown)
+            )
+        }
     };
     let Some(best) = best else {
         let least = results
@@ -420,8 +427,9 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
     let all: Vec<&Config> = results.configs.iter().collect();
     match highest_surviving(&all, li) {
         Some((c, top)) => format!(
-            "The highest leverage at which this strategy survived {survive} was {} ({}): {}. {best_text}",
-            highest(c, top),
+            "The highest leverage at which this strategy survived {survive} was {} ({}{}): {}. {best_text}",
+            value_text(axis, &c.values[li]),
+            if top { "the highest tested; " } else { "" },
             describe(&results.axes, c),
             figures(c)
         ),
@@ -523,7 +531,13 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
             "median final equity (USDT)".to_string(),
             |c| c.median_equity,
             false,
-            chart::short_number,
+            |v| {
+                if v.abs() >= 100.0 {
+                    html::grouped(v, 0)
+                } else {
+                    chart::short_number(v)
+                }
+            },
         ),
         (
             "drawdown",
@@ -642,11 +656,14 @@ fn survival_charts(
 }
 
 fn liquidation_bars(results: &Results) -> (String, String, Draw) {
-    let title = if results.monte_carlo {
-        "Paths liquidated per configuration"
+    let mut title = if results.monte_carlo {
+        "Paths liquidated per configuration".to_string()
     } else {
-        "Liquidations per configuration (history)"
+        "Liquidations per configuration (history)".to_string()
     };
+    if results.configs.iter().all(|c| c.liquidated == 0.0) {
+        title += ": none";
+    }
     let names = results
         .configs
         .iter()
@@ -665,7 +682,7 @@ fn liquidation_bars(results: &Results) -> (String, String, Draw) {
         })
         .collect();
     let bars = BarChart {
-        title: title.into(),
+        title: title.clone(),
         x_label: if results.configs.len() > 24 {
             "configuration id".into()
         } else {
