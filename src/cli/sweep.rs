@@ -31,7 +31,7 @@ pub struct SweepArgs {
     /// Run only the K-th of N deterministic slices of the grid, e.g. 2/8
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
-    /// Write a run report for every configuration (default: the best few, `[sweep.report] top`)
+    /// Write a run report for every configuration (default: the best few, `[report] top`)
     #[arg(long)]
     pub report_all: bool,
 }

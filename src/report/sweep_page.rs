@@ -3,7 +3,7 @@
 //!
 //! What the page answers first, in one sentence: the highest leverage at which the strategy
 //! kept the probability of liquidation within the limit (`max_p_liquidation`, 1 % unless the
-//! spec's `[sweep.report]` says otherwise), and the best configuration by risk-adjusted
+//! spec's `[report]` says otherwise), and the best configuration by risk-adjusted
 //! return within that limit.
 //!
 //! Definitions (the README repeats them):
@@ -39,67 +39,7 @@ const DAY_MS: f64 = 86_400_000.0;
 const MAX_SURVIVAL_CHARTS: usize = 6;
 const HEATMAP_SIZE: (u32, u32) = (560, 420);
 
-/// The `[sweep.report]` table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReportOptions {
-    /// swept paths for the heatmaps' axes; default: the leverage axis and a sizing axis
-    pub x: Option<String>,
-    pub y: Option<String>,
-    /// fraction: the survival constraint, P(liquidation) ≤ this
-    pub max_p_liquidation: f64,
-    /// configurations that get their own run report
-    pub top: usize,
-}
-
-impl Default for ReportOptions {
-    fn default() -> Self {
-        ReportOptions {
-            x: None,
-            y: None,
-            max_p_liquidation: 0.01,
-            top: 3,
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOptions {
-    x: Option<String>,
-    y: Option<String>,
-    max_p_liquidation: Option<f64>,
-    top: Option<usize>,
-}
-
-impl ReportOptions {
-    /// Reads `[sweep.report]`; `axes` are the swept paths. Errors are `(key, message)`.
-    pub fn parse(table: &toml::Table, axes: &[String]) -> Result<ReportOptions, (String, String)> {
-        let raw: RawOptions = crate::spec::table_into(table)?;
-        for (key, value) in [("x", &raw.x), ("y", &raw.y)] {
-            if let Some(v) = value
-                && !axes.contains(v)
-            {
-                return Err((
-                    key.into(),
-                    format!("{v:?} is not swept; swept: {}", axes.join(", ")),
-                ));
-            }
-        }
-        let max_p_liquidation = raw.max_p_liquidation.unwrap_or(0.01);
-        if !(0.0..=1.0).contains(&max_p_liquidation) {
-            return Err((
-                "max_p_liquidation".into(),
-                format!("{max_p_liquidation}: must be a fraction in [0, 1], e.g. 0.01"),
-            ));
-        }
-        Ok(ReportOptions {
-            x: raw.x,
-            y: raw.y,
-            max_p_liquidation,
-            top: raw.top.unwrap_or(3),
-        })
-    }
-}
+pub use crate::spec::ReportOptions;
 
 /// One configuration's row of `results.csv`, with the figures the page ranks by.
 #[derive(Clone, Debug)]
@@ -251,10 +191,10 @@ fn heatmap_axes(axes: &[String], options: &ReportOptions) -> (usize, Option<usiz
         "volatility_target",
         "fixed_notional",
     ];
-    let x = index(&options.x)
+    let x = index(&options.heatmap_x)
         .or_else(|| leverage_axis(axes))
         .unwrap_or(0);
-    let y = index(&options.y).or_else(|| {
+    let y = index(&options.heatmap_y).or_else(|| {
         axes.iter()
             .enumerate()
             .find(|(i, a)| *i != x && sizing.iter().any(|s| a.ends_with(s)))
@@ -1036,21 +976,12 @@ pub fn write_merged_index(out: &Path, shards: usize) -> Result<(), ReportError> 
         .and_then(|a| a.get("balance"))
         .and_then(|b| b.as_float().or_else(|| b.as_integer().map(|i| i as f64)))
         .unwrap_or(10_000.0);
-    let sweep_table = doc.get("sweep").and_then(|s| s.as_table());
-    let axes: Vec<String> = sweep_table
-        .map(|t| {
-            t.iter()
-                .filter(|(_, v)| v.is_array())
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let options = match sweep_table
-        .and_then(|t| t.get("report"))
-        .and_then(|r| r.as_table())
-    {
-        Some(t) => ReportOptions::parse(t, &axes)
-            .map_err(|(k, m)| fail(format!("sweep.report.{k}: {m}")))?,
+    // the shards ran the same spec, checked then; a heatmap axis that is not swept falls
+    // back to the default axes
+    let options = match doc.get("report").and_then(|r| r.as_table()) {
+        Some(t) => crate::spec::table_into::<crate::spec::RawReport>(t)
+            .and_then(|raw| raw.options())
+            .map_err(|(k, m)| fail(format!("report.{k}: {m}")))?,
         None => ReportOptions::default(),
     };
     let survival = read_survival(&out.join(SURVIVAL)).map_err(fail)?;
@@ -1158,7 +1089,7 @@ mod tests {
             .to_vec();
         assert_eq!(heatmap_axes(&axes, &ReportOptions::default()), (1, Some(2)));
         let options = ReportOptions {
-            x: Some("risk.preset".into()),
+            heatmap_x: Some("risk.preset".into()),
             ..ReportOptions::default()
         };
         assert_eq!(heatmap_axes(&axes, &options).0, 0);

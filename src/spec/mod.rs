@@ -106,6 +106,56 @@ pub struct RawExchange {
 pub struct RawReport {
     /// a title for the report (default: the spec's name)
     pub title: Option<String>,
+    /// a sweep's heatmap axes: swept paths (default: leverage × a sizing parameter)
+    pub heatmap_x: Option<String>,
+    pub heatmap_y: Option<String>,
+    /// fraction: a sweep's survival limit, P(liquidation) ≤ this (default 0.01)
+    pub max_p_liquidation: Option<f64>,
+    /// a sweep's configurations that get their own run report (default 3)
+    pub top: Option<usize>,
+}
+
+impl RawReport {
+    /// The settings with their defaults; errors are `(key, message)`.
+    pub fn options(&self) -> Result<ReportOptions, (String, String)> {
+        let max_p_liquidation = self.max_p_liquidation.unwrap_or(0.01);
+        if !(0.0..=1.0).contains(&max_p_liquidation) {
+            return Err((
+                "max_p_liquidation".into(),
+                format!("{max_p_liquidation}: must be a fraction in [0, 1], e.g. 0.01"),
+            ));
+        }
+        Ok(ReportOptions {
+            heatmap_x: self.heatmap_x.clone(),
+            heatmap_y: self.heatmap_y.clone(),
+            max_p_liquidation,
+            top: self.top.unwrap_or(3),
+        })
+    }
+}
+
+/// `[report]` settings for a sweep's report (see `report::sweep_page`); a run uses only
+/// the title.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportOptions {
+    /// swept paths for the heatmaps' axes; default: the leverage path and a sizing path
+    pub heatmap_x: Option<String>,
+    pub heatmap_y: Option<String>,
+    /// fraction: the survival limit, P(liquidation) ≤ this
+    pub max_p_liquidation: f64,
+    /// configurations that get their own run report
+    pub top: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        RawReport::default().options().unwrap_or(ReportOptions {
+            heatmap_x: None,
+            heatmap_y: None,
+            max_p_liquidation: 0.01,
+            top: 3,
+        })
+    }
 }
 
 /// A checked run: what the engine needs, and nothing unchecked.
@@ -130,6 +180,7 @@ pub struct RunSpec {
     pub risk: RiskConfig,
     pub sweep: Option<toml::Table>,
     pub title: String,
+    pub report: ReportOptions,
 }
 
 /// Where a spec's text came from, for error lines.
@@ -313,6 +364,10 @@ impl RawSpec {
                 .title
                 .clone()
                 .unwrap_or_else(|| self.name.clone()),
+            report: self
+                .report
+                .options()
+                .map_err(|(key, message)| src.error(&format!("report.{key}"), message))?,
         })
     }
 
@@ -474,7 +529,7 @@ impl RawExchange {
 #[cfg(test)]
 mod tests;
 
-/// Reads a nested table (`[sweep.montecarlo]`, `[sweep.report]`) into `T`, which denies
+/// Reads a nested table (`[sweep.montecarlo]`, a copied spec's `[report]`) into `T`, which denies
 /// unknown fields. Errors are `(key, message)`: the unknown key when that is the fault.
 pub fn table_into<T: serde::de::DeserializeOwned>(
     table: &toml::Table,

@@ -48,12 +48,10 @@ pub struct Grid {
     pub sample: Option<usize>,
     pub sample_seed: u64,
     pub montecarlo: Option<toml::Table>,
-    /// `[sweep.report]`: how the sweep's report is drawn
-    pub report: Option<toml::Table>,
 }
 
 /// The `[sweep]` keys that are not axes.
-const RESERVED: [&str; 4] = ["sample", "sample_seed", "montecarlo", "report"];
+const RESERVED: [&str; 3] = ["sample", "sample_seed", "montecarlo"];
 
 impl Grid {
     /// Reads the `[sweep]` table; `file` names the spec in errors.
@@ -122,19 +120,11 @@ impl Grid {
                 ));
             }
         };
-        let report = match table.get("report") {
-            None => None,
-            Some(toml::Value::Table(t)) => Some(t.clone()),
-            Some(other) => {
-                return Err(err("report", format!("expected a table, found {other}")));
-            }
-        };
         Ok(Grid {
             axes,
             sample,
             sample_seed,
             montecarlo,
-            report,
         })
     }
 

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::market::MarketData;
-use crate::report::sweep_page::ReportOptions;
 use crate::spec::{self, RunSpec, SpecError};
 use grid::{Grid, Point};
 use montecarlo::MonteCarlo;
@@ -38,8 +37,8 @@ pub struct Sweep {
     pub name: String,
     pub grid: Grid,
     pub montecarlo: Option<MonteCarlo>,
-    /// `[sweep.report]`
-    pub report: ReportOptions,
+    /// the spec's `[report]` settings
+    pub report: spec::ReportOptions,
     /// the points to run (all, or the sample); each one's spec is rebuilt when it runs, so
     /// memory does not grow with the grid (they were all checked by [`Sweep::prepare`])
     pub points: Vec<Point>,
@@ -96,20 +95,25 @@ impl Sweep {
                 field: format!("sweep.montecarlo.{key}"),
                 message,
             })?;
+        // the report's heatmap axes must be swept paths
         let axes: Vec<String> = grid.axes.iter().map(|a| a.path.clone()).collect();
-        let report = grid
-            .report
-            .as_ref()
-            .map(|t| ReportOptions::parse(t, &axes))
-            .transpose()
-            .map_err(|(key, message)| SpecError {
-                file: file.display().to_string(),
-                line: spec::line_of_key(&text, &format!("sweep.report.{key}"))
-                    .or_else(|| spec::line_of_key(&text, "sweep.report")),
-                field: format!("sweep.report.{key}"),
-                message,
-            })?
-            .unwrap_or_default();
+        for (key, value) in [
+            ("heatmap_x", &base.report.heatmap_x),
+            ("heatmap_y", &base.report.heatmap_y),
+        ] {
+            if let Some(v) = value
+                && !axes.contains(v)
+            {
+                return Err(SpecError {
+                    file: file.display().to_string(),
+                    line: spec::line_of_key(&text, &format!("report.{key}")),
+                    field: format!("report.{key}"),
+                    message: format!("{v:?} is not swept; swept: {}", axes.join(", ")),
+                }
+                .into());
+            }
+        }
+        let report = base.report.clone();
         let mut doc: toml::Table =
             toml::from_str(&text).map_err(|e| spec::toml_error(&e, &text, file))?;
         doc.remove("sweep");

@@ -150,7 +150,7 @@ fn a_sweep_report_answers_and_links_its_run_reports() {
 paths = 12
 block = 6
 seed = 3
-[sweep.report]
+[report]
 top = 2
 max_p_liquidation = 0.05
 "#,
@@ -235,15 +235,32 @@ candles = "{d}/BTCUSDT-1h.zip"
 kind = "buy_and_hold"
 [sweep]
 "risk.max_leverage" = [1, 2]
-[sweep.report]
-x = "risk.max_leverag"
+[report]
+heatmap_x = "risk.max_leverag"
 "#,
         d = data.display()
     );
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, text).unwrap();
     let err = Sweep::prepare(&file).err().unwrap().to_string();
-    assert!(err.contains("sweep.report.x"), "{err}");
+    assert!(err.contains("report.heatmap_x"), "{err}");
     assert!(err.contains("is not swept"), "{err}");
     assert!(err.contains(":12"), "line 12 expected: {err}");
+    // an unknown report key names the key it meant, and a limit outside [0, 1] is refused
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("heatmap_x = \"risk.max_leverag\"", "tpo = 2"),
+    )
+    .unwrap();
+    let err = Sweep::prepare(&file).err().unwrap().to_string();
+    assert!(err.contains("did you mean `top`"), "{err}");
+    std::fs::write(
+        &file,
+        text.replace("heatmap_x = \"risk.max_leverag\"", "max_p_liquidation = 5"),
+    )
+    .unwrap();
+    let err = Sweep::prepare(&file).err().unwrap().to_string();
+    assert!(err.contains("report.max_p_liquidation"), "{err}");
+    assert!(err.contains("must be a fraction"), "{err}");
 }
