@@ -100,14 +100,7 @@ fn baseline(
     let curve = result.engine.curve;
     Baseline {
         label,
-        liquidations: result
-            .engine
-            .venue
-            .events()
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::Liquidation { .. }))
-            .map(|e| e.time)
-            .collect(),
+        liquidations: liquidation_times(&result.engine.venue),
         time: curve.time,
         equity: curve.equity,
     }
@@ -262,47 +255,62 @@ fn equity_chart(run: &RunResult, hold: &Baseline, naive: &Baseline) -> TimeChart
         pen: pen(BLUE, Dash::Solid, 2),
         fill: false,
     });
-    let at = |time: &[i64], equity: &[f64], t: i64| step_at(time, t).map(|i| (t, equity[i]));
-    let liquidations: Vec<(i64, f64)> = run
-        .engine
-        .venue
-        .events()
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Liquidation { .. }))
-        .filter_map(|e| at(&c.time, &c.equity, e.time))
-        .collect();
-    tc.marks.push(Marks {
-        label: "liquidation".into(),
-        points: liquidations,
-        shape: Shape::Circle,
-        colour: RED,
-    });
-    tc.marks.push(Marks {
-        label: "naive_leverage liquidation".into(),
-        points: naive
-            .liquidations
-            .iter()
-            .filter_map(|&t| at(&naive.time, &naive.equity, t))
-            .collect(),
-        shape: Shape::Circle,
-        colour: ORANGE,
-    });
-    let halts: Vec<(i64, f64)> = run
+    let halts: Vec<i64> = run
         .engine
         .risk
         .audit()
         .events()
         .iter()
         .filter(|e| matches!(e.action, Action::Halted | Action::Closed))
-        .filter_map(|e| at(&c.time, &c.equity, e.time))
+        .map(|e| e.time)
         .collect();
-    tc.marks.push(Marks {
-        label: "risk layer: halt or forced close".into(),
-        points: halts,
-        shape: Shape::Square,
-        colour: PURPLE,
-    });
+    for (label, time, equity, times, shape, colour) in [
+        (
+            "liquidation",
+            &c.time,
+            &c.equity,
+            liquidation_times(&run.engine.venue),
+            Shape::Circle,
+            RED,
+        ),
+        (
+            "naive_leverage liquidation",
+            &naive.time,
+            &naive.equity,
+            naive.liquidations.clone(),
+            Shape::Circle,
+            ORANGE,
+        ),
+        (
+            "risk layer: halt or forced close",
+            &c.time,
+            &c.equity,
+            halts,
+            Shape::Square,
+            PURPLE,
+        ),
+    ] {
+        tc.marks.push(Marks {
+            label: label.into(),
+            points: times
+                .iter()
+                .filter_map(|&t| step_at(time, t).map(|i| (t, equity[i])))
+                .collect(),
+            shape,
+            colour,
+        });
+    }
     tc
+}
+
+/// ms: when the venue liquidated something.
+fn liquidation_times(venue: &crate::exchange::venue::Venue) -> Vec<i64> {
+    venue
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Liquidation { .. }))
+        .map(|e| e.time)
+        .collect()
 }
 
 /// Drawdown below the running peak per step, as a negative fraction.
