@@ -32,6 +32,12 @@ use montecarlo::MonteCarlo;
 /// but without it holds an interrupted sweep, which only `--resume` may touch.
 pub const COMPLETE: &str = ".complete";
 
+/// The most configurations run together on each Monte Carlo path (see
+/// [`runner::run_batch`]): the path is built once for all of them. Batches are also kept to
+/// a quarter of the work or less, so a sweep commits (and shows progress) at least four
+/// times; an interruption loses at most the batch in flight.
+const MAX_BATCH: usize = 8;
+
 /// A sweep ready to run: every point checked, the history loaded.
 pub struct Sweep {
     pub name: String,
@@ -254,31 +260,60 @@ pub fn run(
     let appender =
         Mutex::new(results::Appender::open(out, &header, sweep.ruin_levels()).map_err(io)?);
     let finished = std::sync::atomic::AtomicUsize::new(0);
-    let outcome: Result<(), SweepError> = todo.par_iter().try_for_each(|&i| {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let point = &sweep.points[i];
-        let spec = sweep.spec_of(point)?;
-        let row = runner::run_config(
-            point.id,
-            point.values.clone(),
-            &spec,
-            &sweep.market,
-            sweep.montecarlo.as_ref(),
-            stop,
-        )
-        .map_err(SweepError::Other)?;
-        if let Some(row) = row {
-            let mut w = appender
-                .lock()
-                .map_err(|_| SweepError::Other("a worker failed".into()))?;
-            w.append(&row).map_err(io)?;
+    let commit = |rows: Vec<runner::Row>| -> Result<(), SweepError> {
+        let mut w = appender
+            .lock()
+            .map_err(|_| SweepError::Other("a worker failed".into()))?;
+        for row in &rows {
+            w.append(row).map_err(io)?;
             let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
             tick(done_before + n, total);
         }
         Ok(())
-    });
+    };
+    let outcome: Result<(), SweepError> = match &sweep.montecarlo {
+        // with Monte Carlo, configurations go in batches that share each path's build
+        Some(mc) => todo
+            .chunks((todo.len() / 4).clamp(1, MAX_BATCH))
+            .try_for_each(|batch| {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let configs = batch
+                    .iter()
+                    .map(|&i| {
+                        let point = &sweep.points[i];
+                        Ok((point.id, point.values.clone(), sweep.spec_of(point)?))
+                    })
+                    .collect::<Result<Vec<_>, SweepError>>()?;
+                match runner::run_batch(&configs, &sweep.market, mc, stop)
+                    .map_err(SweepError::Other)?
+                {
+                    Some(rows) => commit(rows),
+                    None => Ok(()),
+                }
+            }),
+        None => todo.par_iter().try_for_each(|&i| {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let point = &sweep.points[i];
+            let spec = sweep.spec_of(point)?;
+            let row = runner::run_config(
+                point.id,
+                point.values.clone(),
+                &spec,
+                &sweep.market,
+                None,
+                stop,
+            )
+            .map_err(SweepError::Other)?;
+            match row {
+                Some(row) => commit(vec![row]),
+                None => Ok(()),
+            }
+        }),
+    };
     outcome?;
     drop(appender);
     let done_now = finished.load(Ordering::Relaxed);

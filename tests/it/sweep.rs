@@ -216,3 +216,35 @@ seed = 11
         "20x must be liquidated more often than 2x: {p:?}"
     );
 }
+
+#[test]
+fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
+    // configurations share each path's build in batches; the rows must be those of running
+    // every configuration on its own
+    let dir = TempDir::new().unwrap();
+    let spec = small_spec(dir.path(), GRID);
+    let sweep = Sweep::prepare(&spec).unwrap();
+    let mc = sweep.montecarlo.as_ref().unwrap();
+    let stop = AtomicBool::new(false);
+    let configs: Vec<_> = sweep
+        .points
+        .iter()
+        .map(|p| (p.id, p.values.clone(), sweep.spec_of(p).unwrap()))
+        .collect();
+    let batched = sweep::runner::run_batch(&configs, &sweep.market, mc, &stop)
+        .unwrap()
+        .unwrap();
+    assert_eq!(batched.len(), 4);
+    for ((id, values, spec), row) in configs.iter().zip(&batched) {
+        let alone =
+            sweep::runner::run_config(*id, values.clone(), spec, &sweep.market, Some(mc), &stop)
+                .unwrap()
+                .unwrap();
+        let line = |r| sweep::results::results_line(r, mc.ruin_levels.len());
+        assert_eq!(line(row), line(&alone), "configuration {id}");
+        assert_eq!(
+            sweep::results::survival_lines(row),
+            sweep::results::survival_lines(&alone)
+        );
+    }
+}
