@@ -118,7 +118,8 @@ pub struct RawReport {
 impl RawReport {
     /// The settings with their defaults; errors are `(key, message)`.
     pub fn options(&self) -> Result<ReportOptions, (String, String)> {
-        let max_p_liquidation = self.max_p_liquidation.unwrap_or(0.01);
+        let defaults = ReportOptions::default();
+        let max_p_liquidation = self.max_p_liquidation.unwrap_or(defaults.max_p_liquidation);
         if !(0.0..=1.0).contains(&max_p_liquidation) {
             return Err((
                 "max_p_liquidation".into(),
@@ -129,7 +130,7 @@ impl RawReport {
             heatmap_x: self.heatmap_x.clone(),
             heatmap_y: self.heatmap_y.clone(),
             max_p_liquidation,
-            top: self.top.unwrap_or(3),
+            top: self.top.unwrap_or(defaults.top),
         })
     }
 }
@@ -149,12 +150,12 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        RawReport::default().options().unwrap_or(ReportOptions {
+        ReportOptions {
             heatmap_x: None,
             heatmap_y: None,
             max_p_liquidation: 0.01,
             top: 3,
-        })
+        }
     }
 }
 
@@ -526,9 +527,6 @@ impl RawExchange {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Reads a nested table (`[sweep.montecarlo]`, a copied spec's `[report]`) into `T`, which denies
 /// unknown fields. Errors are `(key, message)`: the unknown key when that is the fault.
 pub fn table_into<T: serde::de::DeserializeOwned>(
@@ -542,3 +540,6 @@ pub fn table_into<T: serde::de::DeserializeOwned>(
             (key, message)
         })
 }
+
+#[cfg(test)]
+mod tests;
