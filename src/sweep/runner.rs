@@ -95,7 +95,8 @@ pub struct Row {
     pub paths: Option<PathStats>,
 }
 
-/// Runs one configuration; `None` when `stop` was raised before it finished.
+/// Runs one configuration; `None` when `stop` was raised before it finished. With Monte
+/// Carlo it is a batch of one ([`run_batch`]).
 pub fn run_config(
     id: usize,
     params: Vec<toml::Value>,
@@ -104,27 +105,11 @@ pub fn run_config(
     mc: Option<&MonteCarlo>,
     stop: &AtomicBool,
 ) -> Result<Option<Row>, String> {
+    if let Some(mc) = mc {
+        let batch = [(id, params, spec.clone())];
+        return Ok(run_batch(&batch, market, mc, stop)?.and_then(|rows| rows.into_iter().next()));
+    }
     let history = report::run(spec, market, false).summary.metrics;
-    let paths = match mc {
-        None => None,
-        Some(mc) => {
-            let outcomes: Vec<Option<Outcome>> = (0..mc.paths)
-                .into_par_iter()
-                .map(|k| {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(None);
-                    }
-                    let path = mc.path(market, k)?;
-                    Ok(Some(outcome(spec, &path, &mc.ruin_levels)))
-                })
-                .collect::<Result<_, String>>()?;
-            if outcomes.iter().any(Option::is_none) {
-                return Ok(None);
-            }
-            let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
-            Some(path_stats(&outcomes, mc))
-        }
-    };
     if stop.load(Ordering::Relaxed) {
         return Ok(None);
     }
@@ -132,7 +117,7 @@ pub fn run_config(
         id,
         params,
         history,
-        paths,
+        paths: None,
     }))
 }
 
