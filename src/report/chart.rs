@@ -616,10 +616,9 @@ pub struct Heatmap {
     /// `values[row][column]`; row 0 at the bottom; NaN: no data
     pub values: Vec<Vec<f64>>,
     pub texts: Vec<Vec<String>>,
-    /// colour scale from low to high; `reverse` when low is good (drawdown, probabilities)
+    /// colour scale from the data's lowest to its highest; `reverse` when low is good
+    /// (drawdown, probabilities)
     pub reverse: bool,
-    /// the scale's ends; otherwise the data's
-    pub range: Option<(f64, f64)>,
 }
 
 /// Draws `map` and returns the PNG bytes.
@@ -633,12 +632,14 @@ fn draw_heatmap<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let (nx, ny) = (map.x_ticks.len().max(1), map.y_ticks.len().max(1));
-    let finite = map.values.iter().flatten().filter(|v| v.is_finite());
-    let (lo, hi) = map.range.unwrap_or_else(|| {
-        finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+    let (lo, hi) = map
+        .values
+        .iter()
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(*v), b.max(*v))
-        })
-    });
+        });
     let mut ctx = ChartBuilder::on(root)
         .caption(&map.title, (FONT, 18, FontStyle::Bold))
         .margin(12)

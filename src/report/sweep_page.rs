@@ -521,7 +521,6 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
                 values,
                 texts,
                 reverse,
-                range: None,
             };
             (
                 format!("heatmap_{id}"),
