@@ -242,9 +242,43 @@ impl Engine {
     /// The market half of a step: the exchange walks the bars, the risk layer observes them
     /// and runs its guards, the account is recorded. Returns the equity at the close (USDT).
     pub fn advance(&mut self, open_time: i64, bars: &[StepBar]) -> f64 {
+        self.begin_step(bars.len());
+        for b in bars {
+            self.take_bar(open_time, b);
+        }
+        self.end_market(open_time)
+    }
+
+    /// Readies the per-symbol inputs for a step in which `present` symbols have a bar.
+    #[inline]
+    fn begin_step(&mut self, present: usize) {
+        // a symbol without a bar this step must not show the last one's
+        if present < self.bars.len() {
+            self.bars.fill(None);
+        }
+    }
+
+    /// One symbol's bar: the exchange walks it, then the risk layer observes it. The risk
+    /// layer reads nothing of the venue here, so walking and observing symbol by symbol is
+    /// the same as walking every symbol first.
+    #[inline(always)]
+    fn take_bar(&mut self, open_time: i64, b: &StepBar) {
+        let last = b.bar.ohlc();
+        let funding = b.funding.map(|f| (f.rate, f.mark));
+        self.venue
+            .on_bar(b.symbol, open_time, &last, &b.mark, funding);
+        self.risk
+            .observe(b.symbol, &last, b.mark.close, b.last_rate);
+        self.bars[b.symbol] = Some(b.bar);
+        if let Some((_, rate)) = b.last_rate {
+            self.funding_rate[b.symbol] = Some(rate);
+        }
+    }
+
+    /// After the bars: the guards, then the record. Returns the equity at the close (USDT).
+    #[inline(always)]
+    fn end_market(&mut self, open_time: i64) -> f64 {
         let close = open_time + self.timeframe;
-        self.walk_exchange(open_time, bars);
-        self.observe(bars);
         self.risk.on_step(close, &mut self.venue);
         // the margin ratio is only kept with the columns
         let snapshot = if self.curve.keep {
@@ -266,26 +300,6 @@ impl Engine {
     pub fn decide(&mut self, close: i64, equity: f64) {
         self.ask_strategy(close, equity);
         self.route_signals(close);
-    }
-
-    fn walk_exchange(&mut self, open_time: i64, bars: &[StepBar]) {
-        for b in bars {
-            let funding = b.funding.map(|f| (f.rate, f.mark));
-            self.venue
-                .on_bar(b.symbol, open_time, &b.bar.ohlc(), &b.mark, funding);
-        }
-    }
-
-    fn observe(&mut self, bars: &[StepBar]) {
-        self.bars.fill(None);
-        for b in bars {
-            self.risk
-                .observe(b.symbol, &b.bar.ohlc(), b.mark.close, b.last_rate);
-            self.bars[b.symbol] = Some(b.bar);
-            if let Some((_, rate)) = b.last_rate {
-                self.funding_rate[b.symbol] = Some(rate);
-            }
-        }
     }
 
     fn ask_strategy(&mut self, close: i64, equity: f64) {
@@ -347,20 +361,23 @@ impl Engine {
     }
 }
 
-/// Drives `engine` over `market`'s clock, step by step.
+/// Drives `engine` over `market`'s clock, step by step. The same steps as
+/// [`Engine::step`], with each bar read from the columns straight into the engine (no
+/// intermediate slice).
 pub fn run_history(engine: &mut Engine, market: &MarketData) {
     let n = market.symbols.len();
     let mut funding_next = vec![0usize; n];
-    let mut bars: Vec<StepBar> = Vec::with_capacity(n);
     for (i, &open_time) in market.clock.iter().enumerate() {
-        bars.clear();
+        let present = market.bar_at.iter().filter(|b| b[i] != NO_BAR).count();
+        engine.begin_step(present);
         for (s, next) in funding_next.iter_mut().enumerate() {
             let at = market.bar_at[s][i];
             if at != NO_BAR {
-                bars.push(step_bar(market, s, at as usize, next));
+                engine.take_bar(open_time, &step_bar(market, s, at as usize, next));
             }
         }
-        engine.step(open_time, &bars);
+        let equity = engine.end_market(open_time);
+        engine.decide(open_time + engine.timeframe, equity);
     }
 }
 

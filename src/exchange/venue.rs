@@ -535,6 +535,13 @@ impl Venue {
 
     /// One bar of one symbol: funding, market orders, the path, the margin check.
     /// `funding` is `(rate, mark)` of a settlement falling in this bar.
+    ///
+    /// Most bars are quiet: no settlement, no market order waiting, no cross-margin
+    /// liquidation prices to move, and a range that reaches neither the liquidation price
+    /// nor any resting order's level (which also rules out opening through the liquidation
+    /// price, as the open lies in the range). Such a bar only moves the mark and is checked
+    /// for a margin call, inline, without the walk.
+    #[inline]
     pub fn on_bar(
         &mut self,
         symbol: usize,
@@ -543,6 +550,15 @@ impl Venue {
         mark: &Ohlc,
         funding: Option<(f64, f64)>,
     ) {
+        let quiet = funding.is_none()
+            && !self.levels[symbol].market
+            && !(self.config.mode == MarginMode::Cross && self.open_positions() > 1)
+            && !self.bar_reaches_a_level(symbol, last, mark);
+        if quiet {
+            self.marks[symbol] = mark.close;
+            self.check_margin_call(symbol, time);
+            return;
+        }
         self.on_bar_detailed(
             symbol,
             time,
@@ -915,36 +931,33 @@ impl Venue {
     /// Records a margin call when the ratio at the close rises through the threshold
     /// (computed in `f64` from the shadow; the margin ratio is maintenance / margin balance,
     /// per position in isolated margin, over the account in cross).
+    #[inline]
     fn check_margin_call(&mut self, symbol: usize, time: i64) {
         // One comparison per position when every position has its margin-call price: the
         // ratio is at or above θ exactly when the mark is at or past that price.
-        let fast = self
-            .shadow
-            .positions
-            .iter()
-            .flatten()
-            .all(|p| !p.margin_call.is_nan());
-        if fast {
-            let past = |(s, p): (usize, &ShadowPosition)| {
-                let (mark, call) = (self.marks[s], p.margin_call);
-                if p.sign > 0.0 {
-                    mark <= call
-                } else {
-                    mark >= call
-                }
-            };
-            let above = self
-                .shadow
-                .positions
-                .iter()
-                .enumerate()
-                .filter_map(|(s, p)| p.as_ref().map(|p| (s, p)))
-                .any(past);
-            if !above || self.in_margin_call {
-                self.in_margin_call = above;
-                return;
+        let mut above = false;
+        for (p, &mark) in self.shadow.positions.iter().zip(&self.marks) {
+            let Some(p) = p else { continue };
+            if p.margin_call.is_nan() {
+                return self.check_margin_call_exactly(symbol, time);
             }
+            above |= if p.sign > 0.0 {
+                mark <= p.margin_call
+            } else {
+                mark >= p.margin_call
+            };
         }
+        if !above || self.in_margin_call {
+            self.in_margin_call = above;
+            return;
+        }
+        self.check_margin_call_exactly(symbol, time);
+    }
+
+    /// [`Venue::check_margin_call`] from the maintenance margin itself, when a position has
+    /// no margin-call price or a call may be starting.
+    #[inline(never)]
+    fn check_margin_call_exactly(&mut self, symbol: usize, time: i64) {
         let sh = &self.shadow;
         let threshold = self.config.margin_call_ratio;
         // maintenance ≥ threshold × balance, compared without dividing (once per bar); the

@@ -158,6 +158,12 @@ impl Covariance {
         }
     }
 
+    /// Symbols covered; below 2 there is nothing to estimate.
+    #[inline]
+    pub fn symbols(&self) -> usize {
+        self.n
+    }
+
     pub fn get(&self, i: usize, j: usize) -> f64 {
         self.cov[i * self.n + j]
     }

@@ -206,10 +206,12 @@ impl RiskLayer {
             self.check_liquidation_guard(time, venue);
         }
         self.check_volatility_halt(time, venue);
-        let estimates = &mut self.estimates;
-        self.covariance.update(|i| estimates[i].last_return);
-        for e in estimates.iter_mut() {
-            e.last_return = 0.0;
+        if self.covariance.symbols() >= 2 {
+            let estimates = &mut self.estimates;
+            self.covariance.update(|i| estimates[i].last_return);
+            for e in estimates.iter_mut() {
+                e.last_return = 0.0;
+            }
         }
     }
 

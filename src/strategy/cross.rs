@@ -120,8 +120,10 @@ impl Strategy for MaCross {
     }
 
     fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>) {
-        for (symbol, (s, bar)) in self.symbols.iter_mut().zip(ctx.bars).enumerate() {
-            let Some(bar) = bar else { continue };
+        for symbol in 0..self.symbols.len() {
+            let (Some(bar), Some(s)) = (ctx.bar(symbol), self.symbols.get_mut(symbol)) else {
+                continue;
+            };
             let atr = s.atr.update(bar.high, bar.low, bar.close);
             let (Some(fast), Some(slow)) = (s.fast.update(bar.close), s.slow.update(bar.close))
             else {

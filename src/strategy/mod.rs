@@ -80,6 +80,12 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// `symbol`'s bar of this step, if it had one.
+    #[inline]
+    pub fn bar(&self, symbol: usize) -> Option<&Bar> {
+        self.bars.get(symbol).and_then(Option::as_ref)
+    }
+
     /// Signed notional of `symbol`'s position as a multiple of equity (−2.0 = short twice
     /// the equity's worth), at the latest close; 0 when flat or unknown.
     pub fn exposure(&self, symbol: usize, close: f64) -> f64 {
