@@ -550,11 +550,11 @@ impl Venue {
         mark: &Ohlc,
         funding: Option<(f64, f64)>,
     ) {
-        let quiet = funding.is_none()
-            && !self.levels[symbol].market
-            && !(self.config.mode == MarginMode::Cross && self.open_positions() > 1)
-            && !self.bar_reaches_a_level(symbol, last, mark);
-        if quiet {
+        let busy = funding.is_some()
+            || self.levels[symbol].market
+            || (self.config.mode == MarginMode::Cross && self.open_positions() > 1)
+            || self.bar_reaches_a_level(symbol, last, mark);
+        if !busy {
             self.marks[symbol] = mark.close;
             self.check_margin_call(symbol, time);
             return;
