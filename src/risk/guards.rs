@@ -68,6 +68,15 @@ pub(super) struct Breakers {
     next_resume: i64,
     /// the trade count when the losing streak last fired (one streak fires once)
     streak_fired_at: u32,
+    /// USDT: the equity below which a daily or weekly loss limit not yet halted fires, and at
+    /// or below which the drawdown kill switch fires (−∞ when off or halted), worked out at
+    /// the end of each full check from its own products, so that a step above both floors,
+    /// inside the same day, below the peak, before any resumption and with no trade closed
+    /// since is known to fire nothing by three comparisons
+    loss_floor: f64,
+    drawdown_floor: f64,
+    /// the trade count at the last full check
+    checked_trades: u32,
 }
 
 impl Breakers {
@@ -83,6 +92,10 @@ impl Breakers {
             until: [0; 4],
             next_resume: i64::MAX,
             streak_fired_at: u32::MAX,
+            // the first step always takes the full check
+            loss_floor: f64::INFINITY,
+            drawdown_floor: f64::INFINITY,
+            checked_trades: u32::MAX,
         }
     }
 
@@ -184,6 +197,37 @@ impl RiskLayer {
 
     /// Periods, loss limits, the drawdown kill switch and the losing streak.
     pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
+        let b = &mut self.breakers;
+        let quiet = time <= b.day_ends
+            && time < b.next_resume
+            && equity <= b.peak
+            && equity >= b.loss_floor
+            && equity > b.drawdown_floor
+            && self.trades.trades() == b.checked_trades;
+        if quiet {
+            b.last_equity = equity;
+            return;
+        }
+        self.check_breakers_fully(time, equity, venue);
+        self.set_breaker_floors();
+    }
+
+    /// The floors of [`Breakers::loss_floor`] and [`Breakers::drawdown_floor`], from the
+    /// same products as the full check compares with.
+    fn set_breaker_floors(&mut self) {
+        let c = &self.config;
+        let b = &mut self.breakers;
+        let active = |limit: Option<f64>, which: usize| limit.filter(|_| b.until[which] == 0);
+        let daily = active(c.daily_loss_limit, DAILY).map(|l| b.day_start * (1.0 - l));
+        let weekly = active(c.weekly_loss_limit, WEEKLY).map(|l| b.week_start * (1.0 - l));
+        let drawdown = active(c.max_drawdown, DRAWDOWN).map(|l| b.peak * (1.0 - l));
+        let low = f64::NEG_INFINITY;
+        b.loss_floor = daily.unwrap_or(low).max(weekly.unwrap_or(low));
+        b.drawdown_floor = drawdown.unwrap_or(low);
+        b.checked_trades = self.trades.trades();
+    }
+
+    fn check_breakers_fully(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let b = &mut self.breakers;
         // a bar closing at midnight belongs to the day it opened in; the division is done
         // only when a day boundary is passed

@@ -124,7 +124,11 @@ impl Strategy for MaCross {
             let (Some(bar), Some(s)) = (ctx.bar(symbol), self.symbols.get_mut(symbol)) else {
                 continue;
             };
-            let atr = s.atr.update(bar.high, bar.low, bar.close);
+            // the ATR only serves the strategy's own stop
+            let atr = match self.stop_atr {
+                Some(_) => s.atr.update(bar.high, bar.low, bar.close),
+                None => None,
+            };
             let (Some(fast), Some(slow)) = (s.fast.update(bar.close), s.slow.update(bar.close))
             else {
                 continue;
