@@ -227,6 +227,12 @@ impl RiskLayer {
         b.checked_trades = self.trades.trades();
     }
 
+    /// Makes the next step take the full check (tests compare the two paths).
+    #[cfg(test)]
+    pub(super) fn forget_breaker_floors(&mut self) {
+        self.breakers.checked_trades = u32::MAX;
+    }
+
     fn check_breakers_fully(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let b = &mut self.breakers;
         // a bar closing at midnight belongs to the day it opened in; the division is done

@@ -638,6 +638,48 @@ mod property {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The breakers' quick test (equity above the precomputed floors) decides exactly as
+        /// the full check on every step: the same halts, kills and resumptions at the same
+        /// times with the same figures.
+        #[test]
+        fn breaker_floors_decide_as_the_full_check(
+            moves in proptest::collection::vec((-0.04f64..0.04, 0u8..4), 50..400),
+        ) {
+            let config = RiskConfig {
+                daily_loss_limit: Some(0.03),
+                weekly_loss_limit: Some(0.06),
+                max_drawdown: Some(0.1),
+                drawdown_cooldown: Some(30 * HOUR),
+                losing_streak: Some(2),
+                losing_streak_cooldown: 5 * HOUR,
+                sizing: Sizing::FixedNotional,
+                fixed_notional: 20_000.0,
+                ..base()
+            };
+            let mut quick = sim(config.clone(), MarginMode::Isolated);
+            let mut full = sim(config, MarginMode::Isolated);
+            let mut price = 100.0;
+            for (m, action) in moves {
+                let close = price * (1.0 + m);
+                let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
+                quick.bar(price, high, low, close);
+                full.risk.forget_breaker_floors();
+                full.bar(price, high, low, close);
+                price = close;
+                for s in [&mut quick, &mut full] {
+                    match action {
+                        0 => s.long(Some(price * 0.98), None),
+                        1 => s.signal(Intent::Exit),
+                        _ => {}
+                    }
+                }
+            }
+            let key = |s: &Sim| -> Vec<(i64, Rule, Action, u64)> {
+                s.risk.audit().events().iter().map(|e| (e.time, e.rule, e.action, e.value.to_bits())).collect()
+            };
+            prop_assert_eq!(key(&quick), key(&full));
+        }
+
         /// Whatever the caps, prices and signals, an approved entry never breaches a cap
         /// that is on, measured at the moment of the decision.
         #[test]
