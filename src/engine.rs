@@ -365,15 +365,13 @@ impl Engine {
 /// [`Engine::step`], with each bar read from the columns straight into the engine (no
 /// intermediate slice).
 pub fn run_history(engine: &mut Engine, market: &MarketData) {
-    let n = market.symbols.len();
-    let mut funding_next = vec![0usize; n];
+    let mut funding_next = vec![0usize; market.symbols.len()];
     for (i, &open_time) in market.clock.iter().enumerate() {
-        let present = market.bar_at.iter().filter(|b| b[i] != NO_BAR).count();
-        engine.begin_step(present);
         for (s, next) in funding_next.iter_mut().enumerate() {
-            let at = market.bar_at[s][i];
-            if at != NO_BAR {
-                engine.take_bar(open_time, &step_bar(market, s, at as usize, next));
+            match market.bar_at[s][i] {
+                // a symbol without a bar this step must not show the last one's
+                NO_BAR => engine.bars[s] = None,
+                at => engine.take_bar(open_time, &step_bar(market, s, at as usize, next)),
             }
         }
         let equity = engine.end_market(open_time);
