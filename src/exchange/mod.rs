@@ -18,6 +18,28 @@ pub mod orders;
 pub mod venue;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+/// Decimal places to which an `f64` price or rate becomes `Decimal` (Binance's finest price
+/// and funding-rate step is 10⁻⁸).
+pub const PRICE_SCALE: u32 = 8;
+/// Decimal places to which an `f64` quantity or leverage becomes `Decimal`: far below any
+/// lot step (Binance's finest is 10⁻³ BTC), so the exchange's own rounding to the lot is what
+/// counts.
+pub const QTY_SCALE: u32 = 12;
+
+/// `x` as `Decimal`, rounded to `scale` decimal places, through an integer: an order of
+/// magnitude cheaper than `Decimal::from_f64`, whose digit-by-digit expansion was two thirds
+/// of a risk decision's cost (and a quarter of a sweep's, at funding settlements). Values too
+/// large for the integer fall back to `from_f64`; `None` for NaN and infinities.
+pub fn to_decimal(x: f64, scale: u32) -> Option<Decimal> {
+    let scaled = (x * 10f64.powi(scale as i32)).round();
+    if scaled.is_finite() && scaled.abs() < 9.0e18 {
+        Some(Decimal::new(scaled as i64, scale))
+    } else {
+        Decimal::from_f64(x)
+    }
+}
 
 /// Which way a position or order faces. One-way mode: a symbol's position is net long or short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@
 //! a typed reason ([`OrderRefusal`]) for the audit trail.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 use super::Side;
 use super::account::Position;
@@ -98,7 +98,7 @@ impl std::fmt::Display for OrderRefusal {
 
 /// Rounds `value` to a multiple of `step`: down (−1), nearest (0) or up (+1).
 pub(crate) fn to_step(value: f64, step: Decimal, direction: i8) -> Option<Decimal> {
-    let value = Decimal::from_f64(value)?;
+    let value = super::to_decimal(value, super::QTY_SCALE)?;
     let steps = value / step;
     let whole = match direction {
         -1 => steps.floor(),
@@ -165,7 +165,7 @@ pub fn prepare(
         });
     }
     if !reduces {
-        let at = Decimal::from_f64(price.unwrap_or(reference))
+        let at = super::to_decimal(price.unwrap_or(reference), super::PRICE_SCALE)
             .ok_or(OrderRefusal::NotPositive("price"))?;
         let notional = (rounded * at).normalize();
         if notional < spec.min_notional {

@@ -21,7 +21,7 @@
 //! liquidation price is refreshed at each bar's open from the other symbols' latest marks.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 use super::Side;
 use super::account::{Account, MarginMode, usdt};
@@ -1071,17 +1071,9 @@ impl Snapshot {
     }
 }
 
-/// A market price or rate as `Decimal`, to 10⁻⁸ (Binance's finest price and rate step).
-/// Through an integer, which is an order of magnitude cheaper than `Decimal::from_f64`'s
-/// exact binary expansion: the sweep's profile showed that conversion taking a quarter of
-/// the time, at every funding settlement.
+/// A market price or rate as `Decimal`, to 10⁻⁸ ([`super::to_decimal`]).
 fn dec(x: f64) -> Decimal {
-    let scaled = (x * 1e8).round();
-    if scaled.is_finite() && scaled.abs() < 9.0e18 {
-        Decimal::new(scaled as i64, 8)
-    } else {
-        Decimal::from_f64(x).unwrap_or(Decimal::ZERO)
-    }
+    super::to_decimal(x, super::PRICE_SCALE).unwrap_or(Decimal::ZERO)
 }
 
 /// `price` at the nearest tick (the exchange's fill prices are on the tick).

@@ -20,7 +20,6 @@
 //! records which rule and its numbers; what passes is `approved`.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
 
 use super::approved::Approved;
 use super::audit::{Action, Measure, Rule};
@@ -29,10 +28,10 @@ use super::config::{BufferAction, Sizing};
 use super::layer::RiskLayer;
 use super::liquidation_distance::{max_cross_qty, max_isolated_leverage, safe_log_distance};
 use super::sizing;
-use crate::exchange::Side;
 use crate::exchange::account::MarginMode;
 use crate::exchange::orders::{Order, OrderKind, Quantity};
 use crate::exchange::venue::Venue;
+use crate::exchange::{QTY_SCALE, Side, to_decimal};
 
 /// What a signal asks to open.
 #[derive(Clone, Copy, Debug)]
@@ -498,14 +497,14 @@ impl RiskLayer {
         notional: f64,
         venue: &mut Venue,
     ) -> Result<(), Refusal> {
-        let qty = Decimal::from_f64(notional / price).unwrap_or_default();
+        let qty = to_decimal(notional / price, QTY_SCALE).unwrap_or_default();
         let order = Order {
             symbol: ask.symbol,
             side: ask.side,
             qty: Quantity::Base(qty),
             kind: OrderKind::Market,
             reduce_only: false,
-            leverage: Decimal::from_f64(leverage).unwrap_or(Decimal::ONE),
+            leverage: leverage_decimal(leverage),
         };
         match venue.submit(Approved::new(order, ask.stop, ask.take_profit), price) {
             Ok(_) => {
@@ -550,4 +549,13 @@ impl RiskLayer {
             limit,
         );
     }
+}
+
+/// The order's leverage as `Decimal`, without trailing zeros (the fill event prints it: "at
+/// 3x"); whole leverages, the usual case, skip the normalisation.
+fn leverage_decimal(leverage: f64) -> Decimal {
+    if leverage.fract() == 0.0 && leverage.abs() < 1e15 {
+        return Decimal::from(leverage as i64);
+    }
+    to_decimal(leverage, QTY_SCALE).map_or(Decimal::ONE, |l| l.normalize())
 }

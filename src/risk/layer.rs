@@ -14,7 +14,7 @@
 //!   act on, the work is a few `f64` comparisons per symbol (see `benches/risk.rs`).
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 use super::approved::Approved;
 use super::audit::{Action, Audit, Measure, RiskEvent, Rule};
@@ -542,7 +542,8 @@ impl RiskLayer {
         venue: &mut Venue,
     ) {
         let Some(h) = self.held[symbol] else { return };
-        let cut = Decimal::from_f64(h.qty - to.max(0.0)).unwrap_or_default();
+        let cut = crate::exchange::to_decimal(h.qty - to.max(0.0), crate::exchange::QTY_SCALE)
+            .unwrap_or_default();
         if cut <= Decimal::ZERO {
             return;
         }
