@@ -106,3 +106,33 @@ pub fn approx_f64(d: rust_decimal::Decimal) -> f64 {
     };
     m / POW10[(d.scale() as usize).min(28)]
 }
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn to_decimal_rounds_to_its_scale() {
+        assert_eq!(to_decimal(0.1, PRICE_SCALE), Some(d("0.1")));
+        // 60,000.123456789 × 10⁸ = 6,000,012,345,678.9 → rounds up in the 8th place
+        assert_eq!(
+            to_decimal(60_000.123_456_789, PRICE_SCALE),
+            Some(d("60000.12345679"))
+        );
+        // 0.000781992957368895 to 12 places
+        assert_eq!(
+            to_decimal(0.000_781_992_957_368_895, QTY_SCALE),
+            Some(d("0.000781992957"))
+        );
+        assert_eq!(to_decimal(-2.5, QTY_SCALE), Some(d("-2.5")));
+        // beyond the integer (|x| × 10¹² ≥ 9·10¹⁸): from_f64's value
+        assert_eq!(to_decimal(1e8, QTY_SCALE), Some(d("100000000")));
+        assert_eq!(to_decimal(f64::NAN, PRICE_SCALE), None);
+        assert_eq!(to_decimal(f64::INFINITY, PRICE_SCALE), None);
+    }
+}
