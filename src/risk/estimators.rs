@@ -62,9 +62,12 @@ impl SymbolEstimates {
         let n = self.returns;
         let r = close / prev - 1.0;
         let r2 = r * r;
-        let true_range = (high - low)
-            .max((high - prev).abs())
-            .max((low - prev).abs());
+        // max(high, prev) − min(low, prev), the range widened to the previous close: the
+        // same as the largest of high − low, |high − prev|, |low − prev| for high ≥ low, in
+        // two comparisons (prices are checked finite when loaded)
+        let top = if high > prev { high } else { prev };
+        let bottom = if low < prev { low } else { prev };
+        let true_range = top - bottom;
         if n > self.long_span && n > self.atr_bars {
             // the steady state: every weight fixed
             self.var_short += self.alpha_short * (r2 - self.var_short);
@@ -97,8 +100,14 @@ impl SymbolEstimates {
     /// Short-span volatility / long-run volatility, once twice the short span is in (before,
     /// the long-run level is the short one).
     pub fn volatility_ratio(&self) -> Option<f64> {
-        (self.returns >= 2 * self.short_span.max(10) && self.var_long > 0.0)
+        self.volatility_ready()
             .then(|| (self.var_short / self.var_long).sqrt())
+    }
+
+    /// Whether [`SymbolEstimates::volatility_ratio`] has its data (twice the short span).
+    #[inline]
+    pub fn volatility_ready(&self) -> bool {
+        self.returns >= 2 * self.short_span.max(10) && self.var_long > 0.0
     }
 
     /// The raw per-bar variances (short, long), for the halt's cheap per-bar comparison.

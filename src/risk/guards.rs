@@ -214,6 +214,7 @@ impl RiskLayer {
 
     /// The floors of [`Breakers::loss_floor`] and [`Breakers::drawdown_floor`], from the
     /// same products as the full check compares with.
+    #[inline(never)]
     fn set_breaker_floors(&mut self) {
         let c = &self.config;
         let b = &mut self.breakers;
@@ -233,6 +234,7 @@ impl RiskLayer {
         self.breakers.checked_trades = u32::MAX;
     }
 
+    #[inline(never)]
     fn check_breakers_fully(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let b = &mut self.breakers;
         // a bar closing at midnight belongs to the day it opened in; the division is done
@@ -389,6 +391,7 @@ impl RiskLayer {
     }
 
     /// The margin guard's three levels on the account margin ratio.
+    #[inline(never)]
     pub(super) fn check_margin_guard(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let c = &self.config;
         let (halt, deleverage, exit) = (c.margin_halt_at, c.margin_deleverage_at, c.margin_exit_at);
@@ -463,6 +466,7 @@ impl RiskLayer {
     }
 
     /// The liquidation-probability guard: one comparison per open position and step.
+    #[inline(never)]
     pub(super) fn check_liquidation_guard(&mut self, time: i64, venue: &mut Venue) {
         let Some(threshold) = self.config.liquidation_probability else {
             return;
@@ -560,40 +564,53 @@ impl RiskLayer {
         let limit2 = limit * limit;
         for s in 0..self.estimates.len() {
             let (short, long) = self.estimates[s].variances();
-            let over = short > limit2 * long && self.estimates[s].volatility_ratio().is_some();
-            if over == self.guards.vol_halted[s] {
-                continue;
+            let over = short > limit2 * long && self.estimates[s].volatility_ready();
+            if over != self.guards.vol_halted[s] {
+                self.volatility_halt_changed(time, s, over, limit, venue);
             }
-            self.guards.vol_halted[s] = over;
-            let ratio = (short / long).sqrt();
-            let none = (Measure::None, f64::NAN, f64::NAN);
-            let action = if over {
-                Action::Halted
-            } else {
-                Action::Resumed
-            };
-            self.record(
+        }
+    }
+
+    /// The halt on `symbol` starts (`over`) or ends: recorded, and a position scaled down.
+    #[inline(never)]
+    fn volatility_halt_changed(
+        &mut self,
+        time: i64,
+        s: usize,
+        over: bool,
+        limit: f64,
+        venue: &mut Venue,
+    ) {
+        let (short, long) = self.estimates[s].variances();
+        self.guards.vol_halted[s] = over;
+        let ratio = (short / long).sqrt();
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        let action = if over {
+            Action::Halted
+        } else {
+            Action::Resumed
+        };
+        self.record(
+            time,
+            Some(s),
+            "guard",
+            action,
+            Rule::VolatilityHalt,
+            none,
+            ratio,
+            limit,
+        );
+        if let (true, Some(h)) = (over, self.held[s]) {
+            let to = h.qty * limit / ratio;
+            self.reduce_to(
                 time,
-                Some(s),
+                s,
                 "guard",
-                action,
                 Rule::VolatilityHalt,
-                none,
-                ratio,
-                limit,
+                to,
+                (ratio, limit),
+                venue,
             );
-            if let (true, Some(h)) = (over, self.held[s]) {
-                let to = h.qty * limit / ratio;
-                self.reduce_to(
-                    time,
-                    s,
-                    "guard",
-                    Rule::VolatilityHalt,
-                    to,
-                    (ratio, limit),
-                    venue,
-                );
-            }
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct RiskLayer {
     /// USDT
     pub(super) wallet: f64,
     pub(super) held: Vec<Option<Held>>,
+    /// whether any of `held` is open (refreshed with it), so that a flat step skips the
+    /// position guards with one test
+    holding: bool,
     pub(super) trades: TradeRecord,
     pub(super) open_trades: Vec<Option<OpenTrade>>,
     pub(super) seen_events: usize,
@@ -137,6 +140,7 @@ impl RiskLayer {
             funding: vec![None; n],
             wallet: start,
             held: vec![None; n],
+            holding: false,
             trades: TradeRecord::default(),
             open_trades: vec![None; n],
             seen_events: 0,
@@ -201,7 +205,7 @@ impl RiskLayer {
         }
         let equity = self.equity();
         self.check_breakers(time, equity, venue);
-        if self.held.iter().any(Option::is_some) {
+        if self.holding {
             self.check_margin_guard(time, equity, venue);
             self.check_liquidation_guard(time, venue);
         }
@@ -395,6 +399,7 @@ impl RiskLayer {
                 self.guards.position_changed(symbol);
             }
         }
+        self.holding = self.held.iter().any(Option::is_some);
     }
 
     /// Follows a trade's size through a fill (`signed` base asset at `price`).
