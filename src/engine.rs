@@ -28,8 +28,9 @@ use crate::exchange::venue::{Snapshot, Venue, VenueConfig};
 use crate::market::{MarketData, NO_BAR};
 use crate::risk::RiskLayer;
 use crate::spec::RunSpec;
-use crate::strategy::{self, Bar, Build, Context, Holding, Signal, Strategy};
+use crate::strategy::{self, Bar, Build, Context, Holding, Recorded, Replay, Signal, Strategy};
 use rust_decimal::prelude::ToPrimitive;
+use std::sync::Arc;
 
 /// A funding settlement falling in a bar.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -195,6 +196,29 @@ pub struct Engine {
 impl Engine {
     /// An engine for `spec` on bars of `timeframe` ms; `steps` sizes the curve's buffers.
     pub fn new(spec: &RunSpec, timeframe: i64, steps: usize, keep_curve: bool) -> Engine {
+        Engine::with_strategy(spec, timeframe, steps, keep_curve, None)
+    }
+
+    /// [`Engine::new`] whose strategy plays back `recorded` (the same strategy's signals,
+    /// recorded on the same market by [`record_signals`]) instead of working them out.
+    pub fn replaying(
+        spec: &RunSpec,
+        timeframe: i64,
+        steps: usize,
+        keep_curve: bool,
+        recorded: Arc<Recorded>,
+    ) -> Engine {
+        let replay: Box<dyn Strategy> = Box::new(Replay::new(recorded));
+        Engine::with_strategy(spec, timeframe, steps, keep_curve, Some(replay))
+    }
+
+    fn with_strategy(
+        spec: &RunSpec,
+        timeframe: i64,
+        steps: usize,
+        keep_curve: bool,
+        strategy: Option<Box<dyn Strategy>>,
+    ) -> Engine {
         let venue = Venue::new(
             VenueConfig {
                 mode: spec.margin_mode,
@@ -214,9 +238,11 @@ impl Engine {
             symbols: &names,
             max_leverage: spec.risk.max_leverage,
         };
-        let strategy = strategy::builder(&spec.strategy_kind)
-            .and_then(|b| b(&build))
-            .expect("a RunSpec's strategy was checked");
+        let strategy = strategy.unwrap_or_else(|| {
+            strategy::builder(&spec.strategy_kind)
+                .and_then(|b| b(&build))
+                .expect("a RunSpec's strategy was checked")
+        });
         let n = names.len();
         Engine {
             venue,
@@ -269,6 +295,12 @@ impl Engine {
             .on_bar(b.symbol, open_time, &last, &b.mark, funding);
         self.risk
             .observe(b.symbol, &last, b.mark.close, b.last_rate);
+        self.note_bar(b);
+    }
+
+    /// What the strategy will see of `b`.
+    #[inline(always)]
+    fn note_bar(&mut self, b: &StepBar) {
         self.bars[b.symbol] = Some(b.bar);
         if let Some((_, rate)) = b.last_rate {
             self.funding_rate[b.symbol] = Some(rate);
@@ -302,6 +334,7 @@ impl Engine {
         self.route_signals(close);
     }
 
+    #[inline(always)]
     fn ask_strategy(&mut self, close: i64, equity: f64) {
         self.refresh_holdings();
         self.signals.clear();
@@ -379,9 +412,40 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
     }
 }
 
+/// The signals of `spec`'s strategy over `market`, when they depend on the market alone
+/// ([`Strategy::market_only`]): the strategy sees every step exactly as in a run
+/// (the same bars, funding rates and times), with a flat account it promises not to read.
+/// `None` for any other strategy.
+pub fn record_signals(spec: &RunSpec, market: &MarketData) -> Option<Recorded> {
+    let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
+    let mut engine = Engine::new(spec, timeframe, 0, false);
+    if !engine.strategy.market_only() {
+        return None;
+    }
+    let mut recorded = Recorded {
+        warm_up: engine.warm_up(),
+        ..Recorded::default()
+    };
+    let mut funding_next = vec![0usize; market.symbols.len()];
+    for (i, &open_time) in market.clock.iter().enumerate() {
+        for (s, next) in funding_next.iter_mut().enumerate() {
+            match market.bar_at[s][i] {
+                NO_BAR => engine.bars[s] = None,
+                at => engine.note_bar(&step_bar(market, s, at as usize, next)),
+            }
+        }
+        engine.ask_strategy(open_time + timeframe, engine.start);
+        for signal in &engine.signals {
+            recorded.steps.push(i as u32);
+            recorded.signals.push(*signal);
+        }
+    }
+    Some(recorded)
+}
+
 /// Symbol `s`'s bar `at` with its funding; `next` is the symbol's funding cursor (the index
 /// of its next settlement; start at 0 and keep it between calls).
-#[inline]
+#[inline(always)]
 pub fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> StepBar {
     let h = &market.symbols[s];
     let c = &h.candles;

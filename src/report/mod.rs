@@ -12,6 +12,7 @@ pub mod sweep_page;
 pub mod trades;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
@@ -22,6 +23,7 @@ use crate::exchange::account::Cause;
 use crate::exchange::venue::EventKind;
 use crate::market::{MarkSource, MarketData};
 use crate::spec::RunSpec;
+use crate::strategy::Recorded;
 
 pub use metrics::Metrics;
 pub use trades::Trade;
@@ -62,8 +64,23 @@ pub struct Summary {
 /// Runs `spec` over `market` and gathers the results. `keep_curve` keeps the per-step
 /// record (for `equity.csv` and charts); without it only the running figures are kept.
 pub fn run(spec: &RunSpec, market: &MarketData, keep_curve: bool) -> RunResult {
+    run_replaying(spec, market, keep_curve, None)
+}
+
+/// [`run`], with the strategy's signals played back from `recorded` when given (recorded by
+/// [`crate::engine::record_signals`] for the same strategy on the same market).
+pub fn run_replaying(
+    spec: &RunSpec,
+    market: &MarketData,
+    keep_curve: bool,
+    recorded: Option<Arc<Recorded>>,
+) -> RunResult {
     let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let mut engine = Engine::new(spec, timeframe, market.clock.len(), keep_curve);
+    let steps = market.clock.len();
+    let mut engine = match recorded {
+        Some(r) => Engine::replaying(spec, timeframe, steps, keep_curve, r),
+        None => Engine::new(spec, timeframe, steps, keep_curve),
+    };
     run_history(&mut engine, market);
     finish(spec, market, engine)
 }

@@ -119,6 +119,11 @@ impl Strategy for MaCross {
         self.warm_up
     }
 
+    /// Only the long-only exit looks at the position.
+    fn market_only(&self) -> bool {
+        !self.long_only
+    }
+
     fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>) {
         for symbol in 0..self.symbols.len() {
             let (Some(bar), Some(s)) = (ctx.bar(symbol), self.symbols.get_mut(symbol)) else {

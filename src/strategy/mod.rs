@@ -104,6 +104,64 @@ pub trait Strategy: Send {
 
     /// Sees the closed bars and pushes any signals (the engine clears `signals` before).
     fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>);
+
+    /// True when the signals are a function of the market (bars, funding rates, times) and
+    /// the strategy's own parameters alone: not of the account (`holdings`, `equity`) nor of
+    /// the risk settings in [`Build`]. A sweep then works them out once per market and
+    /// replays them to every configuration that differs only in account or risk settings
+    /// ([`Recorded`]). The safe default is `false`.
+    fn market_only(&self) -> bool {
+        false
+    }
+}
+
+/// A strategy's signals over one market, step by step: recorded once, replayed by
+/// [`Replay`] in every configuration that shares the strategy and its parameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorded {
+    /// the step index (from 0) of each signal, ascending
+    pub steps: Vec<u32>,
+    pub signals: Vec<Signal>,
+    pub warm_up: usize,
+}
+
+/// Plays a [`Recorded`] stream back: each step's signals, in the order they were pushed.
+pub struct Replay {
+    recorded: std::sync::Arc<Recorded>,
+    /// the step about to be seen
+    step: u32,
+    /// the next signal to play
+    next: usize,
+}
+
+impl Replay {
+    pub fn new(recorded: std::sync::Arc<Recorded>) -> Replay {
+        Replay {
+            recorded,
+            step: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Strategy for Replay {
+    fn warm_up(&self) -> usize {
+        self.recorded.warm_up
+    }
+
+    #[inline]
+    fn on_bar(&mut self, _ctx: &Context, signals: &mut Vec<Signal>) {
+        let r = &*self.recorded;
+        while r.steps.get(self.next) == Some(&self.step) {
+            signals.push(r.signals[self.next]);
+            self.next += 1;
+        }
+        self.step += 1;
+    }
+
+    fn market_only(&self) -> bool {
+        true
+    }
 }
 
 /// What a builder gets: the `[strategy]` table (without `kind`) and the run's symbols.

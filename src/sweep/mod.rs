@@ -293,26 +293,42 @@ pub fn run(
                     None => Ok(()),
                 }
             }),
-        None => todo.par_iter().try_for_each(|&i| {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
+        // without, each strategy setting's signals are worked out once and shared by the
+        // configurations that differ only in account and risk settings
+        None => {
+            let mut failed = None;
+            let specs = todo.iter().map_while(|&i| {
+                sweep
+                    .spec_of(&sweep.points[i])
+                    .map_err(|e| failed = Some(e))
+                    .ok()
+            });
+            let shared = runner::SharedSignals::record(specs, &sweep.market);
+            if let Some(e) = failed {
+                return Err(e.into());
             }
-            let point = &sweep.points[i];
-            let spec = sweep.spec_of(point)?;
-            let row = runner::run_config(
-                point.id,
-                point.values.clone(),
-                &spec,
-                &sweep.market,
-                None,
-                stop,
-            )
-            .map_err(SweepError::Other)?;
-            match row {
-                Some(row) => commit(vec![row]),
-                None => Ok(()),
-            }
-        }),
+            todo.par_iter().try_for_each(|&i| {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let point = &sweep.points[i];
+                let spec = sweep.spec_of(point)?;
+                let row = runner::run_config(
+                    point.id,
+                    point.values.clone(),
+                    &spec,
+                    &sweep.market,
+                    None,
+                    Some(&shared),
+                    stop,
+                )
+                .map_err(SweepError::Other)?;
+                match row {
+                    Some(row) => commit(vec![row]),
+                    None => Ok(()),
+                }
+            })
+        }
     };
     outcome?;
     drop(appender);

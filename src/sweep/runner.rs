@@ -11,17 +11,20 @@
 //! - the **median time to first liquidation** is the Kaplan–Meier median of the time to the
 //!   first liquidation alone: empty when fewer than half the paths are ever liquidated.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use super::montecarlo::MonteCarlo;
 use super::stats::{Observation, kaplan_meier, median_survival, quantile};
-use crate::engine::{Engine, run_history};
+use crate::engine::{Engine, record_signals, run_history};
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
 use crate::report::{self, Metrics};
 use crate::spec::RunSpec;
+use crate::strategy::Recorded;
 
 const DAY: f64 = 86_400_000.0;
 
@@ -41,10 +44,54 @@ pub struct Outcome {
     pub length: f64,
 }
 
-/// Runs `spec` on `market` with only the running figures kept.
-pub fn outcome(spec: &RunSpec, market: &MarketData, ruin_levels: &[f64]) -> Outcome {
+/// Strategy signals shared between configurations on one market: per strategy (its kind
+/// and parameters), the recording of [`record_signals`], or `None` for a strategy whose
+/// signals depend on more than the market (each configuration then runs it itself).
+#[derive(Default)]
+pub struct SharedSignals {
+    by_strategy: BTreeMap<String, Option<Arc<Recorded>>>,
+}
+
+impl SharedSignals {
+    /// Records, in parallel, each distinct strategy among `specs` on `market` (one spec per
+    /// strategy is kept meanwhile, so a large grid costs no more memory than its strategies).
+    pub fn record(specs: impl Iterator<Item = RunSpec>, market: &MarketData) -> Self {
+        let mut distinct: BTreeMap<String, RunSpec> = BTreeMap::new();
+        for spec in specs {
+            distinct.entry(strategy_key(&spec)).or_insert(spec);
+        }
+        let by_strategy = distinct
+            .into_par_iter()
+            .map(|(key, spec)| (key, record_signals(&spec, market).map(Arc::new)))
+            .collect();
+        SharedSignals { by_strategy }
+    }
+
+    /// `spec`'s strategy's recording, if it has one.
+    pub fn of(&self, spec: &RunSpec) -> Option<Arc<Recorded>> {
+        self.by_strategy.get(&strategy_key(spec)).cloned().flatten()
+    }
+}
+
+/// What identifies a strategy's signals on a given market: its kind and its parameters.
+fn strategy_key(spec: &RunSpec) -> String {
+    let params = toml::to_string(&spec.strategy_params).unwrap_or_default();
+    format!("{}\n{params}", spec.strategy_kind)
+}
+
+/// Runs `spec` on `market` with only the running figures kept; the strategy's signals are
+/// played back from `recorded` when given.
+pub fn outcome(
+    spec: &RunSpec,
+    market: &MarketData,
+    ruin_levels: &[f64],
+    recorded: Option<Arc<Recorded>>,
+) -> Outcome {
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let mut engine = Engine::new(spec, tf, 0, false);
+    let mut engine = match recorded {
+        Some(r) => Engine::replaying(spec, tf, 0, false, r),
+        None => Engine::new(spec, tf, 0, false),
+    };
     engine.watch_ruin(ruin_levels);
     run_history(&mut engine, market);
     let start = market.clock.first().copied().unwrap_or(0) as f64;
@@ -103,13 +150,17 @@ pub fn run_config(
     spec: &RunSpec,
     market: &MarketData,
     mc: Option<&MonteCarlo>,
+    shared: Option<&SharedSignals>,
     stop: &AtomicBool,
 ) -> Result<Option<Row>, String> {
     if let Some(mc) = mc {
         let batch = [(id, params, spec.clone())];
         return Ok(run_batch(&batch, market, mc, stop)?.and_then(|rows| rows.into_iter().next()));
     }
-    let history = report::run(spec, market, false).summary.metrics;
+    let recorded = shared.and_then(|s| s.of(spec));
+    let history = report::run_replaying(spec, market, false, recorded)
+        .summary
+        .metrics;
     if stop.load(Ordering::Relaxed) {
         return Ok(None);
     }
@@ -131,9 +182,15 @@ pub fn run_batch(
     mc: &MonteCarlo,
     stop: &AtomicBool,
 ) -> Result<Option<Vec<Row>>, String> {
+    let specs = || configs.iter().map(|(_, _, spec)| spec.clone());
+    let shared = SharedSignals::record(specs(), market);
     let histories: Vec<Metrics> = configs
         .par_iter()
-        .map(|(_, _, spec)| report::run(spec, market, false).summary.metrics)
+        .map(|(_, _, spec)| {
+            report::run_replaying(spec, market, false, shared.of(spec))
+                .summary
+                .metrics
+        })
         .collect();
     // outcomes[path][config]
     let outcomes: Vec<Option<Vec<Outcome>>> = (0..mc.paths)
@@ -143,10 +200,17 @@ pub fn run_batch(
                 return Ok(None);
             }
             let path = mc.path(market, k)?;
+            // a batch's configurations mostly share their strategy: its signals on this path
+            // are worked out once, when more than one configuration would use them
+            let shared = if configs.len() > 1 {
+                SharedSignals::record(specs(), &path)
+            } else {
+                SharedSignals::default()
+            };
             Ok(Some(
                 configs
                     .iter()
-                    .map(|(_, _, spec)| outcome(spec, &path, &mc.ruin_levels))
+                    .map(|(_, _, spec)| outcome(spec, &path, &mc.ruin_levels, shared.of(spec)))
                     .collect(),
             ))
         })

@@ -305,3 +305,34 @@ exposure = 1.0
         steps - 500
     );
 }
+
+#[test]
+fn replayed_signals_give_the_run_of_the_live_strategy() {
+    // A sweep shares a market-only strategy's signals between configurations: recorded once,
+    // played back. The played-back run must be the live run, event for event.
+    let dir = TempDir::new().unwrap();
+    let spec = spec_in(dir.path(), &SMA.replace("TO", "2024-06-01"));
+    let market = spec.load_market().unwrap();
+    let recorded =
+        perpsim::engine::record_signals(&spec, &market).expect("sma_cross is market-only");
+    assert!(
+        recorded.signals.len() > 10,
+        "{} signals",
+        recorded.signals.len()
+    );
+    let live = report::run(&spec, &market, true);
+    let replayed = report::run_replaying(&spec, &market, true, Some(std::sync::Arc::new(recorded)));
+    let files = |r: &report::RunResult, name: &str| {
+        let out = dir.path().join(name);
+        report::files::write_run(&out, r).unwrap();
+        ["summary.json", "trades.csv", "equity.csv", "events.csv"]
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+    };
+    assert!(files(&live, "live") == files(&replayed, "replayed"));
+    // a strategy that looks at its position is never recorded
+    let long_only = SMA
+        .replace("TO", "2024-06-01")
+        .replace("slow = 30", "slow = 30\nlong_only = true");
+    let spec = spec_in(dir.path(), &long_only);
+    assert!(perpsim::engine::record_signals(&spec, &market).is_none());
+}

@@ -236,10 +236,17 @@ fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
         .unwrap();
     assert_eq!(batched.len(), 4);
     for ((id, values, spec), row) in configs.iter().zip(&batched) {
-        let alone =
-            sweep::runner::run_config(*id, values.clone(), spec, &sweep.market, Some(mc), &stop)
-                .unwrap()
-                .unwrap();
+        let alone = sweep::runner::run_config(
+            *id,
+            values.clone(),
+            spec,
+            &sweep.market,
+            Some(mc),
+            None,
+            &stop,
+        )
+        .unwrap()
+        .unwrap();
         let line = |r| sweep::results::results_line(r, mc.ruin_levels.len());
         assert_eq!(line(row), line(&alone), "configuration {id}");
         assert_eq!(
