@@ -71,6 +71,11 @@ impl Strategy for FundingCarry {
         0
     }
 
+    /// The wanted side follows the funding rate alone.
+    fn market_only(&self) -> bool {
+        true
+    }
+
     fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>) {
         for (symbol, rate) in ctx.funding_rate.iter().enumerate() {
             let (Some(rate), Some(_)) = (rate, ctx.bars[symbol]) else {
