@@ -125,7 +125,7 @@ impl Curve {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, time: i64, close: i64, s: &Snapshot) {
         let equity = s.equity();
         let first = *self.first_time.get_or_insert(time);

@@ -541,7 +541,7 @@ impl Venue {
     /// nor any resting order's level (which also rules out opening through the liquidation
     /// price, as the open lies in the range). Such a bar only moves the mark and is checked
     /// for a margin call, inline, without the walk.
-    #[inline]
+    #[inline(always)]
     pub fn on_bar(
         &mut self,
         symbol: usize,

@@ -165,7 +165,7 @@ impl RiskLayer {
 
     /// A closed bar of `symbol` (last-price OHLC, USDT), its mark close, and the funding
     /// settled in it as `(time ms, rate)`.
-    #[inline]
+    #[inline(always)]
     pub fn observe(
         &mut self,
         symbol: usize,
