@@ -17,6 +17,8 @@ pub struct SymbolEstimates {
     short_span: u32,
     long_span: u32,
     atr_bars: u32,
+    /// returns after which every weight is fixed: max(long_span, atr_bars)
+    steady_after: u32,
     /// EWMA weights past the spans, precomputed (a division per bar is most of the cost)
     alpha_short: f64,
     alpha_long: f64,
@@ -40,6 +42,7 @@ impl SymbolEstimates {
             short_span: short_span.max(1),
             long_span: long_span.max(1),
             atr_bars: atr_bars.max(1),
+            steady_after: long_span.max(atr_bars).max(1),
             alpha_short: 2.0 / (f64::from(short_span.max(1)) + 1.0),
             alpha_long: 2.0 / (f64::from(long_span.max(1)) + 1.0),
             alpha_atr: 1.0 / f64::from(atr_bars.max(1)),
@@ -68,7 +71,7 @@ impl SymbolEstimates {
         let top = if high > prev { high } else { prev };
         let bottom = if low < prev { low } else { prev };
         let true_range = top - bottom;
-        if n > self.long_span && n > self.atr_bars {
+        if n > self.steady_after {
             // the steady state: every weight fixed
             self.var_short += self.alpha_short * (r2 - self.var_short);
             self.var_long += self.alpha_long * (r2 - self.var_long);

@@ -196,6 +196,7 @@ impl RiskLayer {
     }
 
     /// Periods, loss limits, the drawdown kill switch and the losing streak.
+    #[inline(always)]
     pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let b = &mut self.breakers;
         let quiet = time <= b.day_ends
@@ -557,6 +558,7 @@ impl RiskLayer {
     }
 
     /// Halts entries per symbol while its volatility runs hot, cutting the position on entry.
+    #[inline(always)]
     pub(super) fn check_volatility_halt(&mut self, time: i64, venue: &mut Venue) {
         let Some(limit) = self.config.volatility_halt else {
             return;
@@ -570,7 +572,6 @@ impl RiskLayer {
             }
         }
     }
-
     /// The halt on `symbol` starts (`over`) or ends: recorded, and a position scaled down.
     #[inline(never)]
     fn volatility_halt_changed(

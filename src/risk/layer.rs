@@ -196,6 +196,7 @@ impl RiskLayer {
     /// After every symbol's bar of a time step has been walked by the venue and observed:
     /// catches up with the account, then runs the breakers and guards. `time` is the
     /// step's close (ms).
+    #[inline(always)]
     pub fn on_step(&mut self, time: i64, venue: &mut Venue) {
         self.mode = venue.config.mode;
         if venue.events().len() != self.seen_events
@@ -211,11 +212,16 @@ impl RiskLayer {
         }
         self.check_volatility_halt(time, venue);
         if self.covariance.symbols() >= 2 {
-            let estimates = &mut self.estimates;
-            self.covariance.update(|i| estimates[i].last_return);
-            for e in estimates.iter_mut() {
-                e.last_return = 0.0;
-            }
+            self.update_covariance();
+        }
+    }
+
+    #[inline(never)]
+    fn update_covariance(&mut self) {
+        let estimates = &mut self.estimates;
+        self.covariance.update(|i| estimates[i].last_return);
+        for e in estimates.iter_mut() {
+            e.last_return = 0.0;
         }
     }
 
@@ -343,6 +349,7 @@ impl RiskLayer {
     }
 
     /// USDT, at the latest marks.
+    #[inline]
     pub fn equity(&self) -> f64 {
         let mut equity = self.wallet;
         for (h, mark) in self.held.iter().zip(&self.marks) {
