@@ -125,6 +125,14 @@ pub struct Recorded {
     pub warm_up: usize,
 }
 
+impl Recorded {
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.steps.capacity() * std::mem::size_of::<u32>()
+            + self.signals.capacity() * std::mem::size_of::<Signal>()
+    }
+}
+
 /// Plays a [`Recorded`] stream back: each step's signals, in the order they were pushed.
 pub struct Replay {
     recorded: std::sync::Arc<Recorded>,

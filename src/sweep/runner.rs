@@ -52,18 +52,38 @@ pub struct SharedSignals {
     by_strategy: BTreeMap<String, Option<Arc<Recorded>>>,
 }
 
+/// Bytes of recorded signals a sweep keeps at most: beyond, the remaining strategies are run
+/// by each configuration itself, so memory stays bounded whatever the grid's size.
+const SHARED_BUDGET: usize = 64 << 20;
+
 impl SharedSignals {
-    /// Records, in parallel, each distinct strategy among `specs` on `market` (one spec per
-    /// strategy is kept meanwhile, so a large grid costs no more memory than its strategies).
+    /// Records, in parallel, each strategy that at least two of `specs` use, on `market`
+    /// (one spec per strategy is held meanwhile; recordings stop at [`SHARED_BUDGET`]).
     pub fn record(specs: impl Iterator<Item = RunSpec>, market: &MarketData) -> Self {
-        let mut distinct: BTreeMap<String, RunSpec> = BTreeMap::new();
+        let mut distinct: BTreeMap<String, (RunSpec, usize)> = BTreeMap::new();
         for spec in specs {
-            distinct.entry(strategy_key(&spec)).or_insert(spec);
+            distinct.entry(strategy_key(&spec)).or_insert((spec, 0)).1 += 1;
         }
-        let by_strategy = distinct
-            .into_par_iter()
-            .map(|(key, spec)| (key, record_signals(&spec, market).map(Arc::new)))
+        let shared: Vec<(String, RunSpec)> = distinct
+            .into_iter()
+            .filter(|(_, (_, uses))| *uses >= 2)
+            .map(|(key, (spec, _))| (key, spec))
             .collect();
+        let mut by_strategy = BTreeMap::new();
+        let mut bytes = 0;
+        for chunk in shared.chunks(16) {
+            if bytes > SHARED_BUDGET {
+                break;
+            }
+            let recorded: Vec<(String, Option<Arc<Recorded>>)> = chunk
+                .par_iter()
+                .map(|(key, spec)| (key.clone(), record_signals(spec, market).map(Arc::new)))
+                .collect();
+            for (key, r) in recorded {
+                bytes += r.as_ref().map_or(0, |r| r.bytes());
+                by_strategy.insert(key, r);
+            }
+        }
         SharedSignals { by_strategy }
     }
 
@@ -202,11 +222,7 @@ pub fn run_batch(
             let path = mc.path(market, k)?;
             // a batch's configurations mostly share their strategy: its signals on this path
             // are worked out once, when more than one configuration would use them
-            let shared = if configs.len() > 1 {
-                SharedSignals::record(specs(), &path)
-            } else {
-                SharedSignals::default()
-            };
+            let shared = SharedSignals::record(specs(), &path);
             Ok(Some(
                 configs
                     .iter()
