@@ -170,7 +170,8 @@ impl RiskLayer {
             ),
         ];
         for (i, (value, limit)) in found.into_iter().enumerate() {
-            if b.until[i] > time {
+            // 0 is "not halted", whatever the time (a clock before 1970 is still a clock)
+            if b.until[i] != 0 && b.until[i] > time {
                 return Some((BREAKER_RULES[i], value, limit));
             }
         }

@@ -344,6 +344,25 @@ fn daily_loss_limit_halts_until_the_next_utc_day() {
 }
 
 #[test]
+fn no_breaker_halts_before_1970() {
+    // "not halted" is stored as 0: a clock before the epoch (negative ms) must not read it as
+    // a halt running until 1970 (the exchange bench's history starts at −1 ms)
+    let mut s = sim(
+        RiskConfig {
+            daily_loss_limit: Some(0.05),
+            ..base()
+        },
+        MarginMode::Isolated,
+    );
+    s.time = -10 * HOUR;
+    s.flat(100.0, 1);
+    s.long(Some(99.0), None);
+    s.flat(100.0, 1);
+    assert!(s.last(Rule::DailyLossLimit, Action::Refused).is_none());
+    assert_eq!(s.qty(), 100.0);
+}
+
+#[test]
 fn drawdown_kill_switch_closes_everything() {
     let mut s = sim(
         RiskConfig {
