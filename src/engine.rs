@@ -199,17 +199,18 @@ impl Engine {
         Engine::with_strategy(spec, timeframe, steps, keep_curve, None)
     }
 
-    /// [`Engine::new`] whose strategy plays back `recorded` (the same strategy's signals,
-    /// recorded on the same market by [`record_signals`]) instead of working them out.
+    /// [`Engine::new`] whose strategy, when `recorded` is given, plays back its signals
+    /// (the same strategy's, recorded on the same market by [`record_signals`]) instead of
+    /// working them out.
     pub fn replaying(
         spec: &RunSpec,
         timeframe: i64,
         steps: usize,
         keep_curve: bool,
-        recorded: Arc<Recorded>,
+        recorded: Option<Arc<Recorded>>,
     ) -> Engine {
-        let replay: Box<dyn Strategy> = Box::new(Replay::new(recorded));
-        Engine::with_strategy(spec, timeframe, steps, keep_curve, Some(replay))
+        let replay = recorded.map(|r| Box::new(Replay::new(r)) as Box<dyn Strategy>);
+        Engine::with_strategy(spec, timeframe, steps, keep_curve, replay)
     }
 
     fn with_strategy(

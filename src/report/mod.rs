@@ -77,10 +77,7 @@ pub fn run_replaying(
 ) -> RunResult {
     let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
     let steps = market.clock.len();
-    let mut engine = match recorded {
-        Some(r) => Engine::replaying(spec, timeframe, steps, keep_curve, r),
-        None => Engine::new(spec, timeframe, steps, keep_curve),
-    };
+    let mut engine = Engine::replaying(spec, timeframe, steps, keep_curve, recorded);
     run_history(&mut engine, market);
     finish(spec, market, engine)
 }

@@ -108,10 +108,7 @@ pub fn outcome(
     recorded: Option<Arc<Recorded>>,
 ) -> Outcome {
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let mut engine = match recorded {
-        Some(r) => Engine::replaying(spec, tf, 0, false, r),
-        None => Engine::new(spec, tf, 0, false),
-    };
+    let mut engine = Engine::replaying(spec, tf, 0, false, recorded);
     engine.watch_ruin(ruin_levels);
     run_history(&mut engine, market);
     let start = market.clock.first().copied().unwrap_or(0) as f64;
