@@ -175,11 +175,20 @@ impl Curve {
     }
 }
 
+/// Where a step's signals come from.
+enum Signals {
+    /// the strategy, asked with the step's [`Context`]
+    Live(Box<dyn Strategy>),
+    /// a recording of the same strategy on the same market, played back without building a
+    /// context or refreshing the holdings (a market-only strategy reads neither)
+    Replayed(Replay),
+}
+
 /// The exchange, the risk layer and a strategy, stepped together.
 pub struct Engine {
     pub venue: Venue,
     pub risk: RiskLayer,
-    strategy: Box<dyn Strategy>,
+    strategy: Signals,
     /// ms per bar
     timeframe: i64,
     /// USDT
@@ -209,8 +218,13 @@ impl Engine {
         keep_curve: bool,
         recorded: Option<Arc<Recorded>>,
     ) -> Engine {
-        let replay = recorded.map(|r| Box::new(Replay::new(r)) as Box<dyn Strategy>);
-        Engine::with_strategy(spec, timeframe, steps, keep_curve, replay)
+        Engine::with_strategy(
+            spec,
+            timeframe,
+            steps,
+            keep_curve,
+            recorded.map(Replay::new),
+        )
     }
 
     fn with_strategy(
@@ -218,7 +232,7 @@ impl Engine {
         timeframe: i64,
         steps: usize,
         keep_curve: bool,
-        strategy: Option<Box<dyn Strategy>>,
+        replay: Option<Replay>,
     ) -> Engine {
         let venue = Venue::new(
             VenueConfig {
@@ -239,11 +253,14 @@ impl Engine {
             symbols: &names,
             max_leverage: spec.risk.max_leverage,
         };
-        let strategy = strategy.unwrap_or_else(|| {
-            strategy::builder(&spec.strategy_kind)
-                .and_then(|b| b(&build))
-                .expect("a RunSpec's strategy was checked")
-        });
+        let strategy = match replay {
+            Some(replay) => Signals::Replayed(replay),
+            None => Signals::Live(
+                strategy::builder(&spec.strategy_kind)
+                    .and_then(|b| b(&build))
+                    .expect("a RunSpec's strategy was checked"),
+            ),
+        };
         let n = names.len();
         Engine {
             venue,
@@ -337,8 +354,12 @@ impl Engine {
 
     #[inline(always)]
     fn ask_strategy(&mut self, close: i64, equity: f64) {
-        self.refresh_holdings();
         self.signals.clear();
+        if let Signals::Replayed(replay) = &mut self.strategy {
+            replay.play(&mut self.signals);
+            return;
+        }
+        self.refresh_holdings();
         let ctx = Context {
             time: close,
             bars: &self.bars,
@@ -347,7 +368,9 @@ impl Engine {
             equity,
             start_equity: self.start,
         };
-        self.strategy.on_bar(&ctx, &mut self.signals);
+        if let Signals::Live(strategy) = &mut self.strategy {
+            strategy.on_bar(&ctx, &mut self.signals);
+        }
     }
 
     fn route_signals(&mut self, close: i64) {
@@ -391,7 +414,10 @@ impl Engine {
     }
 
     pub fn warm_up(&self) -> usize {
-        self.strategy.warm_up()
+        match &self.strategy {
+            Signals::Live(strategy) => strategy.warm_up(),
+            Signals::Replayed(replay) => replay.warm_up(),
+        }
     }
 }
 
@@ -420,7 +446,7 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
 pub fn record_signals(spec: &RunSpec, market: &MarketData) -> Option<Recorded> {
     let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
     let mut engine = Engine::new(spec, timeframe, 0, false);
-    if !engine.strategy.market_only() {
+    if !matches!(&engine.strategy, Signals::Live(s) if s.market_only()) {
         return None;
     }
     let mut recorded = Recorded {

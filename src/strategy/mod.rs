@@ -152,19 +152,26 @@ impl Replay {
     }
 }
 
-impl Strategy for Replay {
-    fn warm_up(&self) -> usize {
-        self.recorded.warm_up
-    }
-
+impl Replay {
+    /// This step's signals, in the order they were recorded.
     #[inline]
-    fn on_bar(&mut self, _ctx: &Context, signals: &mut Vec<Signal>) {
+    pub fn play(&mut self, signals: &mut Vec<Signal>) {
         let r = &*self.recorded;
         while r.steps.get(self.next) == Some(&self.step) {
             signals.push(r.signals[self.next]);
             self.next += 1;
         }
         self.step += 1;
+    }
+}
+
+impl Strategy for Replay {
+    fn warm_up(&self) -> usize {
+        self.recorded.warm_up
+    }
+
+    fn on_bar(&mut self, _ctx: &Context, signals: &mut Vec<Signal>) {
+        self.play(signals);
     }
 
     fn market_only(&self) -> bool {
