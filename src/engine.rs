@@ -5,7 +5,9 @@
 //! 1. **exchange** — each symbol's bar, in the spec's symbol order: funding settled in the
 //!    bar, market orders at the open, the intrabar path (stops, take-profits, liquidation),
 //!    the margin-call check;
-//! 2. **observe** — the risk layer's estimators see the closed bars;
+//! 2. **observe** — the risk layer's estimators see the closed bars (each symbol's right
+//!    after the exchange walked it: neither reads the other here, so this is the same as
+//!    observing once every symbol is walked, with the bar read once);
 //! 3. **guards** — breakers and margin/liquidation guards may act on their own;
 //! 4. **record** — the account at the close (wallet, equity, margin ratio, exposure);
 //! 5. **strategy** — sees the closed bars and the account, pushes signals;
@@ -22,6 +24,11 @@
 //! cut short: every decision up to the cut is identical.
 //!
 //! In steady state (no fills) a step allocates nothing: the buffers below are reused.
+//!
+//! **Shared signals.** A sweep may hand an engine a [`Recorded`] stream of its strategy's
+//! signals on the same market ([`record_signals`], for strategies that are
+//! [`Strategy::market_only`]); the engine then plays it back at step 5 instead of asking the
+//! strategy, with the same signals at the same steps.
 
 use crate::exchange::fill::Ohlc;
 use crate::exchange::venue::{Snapshot, Venue, VenueConfig};

@@ -1,7 +1,7 @@
 //! Incremental indicators: each `update` costs O(1) and allocates nothing (buffers are sized
 //! at construction).
 //!
-//! **Same prices, same signal.** Rolling sums are kept in integer ticks ([`Fixed`]: the value
+//! **Same prices, same signal.** Rolling sums are kept in integer ticks (`Fixed`: the value
 //! times 10⁸, rounded, summed in `i128`), so adding and removing values is exact: a window's sum
 //! is the same integer however long the run has been going and wherever it started. A running
 //! `f64` sum would drift by rounding, and two runs starting on different dates could then

@@ -58,7 +58,7 @@ const SHARED_BUDGET: usize = 64 << 20;
 
 impl SharedSignals {
     /// Records, in parallel, each strategy that at least two of `specs` use, on `market`
-    /// (one spec per strategy is held meanwhile; recordings stop at [`SHARED_BUDGET`]).
+    /// (one spec per strategy is held meanwhile; recordings stop at `SHARED_BUDGET`).
     pub fn record(specs: impl Iterator<Item = RunSpec>, market: &MarketData) -> Self {
         let mut distinct: BTreeMap<String, (RunSpec, usize)> = BTreeMap::new();
         for spec in specs {
