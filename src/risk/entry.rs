@@ -238,13 +238,13 @@ impl RiskLayer {
     /// symbol, side and threshold, and solved again only when that drift moved by more than
     /// 0.05 spread; a change of volatility
     /// rescales it exactly. (A drift of 0.05 spread moves the distance by about 2 %.)
+    #[inline(always)]
     pub(super) fn safe_distance(&mut self, symbol: usize, side: Side, entry: bool) -> Option<f64> {
         let limit = self.config.liquidation_probability?;
-        let threshold = if entry { 0.5 * limit } else { limit };
         let var = self.estimates[symbol].bar_variance()?;
         let funding = self.funding[symbol].map_or(0.0, |f| f.per_day);
         let slot = 2 * usize::from(side == Side::Short) + usize::from(entry);
-        let horizon = self.config.liquidation_horizon as f64 / super::layer::DAY as f64;
+        let horizon = self.horizon_days;
         let spread = (var * self.bars_per_day * horizon).sqrt();
         if spread.is_nan() || spread <= 0.0 {
             return Some(0.0);
@@ -252,20 +252,8 @@ impl RiskLayer {
         let drift = funding * horizon / spread;
         let cache = &mut self.guards.distance[symbol][slot];
         if !(cache.valid && (cache.drift - drift).abs() <= 0.05) {
-            // solved with σ√T = 1: the answer is in spreads
-            let spreads = safe_log_distance(
-                side,
-                1.0 / horizon.sqrt(),
-                horizon,
-                0.0,
-                drift / horizon,
-                threshold,
-            );
-            *cache = super::guards::DistanceCache {
-                valid: true,
-                drift,
-                spreads,
-            };
+            let threshold = if entry { 0.5 * limit } else { limit };
+            *cache = solve_distance(side, horizon, drift, threshold);
         }
         Some(cache.spreads * spread)
     }
@@ -558,4 +546,28 @@ fn leverage_decimal(leverage: f64) -> Decimal {
         return Decimal::from(leverage as i64);
     }
     to_decimal(leverage, QTY_SCALE).map_or(Decimal::ONE, |l| l.normalize())
+}
+
+/// The safe distance in spreads for a drift in spreads (see [`RiskLayer::safe_distance`]),
+/// solved with σ√T = 1.
+#[inline(never)]
+fn solve_distance(
+    side: Side,
+    horizon: f64,
+    drift: f64,
+    threshold: f64,
+) -> super::guards::DistanceCache {
+    let spreads = safe_log_distance(
+        side,
+        1.0 / horizon.sqrt(),
+        horizon,
+        0.0,
+        drift / horizon,
+        threshold,
+    );
+    super::guards::DistanceCache {
+        valid: true,
+        drift,
+        spreads,
+    }
 }

@@ -120,9 +120,8 @@ pub(super) struct DistanceCache {
 pub(super) struct GuardState {
     /// per symbol: long guard, long entry, short guard, short entry
     pub distance: Vec<[DistanceCache; 4]>,
-    /// per symbol: (variance, funding per day, liquidation price) the trigger was made from,
-    /// and the trigger (USDT): the mark at which the probability reaches the limit
-    trigger: Vec<(f64, f64, f64, f64)>,
+    /// per symbol: the liquidation-probability guard's trigger
+    trigger: Vec<Trigger>,
     /// per symbol: a guard's order waits for its fill
     pending: Vec<bool>,
     vol_halted: Vec<bool>,
@@ -131,25 +130,93 @@ pub(super) struct GuardState {
     exit_armed: bool,
     /// USDT: (maintenance, equity) at the last step, for the halt's refusals
     margin_terms: (f64, f64),
+    /// the margin ratios between which the margin guard has nothing to do: at or above the
+    /// highest level it stands above, below the lowest it stands below (NaN: not worked out)
+    margin_band: (f64, f64),
+}
+
+/// The liquidation-probability guard's trigger for one position: the mark at which the
+/// probability of liquidation within the horizon reaches the limit.
+///
+/// It is remade when the variance moves by more than 2 % from the one it was made with (the
+/// distance, ∝ σ, by 1 %), or the funding or the liquidation price changes. Remaking it
+/// takes the distance (a sqrt, cached solution) but not yet its `exp`: while the mark stays
+/// beyond `bound` — the trigger at a wider distance `bound_distance` ≥ `distance`, for the
+/// same liquidation price — the trigger is not reached, whatever its exact value, so the
+/// `exp` is taken only when the mark comes near.
+#[derive(Clone, Copy, Debug)]
+struct Trigger {
+    /// the variance (per bar, fraction²), funding (fraction per day) and liquidation price
+    /// (USDT) it was made from; NaN: not made yet
+    var: f64,
+    funding: f64,
+    liquidation: f64,
+    /// the safe log-distance from the liquidation price
+    distance: f64,
+    /// USDT, NaN until needed
+    price: f64,
+    /// the wider log-distance, the liquidation price and the sign it was made for, and the
+    /// mark (USDT) at that distance
+    bound_distance: f64,
+    bound_liquidation: f64,
+    bound_sign: f64,
+    bound: f64,
+}
+
+impl Trigger {
+    const NONE: Trigger = Trigger {
+        var: f64::NAN,
+        funding: f64::NAN,
+        liquidation: f64::NAN,
+        distance: f64::NAN,
+        price: f64::NAN,
+        bound_distance: f64::NAN,
+        bound_liquidation: f64::NAN,
+        bound_sign: f64::NAN,
+        bound: f64::NAN,
+    };
+
+    /// Whether the bound shows that a mark (USDT) does not reach the trigger of a position
+    /// of sign `sign` (+1 long) liquidated at `liquidation`: for a long the trigger is
+    /// `liquidation × e^distance`, below the bound `liquidation × e^bound_distance`, and the
+    /// mark is above the bound; for a short the same with `e^−distance`.
+    #[inline(always)]
+    fn bound_clears(&self, sign: f64, liquidation: f64, mark: f64) -> bool {
+        self.bound_sign == sign
+            && self.bound_liquidation == liquidation
+            && self.distance <= self.bound_distance
+            && sign * (mark - self.bound) > 0.0
+    }
+
+    /// Makes the bound at half as far again as the distance (and at least 10⁻⁹ further, so
+    /// that the two `exp`s are far apart in floating point and their order is certain).
+    fn make_bound(&mut self, sign: f64, liquidation: f64) {
+        let wider = self.distance + 0.5 * self.distance.abs() + 1e-9;
+        self.bound_distance = wider;
+        self.bound_liquidation = liquidation;
+        self.bound_sign = sign;
+        self.bound = liquidation * (sign * wider).exp();
+    }
 }
 
 impl GuardState {
     pub fn new(n: usize) -> GuardState {
         GuardState {
             distance: vec![[DistanceCache::default(); 4]; n],
-            trigger: vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); n],
+            trigger: vec![Trigger::NONE; n],
             pending: vec![false; n],
             vol_halted: vec![false; n],
             margin_halted: false,
             deleverage_armed: true,
             exit_armed: true,
             margin_terms: (0.0, 1.0),
+            margin_band: (f64::NAN, f64::NAN),
         }
     }
 
     pub fn position_changed(&mut self, symbol: usize) {
         self.pending[symbol] = false;
-        self.trigger[symbol] = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+        self.trigger[symbol] = Trigger::NONE;
     }
 }
 
@@ -230,10 +297,15 @@ impl RiskLayer {
         b.checked_trades = self.trades.trades();
     }
 
-    /// Makes the next step take the full check (tests compare the two paths).
+    /// Makes the next step take every full check — breakers, margin guard, and the exact
+    /// liquidation trigger — instead of the quick ones (tests compare the two paths).
     #[cfg(test)]
-    pub(super) fn forget_breaker_floors(&mut self) {
+    pub(super) fn forget_quick_checks(&mut self) {
         self.breakers.checked_trades = u32::MAX;
+        self.guards.margin_band = (f64::NAN, f64::NAN);
+        for t in &mut self.guards.trigger {
+            t.bound = f64::NAN;
+        }
     }
 
     #[inline(never)]
@@ -393,17 +465,54 @@ impl RiskLayer {
     }
 
     /// The margin guard's three levels on the account margin ratio.
-    #[inline(never)]
+    ///
+    /// Levels are compared as maintenance ≥ level × equity: the ratio itself (a division) is
+    /// worked out only when something is recorded. With positive equity, a step whose
+    /// maintenance sits in the band of [`GuardState::margin_band`] changes nothing (the
+    /// products are monotone in the level), which two comparisons tell.
+    #[inline(always)]
     pub(super) fn check_margin_guard(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         let c = &self.config;
-        let (halt, deleverage, exit) = (c.margin_halt_at, c.margin_deleverage_at, c.margin_exit_at);
-        if halt.is_none() && deleverage.is_none() && exit.is_none() {
+        if c.margin_halt_at.is_none()
+            && c.margin_deleverage_at.is_none()
+            && c.margin_exit_at.is_none()
+        {
             return;
         }
-        // Levels are compared as maintenance ≥ level × equity: the ratio itself (a division)
-        // is worked out only when something is recorded.
-        let maint = self.maintenance(None);
+        let maint = self.maintenance_all();
         self.guards.margin_terms = (maint, equity);
+        let (low, high) = self.guards.margin_band;
+        if equity > 0.0 && maint >= low * equity && maint < high * equity {
+            return;
+        }
+        self.margin_guard_acts(time, equity, maint, venue);
+        self.set_margin_band();
+    }
+
+    /// The band of [`GuardState::margin_band`] for the guard's present state.
+    fn set_margin_band(&mut self) {
+        let c = &self.config;
+        let g = &mut self.guards;
+        let (mut low, mut high) = (f64::NEG_INFINITY, f64::INFINITY);
+        for (level, above) in [
+            (c.margin_halt_at, g.margin_halted),
+            (c.margin_exit_at, !g.exit_armed),
+            (c.margin_deleverage_at, !g.deleverage_armed),
+        ] {
+            match (level, above) {
+                (Some(l), true) => low = low.max(l),
+                (Some(l), false) => high = high.min(l),
+                (None, _) => {}
+            }
+        }
+        g.margin_band = (low, high);
+    }
+
+    /// The margin guard's full check, with `maint` the maintenance (USDT) at the latest marks.
+    #[inline(never)]
+    fn margin_guard_acts(&mut self, time: i64, equity: f64, maint: f64, venue: &mut Venue) {
+        let c = &self.config;
+        let (halt, deleverage, exit) = (c.margin_halt_at, c.margin_deleverage_at, c.margin_exit_at);
         let at_or_above = |level: f64| equity <= 0.0 || maint >= level * equity;
         let ratio = || {
             if equity > 0.0 {
@@ -467,79 +576,116 @@ impl RiskLayer {
         }
     }
 
-    /// The liquidation-probability guard: one comparison per open position and step.
-    #[inline(never)]
+    /// The liquidation-probability guard: per open position and step, a few comparisons
+    /// while the mark stays beyond the trigger's bound.
+    #[inline(always)]
     pub(super) fn check_liquidation_guard(&mut self, time: i64, venue: &mut Venue) {
-        let Some(threshold) = self.config.liquidation_probability else {
+        if self.config.liquidation_probability.is_none() {
             return;
-        };
+        }
         for s in 0..self.held.len() {
-            let Some(h) = self.held[s] else { continue };
-            if self.guards.pending[s] || h.liquidation.is_nan() || h.liquidation <= 0.0 {
+            let Some(h) = &self.held[s] else { continue };
+            let (sign, liquidation) = (h.sign, h.liquidation);
+            if self.guards.pending[s] || liquidation.is_nan() || liquidation <= 0.0 {
                 continue;
             }
-            let side = if h.sign > 0.0 {
-                Side::Long
-            } else {
-                Side::Short
-            };
-            // The trigger (the mark at which the liquidation price is exactly the safe
-            // distance away) is kept while the variance stays within 2 % of the one it was
-            // made with (the distance, ∝ σ, within 1 %) and the funding and the liquidation
-            // price are unchanged: a sqrt and an exp saved on almost every bar.
+            // The trigger is remade as [`Trigger`] says; its exact value is worked out only
+            // when the mark is not beyond its bound.
             let var = self.estimates[s].variances().0;
             let funding = self.funding[s].map_or(0.0, |f| f.per_day);
-            let (from_var, from_funding, from_lp, mut trigger) = self.guards.trigger[s];
-            if from_lp != h.liquidation
-                || from_funding != funding
-                || from_var.is_nan()
-                || (var - from_var).abs() > 0.02 * from_var
-            {
-                let Some(d) = self.safe_distance(s, side, false) else {
-                    continue;
-                };
-                trigger = h.liquidation * (h.sign * d).exp();
-                self.guards.trigger[s] = (var, funding, h.liquidation, trigger);
-            }
-            let mark = self.marks[s];
-            if h.sign * (mark - trigger) > 0.0 {
+            let t = &self.guards.trigger[s];
+            let stale = t.liquidation != liquidation
+                || t.funding != funding
+                || t.var.is_nan()
+                || (var - t.var).abs() > 0.02 * t.var;
+            if stale && !self.remake_trigger(s, var, funding) {
                 continue;
             }
-            self.guards.pending[s] = true;
-            let probability = self.probability_now(s, side, h.liquidation);
-            match self.mode {
-                MarginMode::Isolated => {
-                    self.close(
-                        time,
-                        s,
-                        "guard",
-                        Rule::LiquidationProbability,
-                        probability,
-                        threshold,
-                        venue,
-                    );
-                }
-                MarginMode::Cross => {
-                    let own_upnl = h.sign * h.qty * (mark - h.entry);
-                    let backing = self.equity() - own_upnl - self.maintenance(Some(s));
-                    let tier = self.tier(s, h.qty * mark);
-                    let Some(d) = self.safe_distance(s, side, false) else {
-                        continue;
-                    };
-                    let limit = mark * (-h.sign * d).exp();
-                    let to = max_cross_qty(h.sign, h.entry, limit, backing, tier.rate, tier.amount)
-                        .min(h.qty);
-                    let why = (probability, threshold);
-                    self.reduce_to(
-                        time,
-                        s,
-                        "guard",
-                        Rule::LiquidationProbability,
-                        to,
-                        why,
-                        venue,
-                    );
-                }
+            if self.guards.trigger[s].bound_clears(sign, liquidation, self.marks[s]) {
+                continue;
+            }
+            self.near_trigger(time, s, venue);
+        }
+    }
+
+    /// A new trigger for the held position of `s` from the present variance and funding;
+    /// false while the variance is not known yet.
+    #[inline(never)]
+    fn remake_trigger(&mut self, s: usize, var: f64, funding: f64) -> bool {
+        let Some(h) = self.held[s] else { return false };
+        let side = if h.sign > 0.0 {
+            Side::Long
+        } else {
+            Side::Short
+        };
+        let Some(d) = self.safe_distance(s, side, false) else {
+            return false;
+        };
+        let t = &mut self.guards.trigger[s];
+        t.var = var;
+        t.funding = funding;
+        t.liquidation = h.liquidation;
+        t.distance = d;
+        t.price = f64::NAN;
+        true
+    }
+
+    /// The mark of `s` is within the trigger's bound: the exact trigger decides.
+    #[inline(never)]
+    fn near_trigger(&mut self, time: i64, s: usize, venue: &mut Venue) {
+        let (Some(h), Some(threshold)) = (self.held[s], self.config.liquidation_probability) else {
+            return;
+        };
+        let side = if h.sign > 0.0 {
+            Side::Long
+        } else {
+            Side::Short
+        };
+        let mark = self.marks[s];
+        let t = &mut self.guards.trigger[s];
+        if t.price.is_nan() {
+            t.price = h.liquidation * (h.sign * t.distance).exp();
+            // the mark came within the bound: make it again around this distance, so a bound
+            // left loose by a fall in volatility tightens
+            t.make_bound(h.sign, h.liquidation);
+        }
+        if h.sign * (mark - t.price) > 0.0 {
+            return;
+        }
+        self.guards.pending[s] = true;
+        let probability = self.probability_now(s, side, h.liquidation);
+        match self.mode {
+            MarginMode::Isolated => {
+                self.close(
+                    time,
+                    s,
+                    "guard",
+                    Rule::LiquidationProbability,
+                    probability,
+                    threshold,
+                    venue,
+                );
+            }
+            MarginMode::Cross => {
+                let own_upnl = h.sign * h.qty * (mark - h.entry);
+                let backing = self.equity() - own_upnl - self.maintenance(Some(s));
+                let tier = self.tier(s, h.qty * mark);
+                let Some(d) = self.safe_distance(s, side, false) else {
+                    return;
+                };
+                let limit = mark * (-h.sign * d).exp();
+                let to = max_cross_qty(h.sign, h.entry, limit, backing, tier.rate, tier.amount)
+                    .min(h.qty);
+                let why = (probability, threshold);
+                self.reduce_to(
+                    time,
+                    s,
+                    "guard",
+                    Rule::LiquidationProbability,
+                    to,
+                    why,
+                    venue,
+                );
             }
         }
     }
@@ -552,7 +698,7 @@ impl RiskLayer {
             price: self.marks[s],
             liquidation,
             daily_vol: (var * self.bars_per_day).sqrt(),
-            horizon_days: self.config.liquidation_horizon as f64 / DAY as f64,
+            horizon_days: self.horizon_days,
             drift_per_day: 0.0,
             funding_per_day: self.funding[s].map_or(0.0, |f| f.per_day),
         })

@@ -83,6 +83,8 @@ pub struct RiskLayer {
     pub(super) mode: MarginMode,
     pub(super) tiers: Vec<Vec<TierF>>,
     pub(super) bars_per_day: f64,
+    /// days, the liquidation-probability guard's horizon
+    pub(super) horizon_days: f64,
     pub(super) estimates: Vec<SymbolEstimates>,
     pub(super) covariance: Covariance,
     /// USDT per symbol: the latest close and mark close (NaN before the first bar)
@@ -126,7 +128,9 @@ impl RiskLayer {
                 )
             })
             .collect();
+        let horizon_days = config.liquidation_horizon as f64 / DAY as f64;
         Ok(RiskLayer {
+            horizon_days,
             covariance: Covariance::new(n, bars(config.volatility_window)),
             guards: super::guards::GuardState::new(n),
             breakers: super::guards::Breakers::new(start),
@@ -637,12 +641,22 @@ impl RiskLayer {
 
     /// The tier of `notional` (USDT) for `symbol`.
     pub(super) fn tier(&self, symbol: usize, notional: f64) -> TierF {
-        let tiers = &self.tiers[symbol];
-        let i = tiers
-            .iter()
-            .position(|t| notional < t.cap)
-            .unwrap_or(tiers.len() - 1);
-        tiers[i]
+        tier_of(&self.tiers[symbol], notional)
+    }
+
+    /// USDT: maintenance margin of every position at the latest marks — the same sum, in the
+    /// same order, as `maintenance(None)`, in one pass (the margin guard takes it each step).
+    #[inline(always)]
+    pub(super) fn maintenance_all(&self) -> f64 {
+        let mut total = 0.0;
+        for ((h, mark), tiers) in self.held.iter().zip(&self.marks).zip(&self.tiers) {
+            if let Some(h) = h {
+                let notional = h.qty * mark;
+                let t = tier_of(tiers, notional);
+                total += notional * t.rate - t.amount;
+            }
+        }
+        total
     }
 
     /// USDT: maintenance margin of every position except `skip`'s, at the latest marks.
@@ -659,6 +673,16 @@ impl RiskLayer {
         }
         total
     }
+}
+
+/// The tier a notional (USDT) falls in: the first whose cap is above it, else the last.
+#[inline(always)]
+fn tier_of(tiers: &[TierF], notional: f64) -> TierF {
+    let i = tiers
+        .iter()
+        .position(|t| notional < t.cap)
+        .unwrap_or(tiers.len() - 1);
+    tiers[i]
 }
 
 fn tiers_f64(spec: &InstrumentSpec) -> Vec<TierF> {

@@ -682,12 +682,61 @@ mod property {
                 let close = price * (1.0 + m);
                 let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
                 quick.bar(price, high, low, close);
-                full.risk.forget_breaker_floors();
+                full.risk.forget_quick_checks();
                 full.bar(price, high, low, close);
                 price = close;
                 for s in [&mut quick, &mut full] {
                     match action {
                         0 => s.long(Some(price * 0.98), None),
+                        1 => s.signal(Intent::Exit),
+                        _ => {}
+                    }
+                }
+            }
+            let key = |s: &Sim| -> Vec<(i64, Rule, Action, u64)> {
+                s.risk.audit().events().iter().map(|e| (e.time, e.rule, e.action, e.value.to_bits())).collect()
+            };
+            prop_assert_eq!(key(&quick), key(&full));
+        }
+
+        /// The margin guard's band and the liquidation trigger's bound decide exactly as the
+        /// full checks on every step, in both margin modes: the same halts, cuts and exits at
+        /// the same times with the same figures.
+        #[test]
+        fn guard_quick_checks_decide_as_the_full_checks(
+            cross in proptest::bool::ANY,
+            leverage in 2.0f64..20.0,
+            moves in proptest::collection::vec((-0.03f64..0.03, 0u8..8), 50..300),
+        ) {
+            let config = RiskConfig {
+                margin_halt_at: Some(0.015),
+                margin_deleverage_at: Some(0.025),
+                margin_exit_at: Some(0.04),
+                liquidation_probability: Some(0.01),
+                liquidation_horizon: 4 * HOUR,
+                volatility_window: 12 * HOUR,
+                sizing: Sizing::FixedFraction,
+                fixed_fraction: 0.9,
+                max_leverage: Some(leverage.floor()),
+                ..base()
+            };
+            let mode = if cross { MarginMode::Cross } else { MarginMode::Isolated };
+            let mut quick = sim(config.clone(), mode);
+            let mut full = sim(config, mode);
+            let mut price = 100.0;
+            for s in [&mut quick, &mut full] {
+                s.flat(price, 30);
+            }
+            for (m, action) in moves {
+                let close = price * (1.0 + m);
+                let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
+                quick.bar(price, high, low, close);
+                full.risk.forget_quick_checks();
+                full.bar(price, high, low, close);
+                price = close;
+                for s in [&mut quick, &mut full] {
+                    match action {
+                        0 => s.long(None, None),
                         1 => s.signal(Intent::Exit),
                         _ => {}
                     }
