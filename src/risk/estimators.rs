@@ -139,33 +139,52 @@ fn weight(n: u32, span: u32) -> f64 {
 pub struct Covariance {
     n: usize,
     span: u32,
+    /// the weight past the span, `2 / (span + 1)`, precomputed
+    alpha: f64,
     steps: u32,
     cov: Vec<f64>,
 }
 
 impl Covariance {
     pub fn new(n: usize, span: u32) -> Covariance {
+        let span = span.max(1);
         Covariance {
             n,
-            span: span.max(1),
+            span,
+            alpha: 2.0 / (span as f64 + 1.0),
             steps: 0,
             cov: vec![0.0; n * n],
         }
     }
 
-    /// One time step: every symbol's latest return (0 for a symbol without a bar).
-    pub fn update(&mut self, returns: impl Fn(usize) -> f64) {
-        if self.n < 2 {
+    /// One time step: every symbol's latest return, in symbol order (0 for a symbol without
+    /// a bar).
+    #[inline]
+    pub fn update(&mut self, returns: &[f64]) {
+        let n = self.n;
+        if n < 2 || returns.len() != n {
             return;
         }
         self.steps += 1;
-        let a = weight(self.steps, self.span);
-        for i in 0..self.n {
-            let ri = returns(i);
-            for j in i..self.n {
-                let c = &mut self.cov[i * self.n + j];
-                *c += a * (ri * returns(j) - *c);
-                self.cov[j * self.n + i] = self.cov[i * self.n + j];
+        let a = if self.steps <= self.span {
+            1.0 / self.steps as f64
+        } else {
+            self.alpha
+        };
+        // two symbols (a hedged pair), the common case, without the loops' index work
+        if let ([r0, r1], [c00, c01, c10, c11]) = (returns, &mut self.cov[..]) {
+            *c00 += a * (r0 * r0 - *c00);
+            *c01 += a * (r0 * r1 - *c01);
+            *c10 = *c01;
+            *c11 += a * (r1 * r1 - *c11);
+            return;
+        }
+        for (i, &ri) in returns.iter().enumerate() {
+            for (j, &rj) in returns.iter().enumerate().skip(i) {
+                let c = &mut self.cov[i * n + j];
+                *c += a * (ri * rj - *c);
+                let c = *c;
+                self.cov[j * n + i] = c;
             }
         }
     }
@@ -213,12 +232,26 @@ mod tests {
     fn covariance_of_moving_together() {
         let mut c = Covariance::new(2, 4);
         for r in [0.01, -0.02, 0.01, 0.02] {
-            c.update(|i| if i == 0 { r } else { 2.0 * r });
+            c.update(&[r, 2.0 * r]);
         }
         // mean of r² = (1 + 4 + 1 + 4)e-4 / 4 = 2.5e-4; the second moves twice as much:
         // cov = 5e-4, var2 = 1e-3, correlation 1
         assert!((c.get(0, 0) - 2.5e-4).abs() < 1e-15);
         assert!((c.get(0, 1) - 5e-4).abs() < 1e-15);
         assert!((c.get(1, 1) - 1e-3).abs() < 1e-15);
+    }
+
+    #[test]
+    fn covariance_of_three_symbols_is_symmetric() {
+        // the general path (the pair has its own): a third symbol moving against the first
+        let mut c = Covariance::new(3, 4);
+        for r in [0.01, -0.02, 0.01, 0.02] {
+            c.update(&[r, 2.0 * r, -r]);
+        }
+        // mean r² = 2.5e-4 as above: cov(0, 2) = −2.5e-4, cov(1, 2) = −5e-4, var2 = 2.5e-4
+        for (i, j, want) in [(0, 2, -2.5e-4), (1, 2, -5e-4), (2, 2, 2.5e-4), (0, 1, 5e-4)] {
+            assert!((c.get(i, j) - want).abs() < 1e-15, "({i}, {j})");
+            assert_eq!(c.get(i, j), c.get(j, i));
+        }
     }
 }

@@ -87,6 +87,8 @@ pub struct RiskLayer {
     pub(super) horizon_days: f64,
     pub(super) estimates: Vec<SymbolEstimates>,
     pub(super) covariance: Covariance,
+    /// the step's return per symbol, gathered for the covariance (no allocation per step)
+    step_returns: Vec<f64>,
     /// USDT per symbol: the latest close and mark close (NaN before the first bar)
     pub(super) closes: Vec<f64>,
     pub(super) marks: Vec<f64>,
@@ -139,6 +141,7 @@ impl RiskLayer {
             tiers,
             bars_per_day: DAY as f64 / timeframe.max(1) as f64,
             estimates,
+            step_returns: vec![0.0; n],
             closes: vec![f64::NAN; n],
             marks: vec![f64::NAN; n],
             funding: vec![None; n],
@@ -222,11 +225,11 @@ impl RiskLayer {
 
     #[inline(never)]
     fn update_covariance(&mut self) {
-        let estimates = &mut self.estimates;
-        self.covariance.update(|i| estimates[i].last_return);
-        for e in estimates.iter_mut() {
+        for (r, e) in self.step_returns.iter_mut().zip(&mut self.estimates) {
+            *r = e.last_return;
             e.last_return = 0.0;
         }
+        self.covariance.update(&self.step_returns);
     }
 
     /// A strategy's signal at the close `time` (ms): approved orders go to the venue, and

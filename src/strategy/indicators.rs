@@ -490,18 +490,15 @@ impl RollingPair {
     #[inline]
     pub fn update(&mut self, x: f64, y: f64) {
         let (a, b) = (Fixed::of(x), Fixed::of(y));
-        self.add(a.wide(), b.wide(), 1);
         let (oa, ob) = self.window.push((a, b));
-        self.add(oa.wide(), ob.wide(), -1);
-    }
-
-    #[inline]
-    fn add(&mut self, x: i128, y: i128, sign: i128) {
-        self.sx += sign * x;
-        self.sy += sign * y;
-        self.sxx += sign * x * x;
-        self.syy += sign * y * y;
-        self.sxy += sign * x * y;
+        let (x, y, ox, oy) = (a.wide(), b.wide(), oa.wide(), ob.wide());
+        // the pair in, the pair out (zeros while filling); each product is one widening
+        // multiply of two i64
+        self.sx += x - ox;
+        self.sy += y - oy;
+        self.sxx += x * x - ox * ox;
+        self.syy += y * y - oy * oy;
+        self.sxy += x * y - ox * oy;
     }
 
     /// n² times the (co)variances: exact integers.
@@ -513,7 +510,7 @@ impl RollingPair {
         let vx = n * self.sxx - self.sx * self.sx;
         let vy = n * self.syy - self.sy * self.sy;
         let cxy = n * self.sxy - self.sx * self.sy;
-        Some((vx as f64, vy as f64, cxy as f64))
+        Some((wide_to_f64(vx), wide_to_f64(vy), wide_to_f64(cxy)))
     }
 
     /// Pearson correlation of x and y, in [−1, 1]; `None` while warming up or when either
