@@ -320,7 +320,10 @@ impl Engine {
             .on_bar(b.symbol, open_time, &last, &b.mark, funding);
         self.risk
             .observe(b.symbol, &last, b.mark.close, b.last_rate);
-        self.note_bar(b);
+        // replayed signals were worked out from the bars already
+        if !matches!(self.strategy, Signals::Replayed(_)) {
+            self.note_bar(b);
+        }
     }
 
     /// What the strategy will see of `b`.
@@ -354,7 +357,20 @@ impl Engine {
 
     /// The decision half: the strategy sees the closed bars, the risk layer routes its
     /// signals. `close` is the step's close (ms).
+    #[inline(always)]
     pub fn decide(&mut self, close: i64, equity: f64) {
+        // replayed signals: most steps have none, and that is known without a call
+        if let Signals::Replayed(replay) = &mut self.strategy
+            && replay.skip_quiet_step()
+        {
+            self.signals.clear();
+            return;
+        }
+        self.decide_fully(close, equity);
+    }
+
+    #[inline(never)]
+    fn decide_fully(&mut self, close: i64, equity: f64) {
         self.ask_strategy(close, equity);
         self.route_signals(close);
     }

@@ -77,14 +77,12 @@ impl SymbolEstimates {
             self.var_long += self.alpha_long * (r2 - self.var_long);
             self.atr += self.alpha_atr * (true_range - self.atr);
         } else {
-            self.var_short += weight(n, self.short_span) * (r2 - self.var_short);
-            self.var_long += weight(n, self.long_span) * (r2 - self.var_long);
-            let a = if n <= self.atr_bars {
-                1.0 / f64::from(n)
-            } else {
-                self.alpha_atr
-            };
-            self.atr += a * (true_range - self.atr);
+            // before every weight is fixed: the plain mean's 1/n, one division for all three
+            let mean = 1.0 / f64::from(n);
+            let w = |span: u32, alpha: f64| if n <= span { mean } else { alpha };
+            self.var_short += w(self.short_span, self.alpha_short) * (r2 - self.var_short);
+            self.var_long += w(self.long_span, self.alpha_long) * (r2 - self.var_long);
+            self.atr += w(self.atr_bars, self.alpha_atr) * (true_range - self.atr);
         }
         self.last_return = r;
     }
@@ -121,16 +119,6 @@ impl SymbolEstimates {
 
     pub fn returns(&self) -> u32 {
         self.returns
-    }
-}
-
-/// EWMA weight of the n-th value (from 1): a plain mean over the first `span` values.
-#[inline]
-fn weight(n: u32, span: u32) -> f64 {
-    if n <= span {
-        1.0 / n as f64
-    } else {
-        2.0 / (span as f64 + 1.0)
     }
 }
 

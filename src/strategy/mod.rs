@@ -153,6 +153,17 @@ impl Replay {
 }
 
 impl Replay {
+    /// Moves past this step when it has no signal (true); otherwise leaves it for
+    /// [`Replay::play`] (false).
+    #[inline(always)]
+    pub fn skip_quiet_step(&mut self) -> bool {
+        if self.recorded.steps.get(self.next) == Some(&self.step) {
+            return false;
+        }
+        self.step += 1;
+        true
+    }
+
     /// This step's signals, in the order they were recorded.
     #[inline]
     pub fn play(&mut self, signals: &mut Vec<Signal>) {
