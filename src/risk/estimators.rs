@@ -19,6 +19,8 @@ pub struct SymbolEstimates {
     atr_bars: u32,
     /// returns after which every weight is fixed: max(long_span, atr_bars)
     steady_after: u32,
+    /// returns after which the short span's and the ATR's weights are fixed
+    short_fixed_after: u32,
     /// EWMA weights past the spans, precomputed (a division per bar is most of the cost)
     alpha_short: f64,
     alpha_long: f64,
@@ -43,6 +45,7 @@ impl SymbolEstimates {
             long_span: long_span.max(1),
             atr_bars: atr_bars.max(1),
             steady_after: long_span.max(atr_bars).max(1),
+            short_fixed_after: short_span.max(atr_bars).max(1),
             alpha_short: 2.0 / (f64::from(short_span.max(1)) + 1.0),
             alpha_long: 2.0 / (f64::from(long_span.max(1)) + 1.0),
             alpha_atr: 1.0 / f64::from(atr_bars.max(1)),
@@ -75,6 +78,12 @@ impl SymbolEstimates {
             // the steady state: every weight fixed
             self.var_short += self.alpha_short * (r2 - self.var_short);
             self.var_long += self.alpha_long * (r2 - self.var_long);
+            self.atr += self.alpha_atr * (true_range - self.atr);
+        } else if n > self.short_fixed_after {
+            // the short span and the ATR past their plain means; the long-run variance still
+            // a plain mean (n ≤ long_span here)
+            self.var_short += self.alpha_short * (r2 - self.var_short);
+            self.var_long += (1.0 / f64::from(n)) * (r2 - self.var_long);
             self.atr += self.alpha_atr * (true_range - self.atr);
         } else {
             // before every weight is fixed: the plain mean's 1/n, one division for all three
