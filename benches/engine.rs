@@ -9,6 +9,9 @@
 //! - `engine/sma_cross`: the full engine — venue (funding, mark path, stops), risk layer
 //!   (default rules: ATR stops, sizing, caps, breakers, guards), strategy, per-step record;
 //! - `engine/sma_cross_no_curve`: the same without the per-step columns (as a sweep runs);
+//! - `engine/sma_cross_trading`: the same with the curve but without the drawdown kill
+//!   switch: on this market the default rules stop the bot for good (30 % drawdown) early,
+//!   after which most steps are flat and refused; here it trades to the end;
 //! - `engine/core_hedge`: two symbols (bar-steps = 2 × steps), cross margin.
 
 use std::hint::black_box;
@@ -114,6 +117,21 @@ fn bench(c: &mut Criterion) {
     group.bench_function("engine/sma_cross_no_curve", |b| {
         b.iter_batched(
             || Engine::new(&sma, 60_000, BARS, false),
+            |mut engine| {
+                run_history(&mut engine, &one);
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let trading = spec(
+        "kind = \"sma_cross\"\nfast = 20\nslow = 50\n[risk]\nmax_drawdown = false",
+        &["BTCUSDT"],
+        "isolated",
+    );
+    group.bench_function("engine/sma_cross_trading", |b| {
+        b.iter_batched(
+            || Engine::new(&trading, 60_000, BARS, true),
             |mut engine| {
                 run_history(&mut engine, &one);
                 engine

@@ -24,8 +24,12 @@
 //!   [`super::liquidation_probability`]) exceeds the limit, a cross-margin position is cut
 //!   to the size whose liquidation price is at the safe distance; an isolated position is
 //!   closed (cutting an isolated position releases its margin in proportion, which leaves
-//!   its liquidation price, and so the probability, where it was). Per step the check is
-//!   one comparison of the mark with a precomputed trigger price.
+//!   its liquidation price, and so the probability, where it was). Per step the check is a
+//!   comparison of the mark with a bound on the precomputed trigger price (see [`Trigger`]).
+//!
+//! A quiet step is told by precomputed thresholds — the breakers' equity floors, the margin
+//! guard's band of ratios, the trigger's bound — each of which decides exactly as its full
+//! check (property tests compare the two step by step).
 //!
 //! Actions are market orders filling at the next open.
 
