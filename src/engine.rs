@@ -135,6 +135,10 @@ impl Curve {
     #[inline(always)]
     pub(crate) fn record(&mut self, time: i64, close: i64, s: &Snapshot) {
         let equity = s.equity();
+        if equity == self.prev_equity && equity > 0.0 && self.steps > 0 {
+            self.record_unchanged(time, close, s);
+            return;
+        }
         let first = *self.first_time.get_or_insert(time);
         if self.steps == 0 {
             self.peak_time = first;
@@ -165,6 +169,30 @@ impl Curve {
                 }
             }
         }
+        self.count_step(time, equity, s);
+    }
+
+    /// [`Curve::record`] for a step whose equity (> 0) equals the last one's, as on most
+    /// flat steps: its return is exactly 0 (x / x − 1), which leaves the sums as they are;
+    /// below the peak, its drawdown is the last step's, already counted; the low is not
+    /// new. What is left is the clock, the peak's time and the counts — the same figures as
+    /// the full record, with no division.
+    #[inline(always)]
+    fn record_unchanged(&mut self, time: i64, close: i64, s: &Snapshot) {
+        let equity = self.prev_equity;
+        self.last_time = close;
+        if equity >= self.peak {
+            self.peak_time = close;
+        } else {
+            self.longest_underwater = self.longest_underwater.max(close - self.peak_time);
+        }
+        self.returns += 1;
+        self.count_step(time, equity, s);
+    }
+
+    /// The step count, the exposure and the columns.
+    #[inline(always)]
+    fn count_step(&mut self, time: i64, equity: f64, s: &Snapshot) {
         self.steps += 1;
         if s.gross_notional > 0.0 {
             self.exposed_steps += 1;
@@ -536,5 +564,58 @@ pub fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> S
         },
         funding,
         last_rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step of `equity` (USDT, all wallet), flat.
+    fn step(curve: &mut Curve, i: i64, equity: f64) {
+        let s = Snapshot {
+            wallet: equity,
+            ..Snapshot::default()
+        };
+        curve.record(i * 60_000, (i + 1) * 60_000, &s);
+    }
+
+    #[test]
+    fn repeated_equity_steps_count_as_the_full_record() {
+        // equities 100, 100, 110, 110, 99, 99, 99, 120 (start 100), one per minute
+        let mut curve = Curve::new(true, 8, 1, 100.0);
+        for (i, e) in [100.0, 100.0, 110.0, 110.0, 99.0, 99.0, 99.0, 120.0]
+            .into_iter()
+            .enumerate()
+        {
+            step(&mut curve, i as i64, e);
+        }
+        assert_eq!(curve.steps, 8);
+        // returns against the previous step (the first against the start): 0, 0, 0.1, 0,
+        // −0.1, 0, 0, 120/99 − 1
+        assert_eq!(curve.returns, 8);
+        let r = [
+            0.0,
+            0.0,
+            110.0 / 100.0 - 1.0,
+            0.0,
+            99.0 / 110.0 - 1.0,
+            0.0,
+            0.0,
+            120.0 / 99.0 - 1.0,
+        ];
+        assert_eq!(curve.return_sum, r.iter().sum::<f64>());
+        assert_eq!(curve.return_sq_sum, r.iter().map(|x| x * x).sum::<f64>());
+        assert_eq!(curve.downside_sq_sum, (99.0 / 110.0 - 1.0f64).powi(2));
+        // the peak of 110 is set at the close of step 3 (4 min) and kept at step 4's close
+        // (5 min); below it from step 5 to 7, whose closes are 6, 7, 8 min: 8 − 5 = 3 min
+        assert_eq!(curve.max_drawdown, 1.0 - 99.0 / 110.0);
+        assert_eq!(curve.longest_underwater, 3 * 60_000);
+        assert_eq!(curve.min_equity, 99.0);
+        assert_eq!(curve.peak, 120.0);
+        assert_eq!(
+            curve.equity,
+            [100.0, 100.0, 110.0, 110.0, 99.0, 99.0, 99.0, 120.0]
+        );
     }
 }
