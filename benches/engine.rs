@@ -16,7 +16,10 @@
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::engine::{Engine, run_history};
 use perpsim::market::{MarketData, SymbolHistory, Timeframe};
@@ -88,6 +91,27 @@ fn baseline(closes: &[f64]) -> f64 {
     pnl
 }
 
+/// Whole runs of `spec` over `market`; the engine is built (and its columns reserved) outside
+/// the timing.
+fn runs(
+    group: &mut BenchmarkGroup<WallTime>,
+    name: &str,
+    spec: &RunSpec,
+    market: &MarketData,
+    keep: bool,
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || Engine::new(spec, 60_000, BARS, keep),
+            |mut engine| {
+                run_history(&mut engine, market);
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let market = market();
     let one = MarketData::new(vec![(*market.symbols[0]).clone()]);
@@ -103,58 +127,22 @@ fn bench(c: &mut Criterion) {
         &["BTCUSDT"],
         "isolated",
     );
-    group.bench_function("engine/sma_cross", |b| {
-        b.iter_batched(
-            || Engine::new(&sma, 60_000, BARS, true),
-            |mut engine| {
-                run_history(&mut engine, &one);
-                engine
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    runs(&mut group, "engine/sma_cross", &sma, &one, true);
     // a sweep's run: the running figures only, no per-step columns
-    group.bench_function("engine/sma_cross_no_curve", |b| {
-        b.iter_batched(
-            || Engine::new(&sma, 60_000, BARS, false),
-            |mut engine| {
-                run_history(&mut engine, &one);
-                engine
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    runs(&mut group, "engine/sma_cross_no_curve", &sma, &one, false);
     let trading = spec(
         "kind = \"sma_cross\"\nfast = 20\nslow = 50\n[risk]\nmax_drawdown = false",
         &["BTCUSDT"],
         "isolated",
     );
-    group.bench_function("engine/sma_cross_trading", |b| {
-        b.iter_batched(
-            || Engine::new(&trading, 60_000, BARS, true),
-            |mut engine| {
-                run_history(&mut engine, &one);
-                engine
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    runs(&mut group, "engine/sma_cross_trading", &trading, &one, true);
     let hedge = spec(
         "kind = \"core_hedge\"\ncore = \"BTCUSDT\"\nhedge = \"ETHUSDT\"\nbeta_bars = 1440",
         &["BTCUSDT", "ETHUSDT"],
         "cross",
     );
     group.throughput(Throughput::Elements(2 * BARS as u64));
-    group.bench_function("engine/core_hedge", |b| {
-        b.iter_batched(
-            || Engine::new(&hedge, 60_000, BARS, true),
-            |mut engine| {
-                run_history(&mut engine, &market);
-                engine
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    runs(&mut group, "engine/core_hedge", &hedge, &market, true);
     group.finish();
 }
 

@@ -655,6 +655,49 @@ mod property {
     use super::*;
     use proptest::prelude::*;
 
+    /// A decision as the audit trail keeps it: time, rule, action, the value's bits.
+    type Decided = (i64, Rule, Action, u64);
+
+    /// The same `moves` (a bar's return and an action: 0 enters long with `stop(price)`, 1
+    /// exits) on two copies after `warm` flat bars at 100; the second forgets its quick
+    /// checks before every bar. Returns both audit trails, quick first.
+    fn quick_and_full(
+        config: RiskConfig,
+        mode: MarginMode,
+        warm: usize,
+        moves: &[(f64, u8)],
+        stop: fn(f64) -> Option<f64>,
+    ) -> (Vec<Decided>, Vec<Decided>) {
+        let mut quick = sim(config.clone(), mode);
+        let mut full = sim(config, mode);
+        let mut price = 100.0;
+        for s in [&mut quick, &mut full] {
+            s.flat(price, warm);
+        }
+        for &(m, action) in moves {
+            let close = price * (1.0 + m);
+            let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
+            quick.bar(price, high, low, close);
+            full.risk.forget_quick_checks();
+            full.bar(price, high, low, close);
+            price = close;
+            for s in [&mut quick, &mut full] {
+                match action {
+                    0 => s.long(stop(price), None),
+                    1 => s.signal(Intent::Exit),
+                    _ => {}
+                }
+            }
+        }
+        let key = |s: &Sim| -> Vec<Decided> {
+            let events = s.risk.audit().events().iter();
+            events
+                .map(|e| (e.time, e.rule, e.action, e.value.to_bits()))
+                .collect()
+        };
+        (key(&quick), key(&full))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// The breakers' quick test (equity above the precomputed floors) decides exactly as
@@ -675,28 +718,9 @@ mod property {
                 fixed_notional: 20_000.0,
                 ..base()
             };
-            let mut quick = sim(config.clone(), MarginMode::Isolated);
-            let mut full = sim(config, MarginMode::Isolated);
-            let mut price = 100.0;
-            for (m, action) in moves {
-                let close = price * (1.0 + m);
-                let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
-                quick.bar(price, high, low, close);
-                full.risk.forget_quick_checks();
-                full.bar(price, high, low, close);
-                price = close;
-                for s in [&mut quick, &mut full] {
-                    match action {
-                        0 => s.long(Some(price * 0.98), None),
-                        1 => s.signal(Intent::Exit),
-                        _ => {}
-                    }
-                }
-            }
-            let key = |s: &Sim| -> Vec<(i64, Rule, Action, u64)> {
-                s.risk.audit().events().iter().map(|e| (e.time, e.rule, e.action, e.value.to_bits())).collect()
-            };
-            prop_assert_eq!(key(&quick), key(&full));
+            let stop = |price: f64| Some(price * 0.98);
+            let (quick, full) = quick_and_full(config, MarginMode::Isolated, 0, &moves, stop);
+            prop_assert_eq!(quick, full);
         }
 
         /// The margin guard's band and the liquidation trigger's bound decide exactly as the
@@ -721,31 +745,8 @@ mod property {
                 ..base()
             };
             let mode = if cross { MarginMode::Cross } else { MarginMode::Isolated };
-            let mut quick = sim(config.clone(), mode);
-            let mut full = sim(config, mode);
-            let mut price = 100.0;
-            for s in [&mut quick, &mut full] {
-                s.flat(price, 30);
-            }
-            for (m, action) in moves {
-                let close = price * (1.0 + m);
-                let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
-                quick.bar(price, high, low, close);
-                full.risk.forget_quick_checks();
-                full.bar(price, high, low, close);
-                price = close;
-                for s in [&mut quick, &mut full] {
-                    match action {
-                        0 => s.long(None, None),
-                        1 => s.signal(Intent::Exit),
-                        _ => {}
-                    }
-                }
-            }
-            let key = |s: &Sim| -> Vec<(i64, Rule, Action, u64)> {
-                s.risk.audit().events().iter().map(|e| (e.time, e.rule, e.action, e.value.to_bits())).collect()
-            };
-            prop_assert_eq!(key(&quick), key(&full));
+            let (quick, full) = quick_and_full(config, mode, 30, &moves, |_| None);
+            prop_assert_eq!(quick, full);
         }
 
         /// Whatever the caps, prices and signals, an approved entry never breaches a cap
