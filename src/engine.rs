@@ -607,8 +607,9 @@ mod tests {
         assert_eq!(curve.return_sum, r.iter().sum::<f64>());
         assert_eq!(curve.return_sq_sum, r.iter().map(|x| x * x).sum::<f64>());
         assert_eq!(curve.downside_sq_sum, (99.0 / 110.0 - 1.0f64).powi(2));
-        // the peak of 110 is set at the close of step 3 (4 min) and kept at step 4's close
-        // (5 min); below it from step 5 to 7, whose closes are 6, 7, 8 min: 8 − 5 = 3 min
+        // the peak of 110 is reached at the third close (3 min) and its time moves to the
+        // fourth close, an equal equity (4 min); equity stays below it at the fifth to
+        // seventh closes (5, 6, 7 min): 7 − 4 = 3 min under water
         assert_eq!(curve.max_drawdown, 1.0 - 99.0 / 110.0);
         assert_eq!(curve.longest_underwater, 3 * 60_000);
         assert_eq!(curve.min_equity, 99.0);
