@@ -273,26 +273,28 @@ pub fn run(
     };
     let outcome: Result<(), SweepError> = match &sweep.montecarlo {
         // with Monte Carlo, configurations go in batches that share each path's build
-        Some(mc) => todo
-            .chunks((todo.len() / 4).clamp(1, MAX_BATCH))
-            .try_for_each(|batch| {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                let configs = batch
-                    .iter()
-                    .map(|&i| {
-                        let point = &sweep.points[i];
-                        Ok((point.id, point.values.clone(), sweep.spec_of(point)?))
-                    })
-                    .collect::<Result<Vec<_>, SweepError>>()?;
-                match runner::run_batch(&configs, &sweep.market, mc, stop)
-                    .map_err(SweepError::Other)?
-                {
-                    Some(rows) => commit(rows),
-                    None => Ok(()),
-                }
-            }),
+        Some(mc) => {
+            let kept = runner::PathRecordings::default();
+            todo.chunks((todo.len() / 4).clamp(1, MAX_BATCH))
+                .try_for_each(|batch| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    let configs = batch
+                        .iter()
+                        .map(|&i| {
+                            let point = &sweep.points[i];
+                            Ok((point.id, point.values.clone(), sweep.spec_of(point)?))
+                        })
+                        .collect::<Result<Vec<_>, SweepError>>()?;
+                    match runner::run_batch(&configs, &sweep.market, mc, &kept, stop)
+                        .map_err(SweepError::Other)?
+                    {
+                        Some(rows) => commit(rows),
+                        None => Ok(()),
+                    }
+                })
+        }
         // without, each strategy setting's signals are worked out once and shared by the
         // configurations that differ only in account and risk settings
         None => {

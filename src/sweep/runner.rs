@@ -12,8 +12,8 @@
 //!   first liquidation alone: empty when fewer than half the paths are ever liquidated.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -56,10 +56,38 @@ pub struct SharedSignals {
 /// by each configuration itself, so memory stays bounded whatever the grid's size.
 const SHARED_BUDGET: usize = 64 << 20;
 
+/// Recordings on Monte Carlo paths kept from one batch to the next, per path and strategy:
+/// each path's signals are then worked out once for the whole sweep, not once per batch
+/// (within their own `SHARED_BUDGET`; past it, later batches record again).
+#[derive(Default)]
+pub struct PathRecordings {
+    kept: Mutex<BTreeMap<(usize, String), Arc<Recorded>>>,
+    bytes: AtomicUsize,
+}
+
 impl SharedSignals {
     /// Records, in parallel, each strategy that at least two of `specs` use, on `market`
     /// (one spec per strategy is held meanwhile; recordings stop at `SHARED_BUDGET`).
     pub fn record(specs: impl Iterator<Item = RunSpec>, market: &MarketData) -> Self {
+        Self::record_on(specs, market, None)
+    }
+
+    /// [`SharedSignals::record`] on Monte Carlo path `path`, taking what `kept` holds for it
+    /// and keeping what it records.
+    pub fn record_path(
+        specs: impl Iterator<Item = RunSpec>,
+        market: &MarketData,
+        kept: &PathRecordings,
+        path: usize,
+    ) -> Self {
+        Self::record_on(specs, market, Some((kept, path)))
+    }
+
+    fn record_on(
+        specs: impl Iterator<Item = RunSpec>,
+        market: &MarketData,
+        kept: Option<(&PathRecordings, usize)>,
+    ) -> Self {
         let mut distinct: BTreeMap<String, (RunSpec, usize)> = BTreeMap::new();
         for spec in specs {
             distinct.entry(strategy_key(&spec)).or_insert((spec, 0)).1 += 1;
@@ -77,7 +105,17 @@ impl SharedSignals {
             }
             let recorded: Vec<(String, Option<Arc<Recorded>>)> = chunk
                 .par_iter()
-                .map(|(key, spec)| (key.clone(), record_signals(spec, market).map(Arc::new)))
+                .map(|(key, spec)| {
+                    let known = kept.and_then(|(k, path)| k.get(path, key));
+                    let r = known.or_else(|| {
+                        let r = record_signals(spec, market).map(Arc::new);
+                        if let (Some((k, path)), Some(r)) = (kept, &r) {
+                            k.keep(path, key, r);
+                        }
+                        r
+                    });
+                    (key.clone(), r)
+                })
                 .collect();
             for (key, r) in recorded {
                 bytes += r.as_ref().map_or(0, |r| r.bytes());
@@ -90,6 +128,32 @@ impl SharedSignals {
     /// `spec`'s strategy's recording, if it has one.
     pub fn of(&self, spec: &RunSpec) -> Option<Arc<Recorded>> {
         self.by_strategy.get(&strategy_key(spec)).cloned().flatten()
+    }
+}
+
+impl PathRecordings {
+    /// Recordings kept (one per path and strategy).
+    pub fn len(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, path: usize, key: &str) -> Option<Arc<Recorded>> {
+        let kept = self.kept.lock().ok()?;
+        kept.get(&(path, key.to_string())).cloned()
+    }
+
+    fn keep(&self, path: usize, key: &str, recorded: &Arc<Recorded>) {
+        let size = recorded.bytes();
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > SHARED_BUDGET {
+            return;
+        }
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.insert((path, key.to_string()), recorded.clone());
+        }
     }
 }
 
@@ -172,7 +236,9 @@ pub fn run_config(
 ) -> Result<Option<Row>, String> {
     if let Some(mc) = mc {
         let batch = [(id, params, spec.clone())];
-        return Ok(run_batch(&batch, market, mc, stop)?.and_then(|rows| rows.into_iter().next()));
+        let kept = PathRecordings::default();
+        let rows = run_batch(&batch, market, mc, &kept, stop)?;
+        return Ok(rows.and_then(|rows| rows.into_iter().next()));
     }
     let recorded = shared.and_then(|s| s.of(spec));
     let history = report::run_replaying(spec, market, false, recorded)
@@ -197,6 +263,7 @@ pub fn run_batch(
     configs: &[(usize, Vec<toml::Value>, RunSpec)],
     market: &MarketData,
     mc: &MonteCarlo,
+    kept: &PathRecordings,
     stop: &AtomicBool,
 ) -> Result<Option<Vec<Row>>, String> {
     let specs = || configs.iter().map(|(_, _, spec)| spec.clone());
@@ -219,7 +286,7 @@ pub fn run_batch(
             let path = mc.path(market, k)?;
             // a batch's configurations mostly share their strategy: its signals on this path
             // are worked out once, when more than one configuration would use them
-            let shared = SharedSignals::record(specs(), &path);
+            let shared = SharedSignals::record_path(specs(), &path, kept, k);
             Ok(Some(
                 configs
                     .iter()

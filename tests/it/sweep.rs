@@ -231,10 +231,21 @@ fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
         .iter()
         .map(|p| (p.id, p.values.clone(), sweep.spec_of(p).unwrap()))
         .collect();
-    let batched = sweep::runner::run_batch(&configs, &sweep.market, mc, &stop)
+    let kept = sweep::runner::PathRecordings::default();
+    let batched = sweep::runner::run_batch(&configs, &sweep.market, mc, &kept, &stop)
         .unwrap()
         .unwrap();
     assert_eq!(batched.len(), 4);
+    // every path's `ema_cross` signals were kept; a later batch plays them back instead of
+    // recording them again, with the same rows
+    assert_eq!(kept.len(), mc.paths);
+    let again = sweep::runner::run_batch(&configs, &sweep.market, mc, &kept, &stop)
+        .unwrap()
+        .unwrap();
+    let line = |r: &sweep::runner::Row| sweep::results::results_line(r, mc.ruin_levels.len());
+    for (a, b) in batched.iter().zip(&again) {
+        assert_eq!(line(a), line(b));
+    }
     for ((id, values, spec), row) in configs.iter().zip(&batched) {
         let alone = sweep::runner::run_config(
             *id,
@@ -247,7 +258,6 @@ fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
         )
         .unwrap()
         .unwrap();
-        let line = |r| sweep::results::results_line(r, mc.ruin_levels.len());
         assert_eq!(line(row), line(&alone), "configuration {id}");
         assert_eq!(
             sweep::results::survival_lines(row),
