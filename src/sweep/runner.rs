@@ -285,7 +285,8 @@ pub fn run_batch(
             }
             let path = mc.path(market, k)?;
             // a batch's configurations mostly share their strategy: its signals on this path
-            // are worked out once, when more than one configuration would use them
+            // are worked out once, when more than one configuration would use them, and kept
+            // in `kept` for the next batches
             let shared = SharedSignals::record_path(specs(), &path, kept, k);
             Ok(Some(
                 configs
