@@ -150,9 +150,12 @@ impl Replay {
             next: 0,
         }
     }
-}
 
-impl Replay {
+    /// The recorded strategy's warm-up (bars).
+    pub fn warm_up(&self) -> usize {
+        self.recorded.warm_up
+    }
+
     /// Moves past this step when it has no signal (true); otherwise leaves it for
     /// [`Replay::play`] (false).
     #[inline(always)]
@@ -173,20 +176,6 @@ impl Replay {
             self.next += 1;
         }
         self.step += 1;
-    }
-}
-
-impl Strategy for Replay {
-    fn warm_up(&self) -> usize {
-        self.recorded.warm_up
-    }
-
-    fn on_bar(&mut self, _ctx: &Context, signals: &mut Vec<Signal>) {
-        self.play(signals);
-    }
-
-    fn market_only(&self) -> bool {
-        true
     }
 }
 
