@@ -490,6 +490,30 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
     }
 }
 
+/// [`run_history`] for several engines on the same market, side by side: each step's bars
+/// are read from the columns once and handed to every engine in turn. Each engine sees
+/// exactly the steps it would alone (they share nothing), so its results are the same;
+/// what is saved is the bar's reading, and a market too big for the cache is read once
+/// instead of once per engine.
+pub fn run_history_together(engines: &mut [Engine], market: &MarketData) {
+    let mut funding_next = vec![0usize; market.symbols.len()];
+    for (i, &open_time) in market.clock.iter().enumerate() {
+        for (s, next) in funding_next.iter_mut().enumerate() {
+            match market.bar_at[s][i] {
+                NO_BAR => engines.iter_mut().for_each(|e| e.bars[s] = None),
+                at => {
+                    let bar = step_bar(market, s, at as usize, next);
+                    engines.iter_mut().for_each(|e| e.take_bar(open_time, &bar));
+                }
+            }
+        }
+        for engine in engines.iter_mut() {
+            let equity = engine.end_market(open_time);
+            engine.decide(open_time + engine.timeframe, equity);
+        }
+    }
+}
+
 /// The signals of `spec`'s strategy over `market`, when they depend on the market alone
 /// ([`Strategy::market_only`]): the strategy sees every step exactly as in a run
 /// (the same bars, funding rates and times), with a flat account it promises not to read.

@@ -173,32 +173,30 @@ pub fn resample(market: &MarketData, mapping: &[u32]) -> MarketData {
 fn resample_symbol(h: &SymbolHistory, mapping: &[u32], clock: &[i64]) -> SymbolHistory {
     let (c, m) = (&h.candles, &h.mark);
     let n = mapping.len();
-    let mut candles = Candles::with_capacity(n);
-    let mut mark = MarkColumns {
-        open: Vec::with_capacity(n),
-        high: Vec::with_capacity(n),
-        low: Vec::with_capacity(n),
-        close: Vec::with_capacity(n),
+    let scales = path_scales(&c.close, mapping);
+    // column by column, each collected from an iterator of known length (no per-row
+    // capacity check)
+    let scaled = |column: &[f64]| -> Vec<f64> {
+        mapping
+            .iter()
+            .zip(&scales)
+            .map(|(&j, scale)| column[j as usize] * scale)
+            .collect()
     };
-    let mut prev = c.close[0];
-    for (i, &j) in mapping.iter().enumerate() {
-        let j = j as usize;
-        // bar 0 is copied; later bars are scaled by the previous close
-        let scale = if i == 0 { 1.0 } else { prev / c.close[j - 1] };
-        candles.push(
-            clock[i],
-            c.open[j] * scale,
-            c.high[j] * scale,
-            c.low[j] * scale,
-            c.close[j] * scale,
-            c.volume[j],
-        );
-        mark.open.push(m.open[j] * scale);
-        mark.high.push(m.high[j] * scale);
-        mark.low.push(m.low[j] * scale);
-        mark.close.push(m.close[j] * scale);
-        prev = c.close[j] * scale;
-    }
+    let candles = Candles {
+        open_time: clock[..n].to_vec(),
+        open: scaled(&c.open),
+        high: scaled(&c.high),
+        low: scaled(&c.low),
+        close: scaled(&c.close),
+        volume: mapping.iter().map(|&j| c.volume[j as usize]).collect(),
+    };
+    let mark = MarkColumns {
+        open: scaled(&m.open),
+        high: scaled(&m.high),
+        low: scaled(&m.low),
+        close: scaled(&m.close),
+    };
     // the rate in force at each history bar, then the history's schedule with those rates
     let f = &h.funding;
     let mut in_force = vec![0.0; c.len()];
@@ -230,6 +228,23 @@ fn resample_symbol(h: &SymbolHistory, mapping: &[u32], clock: &[i64]) -> SymbolH
         funding,
         funding_dropped: 0,
     }
+}
+
+/// The factor each path bar's prices are scaled by: 1 for bar 0, which is copied; each later
+/// bar is scaled so that its source bar's return over its own previous close starts from
+/// the path's previous close.
+fn path_scales(close: &[f64], mapping: &[u32]) -> Vec<f64> {
+    let mut prev = close[0];
+    mapping
+        .iter()
+        .enumerate()
+        .map(|(i, &j)| {
+            let j = j as usize;
+            let scale = if i == 0 { 1.0 } else { prev / close[j - 1] };
+            prev = close[j] * scale;
+            scale
+        })
+        .collect()
 }
 
 /// Annualised volatility of log returns of `closes` on bars of `timeframe`.

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::montecarlo::MonteCarlo;
 use super::stats::{Observation, kaplan_meier, median_survival, quantile};
-use crate::engine::{Engine, record_signals, run_history};
+use crate::engine::{Engine, record_signals, run_history, run_history_together};
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
 use crate::report::{self, Metrics};
@@ -171,10 +171,26 @@ pub fn outcome(
     ruin_levels: &[f64],
     recorded: Option<Arc<Recorded>>,
 ) -> Outcome {
+    let mut engine = outcome_engine(spec, market, ruin_levels, recorded);
+    run_history(&mut engine, market);
+    outcome_of(&engine, market)
+}
+
+/// The engine [`outcome`] runs.
+fn outcome_engine(
+    spec: &RunSpec,
+    market: &MarketData,
+    ruin_levels: &[f64],
+    recorded: Option<Arc<Recorded>>,
+) -> Engine {
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
     let mut engine = Engine::replaying(spec, tf, 0, false, recorded);
     engine.watch_ruin(ruin_levels);
-    run_history(&mut engine, market);
+    engine
+}
+
+/// The figures of an engine run by [`outcome`].
+fn outcome_of(engine: &Engine, market: &MarketData) -> Outcome {
     let start = market.clock.first().copied().unwrap_or(0) as f64;
     let days = |t: i64| (t as f64 - start) / DAY;
     let liquidations: Vec<i64> = engine
@@ -256,8 +272,8 @@ pub fn run_config(
 }
 
 /// Runs several configurations with Monte Carlo paths together: each path is built once and
-/// every configuration of the batch runs on it (a path's rebuild costs about a fifth of one
-/// run on it), paths in parallel. Returns the rows in `configs`' order; `None` when `stop`
+/// every configuration of the batch runs on it side by side ([`run_history_together`]: the
+/// path's bars are read once per step for all of them), paths in parallel. Returns the rows in `configs`' order; `None` when `stop`
 /// was raised before the batch finished (no configuration of it counts as done).
 pub fn run_batch(
     configs: &[(usize, Vec<toml::Value>, RunSpec)],
@@ -288,12 +304,13 @@ pub fn run_batch(
             // are worked out once, when more than one configuration would use them, and kept
             // in `kept` for the next batches
             let shared = SharedSignals::record_path(specs(), &path, kept, k);
-            Ok(Some(
-                configs
-                    .iter()
-                    .map(|(_, _, spec)| outcome(spec, &path, &mc.ruin_levels, shared.of(spec)))
-                    .collect(),
-            ))
+            // the batch runs side by side on the path, which is then read once per step
+            let mut engines: Vec<Engine> = configs
+                .iter()
+                .map(|(_, _, spec)| outcome_engine(spec, &path, &mc.ruin_levels, shared.of(spec)))
+                .collect();
+            run_history_together(&mut engines, &path);
+            Ok(Some(engines.iter().map(|e| outcome_of(e, &path)).collect()))
         })
         .collect::<Result<_, String>>()?;
     if stop.load(Ordering::Relaxed) || outcomes.iter().any(Option::is_none) {

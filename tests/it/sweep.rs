@@ -219,8 +219,8 @@ seed = 11
 
 #[test]
 fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
-    // configurations share each path's build in batches; a batch of four must give the
-    // rows of four batches of one (`run_config`)
+    // configurations share each path's build in batches and run on it side by side; a
+    // batch of four must give the rows of four batches of one (`run_config`)
     let dir = TempDir::new().unwrap();
     let spec = small_spec(dir.path(), GRID);
     let sweep = Sweep::prepare(&spec).unwrap();
