@@ -7,8 +7,12 @@
 //! - `baseline/sma_cross_pnl`: the SMA crossover PnL in a plain loop — no exchange, no risk,
 //!   no fees: the floor the engine is measured against;
 //! - `engine/sma_cross`: the full engine — venue (funding, mark path, stops), risk layer
-//!   (default rules: ATR stops, sizing, caps, breakers, guards), strategy, per-step record;
-//! - `engine/sma_cross_no_curve`: the same without the per-step columns (as a sweep runs);
+//!   (default rules: ATR stops, sizing, caps, breakers, guards), strategy, per-step record
+//!   (the running figures, and the account log the report's columns are rebuilt from);
+//! - `engine/sma_cross_no_curve`: the same without the account log (as a sweep runs);
+//! - `engine/sma_cross_columns`: rebuilding the per-step columns of `engine/sma_cross`'s run
+//!   from its account log and the marks, as the report does before writing `equity.csv`
+//!   (output, outside the run's figure, but measured);
 //! - `engine/sma_cross_trading`: the same with the curve but without the drawdown kill
 //!   switch: on this market the default rules stop the bot for good (30 % drawdown) early,
 //!   after which most steps are flat and refused; here it trades to the end;
@@ -91,8 +95,7 @@ fn baseline(closes: &[f64]) -> f64 {
     pnl
 }
 
-/// Whole runs of `spec` over `market`; the engine is built (and its columns reserved) outside
-/// the timing.
+/// Whole runs of `spec` over `market`; the engine is built outside the timing.
 fn runs(
     group: &mut BenchmarkGroup<WallTime>,
     name: &str,
@@ -102,7 +105,7 @@ fn runs(
 ) {
     group.bench_function(name, |b| {
         b.iter_batched(
-            || Engine::new(spec, 60_000, BARS, keep),
+            || Engine::new(spec, 60_000, keep),
             |mut engine| {
                 run_history(&mut engine, market);
                 engine
@@ -130,6 +133,23 @@ fn bench(c: &mut Criterion) {
     runs(&mut group, "engine/sma_cross", &sma, &one, true);
     // a sweep's run: the running figures only, no per-step columns
     runs(&mut group, "engine/sma_cross_no_curve", &sma, &one, false);
+    let mut ran = Engine::new(&sma, 60_000, true);
+    run_history(&mut ran, &one);
+    group.bench_function("engine/sma_cross_columns", |b| {
+        b.iter_batched(
+            || {
+                let mut engine = Engine::new(&sma, 60_000, true);
+                engine.curve = ran.curve.clone();
+                engine.venue = ran.venue.clone();
+                engine
+            },
+            |mut engine| {
+                engine.fill_columns(&one);
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
     let trading = spec(
         "kind = \"sma_cross\"\nfast = 20\nslow = 50\n[risk]\nmax_drawdown = false",
         &["BTCUSDT"],

@@ -31,7 +31,7 @@
 //! strategy, with the same signals at the same steps.
 
 use crate::exchange::fill::Ohlc;
-use crate::exchange::venue::{Snapshot, Venue, VenueConfig};
+use crate::exchange::venue::{AccountLog, Snapshot, Venue, VenueConfig};
 use crate::market::{MarketData, NO_BAR};
 use crate::risk::RiskLayer;
 use crate::spec::RunSpec;
@@ -64,7 +64,9 @@ pub struct StepBar {
     pub last_rate: Option<(i64, f64)>,
 }
 
-/// The per-step account record. Columns, one row per step.
+/// The per-step account record: the running figures, kept every step, and (for a run's
+/// report) the columns, one row per step, filled from the account log by
+/// [`Engine::fill_columns`] once the run is over.
 #[derive(Clone, Debug, Default)]
 pub struct Curve {
     /// ms, the step's open time (values are at its close)
@@ -81,8 +83,11 @@ pub struct Curve {
     /// step `i`'s prices are `liquidation[i × symbols .. (i + 1) × symbols]`; kept with the
     /// columns, for the price charts
     pub liquidation: Vec<f64>,
-    /// keep the columns (a run's report) or only the running figures (a sweep)
+    /// keep the account log for the columns (a run's report) or only the running figures
+    /// (a sweep)
     pub keep: bool,
+    /// the account at each step where it changed, when `keep`
+    pub log: AccountLog,
     /// USDT, the highest equity so far
     pub peak: f64,
     /// fraction of the peak, the deepest drawdown so far
@@ -114,15 +119,8 @@ pub struct Curve {
 }
 
 impl Curve {
-    pub(crate) fn new(keep: bool, capacity: usize, symbols: usize, start: f64) -> Curve {
-        let cap = if keep { capacity } else { 0 };
+    pub(crate) fn new(keep: bool, start: f64) -> Curve {
         Curve {
-            time: Vec::with_capacity(cap),
-            wallet: Vec::with_capacity(cap),
-            equity: Vec::with_capacity(cap),
-            margin_ratio: Vec::with_capacity(cap),
-            gross_notional: Vec::with_capacity(cap),
-            liquidation: Vec::with_capacity(cap * symbols),
             keep,
             peak: start,
             max_drawdown: 0.0,
@@ -134,9 +132,10 @@ impl Curve {
 
     #[inline(always)]
     pub(crate) fn record(&mut self, time: i64, close: i64, s: &Snapshot) {
+        // `time` is the step's open, the first step's kept for the span
         let equity = s.equity();
         if equity == self.prev_equity && equity > 0.0 && self.steps > 0 {
-            self.record_unchanged(time, close, s);
+            self.record_unchanged(close, s);
             return;
         }
         let first = *self.first_time.get_or_insert(time);
@@ -169,7 +168,7 @@ impl Curve {
                 }
             }
         }
-        self.count_step(time, equity, s);
+        self.count_step(equity, s);
     }
 
     /// [`Curve::record`] for a step whose equity (> 0) equals the last one's, as on most
@@ -178,7 +177,7 @@ impl Curve {
     /// new. What is left is the clock, the peak's time and the counts — the same figures as
     /// the full record, with no division.
     #[inline(always)]
-    fn record_unchanged(&mut self, time: i64, close: i64, s: &Snapshot) {
+    fn record_unchanged(&mut self, close: i64, s: &Snapshot) {
         let equity = self.prev_equity;
         self.last_time = close;
         if equity >= self.peak {
@@ -187,25 +186,18 @@ impl Curve {
             self.longest_underwater = self.longest_underwater.max(close - self.peak_time);
         }
         self.returns += 1;
-        self.count_step(time, equity, s);
+        self.count_step(equity, s);
     }
 
-    /// The step count, the exposure and the columns.
+    /// The step count and the exposure.
     #[inline(always)]
-    fn count_step(&mut self, time: i64, equity: f64, s: &Snapshot) {
+    fn count_step(&mut self, equity: f64, s: &Snapshot) {
         self.steps += 1;
         if s.gross_notional > 0.0 {
             self.exposed_steps += 1;
             if equity > 0.0 {
                 self.leverage_sum += s.gross_notional / equity;
             }
-        }
-        if self.keep {
-            self.time.push(time);
-            self.wallet.push(s.wallet);
-            self.equity.push(equity);
-            self.margin_ratio.push(s.margin_ratio);
-            self.gross_notional.push(s.gross_notional);
         }
     }
 }
@@ -238,9 +230,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine for `spec` on bars of `timeframe` ms; `steps` sizes the curve's buffers.
-    pub fn new(spec: &RunSpec, timeframe: i64, steps: usize, keep_curve: bool) -> Engine {
-        Engine::with_strategy(spec, timeframe, steps, keep_curve, None)
+    /// An engine for `spec` on bars of `timeframe` ms; `keep_curve` keeps the account log
+    /// for the per-step columns ([`Engine::fill_columns`]).
+    pub fn new(spec: &RunSpec, timeframe: i64, keep_curve: bool) -> Engine {
+        Engine::with_strategy(spec, timeframe, keep_curve, None)
     }
 
     /// [`Engine::new`] whose strategy, when `recorded` is given, plays back its signals
@@ -249,23 +242,15 @@ impl Engine {
     pub fn replaying(
         spec: &RunSpec,
         timeframe: i64,
-        steps: usize,
         keep_curve: bool,
         recorded: Option<Arc<Recorded>>,
     ) -> Engine {
-        Engine::with_strategy(
-            spec,
-            timeframe,
-            steps,
-            keep_curve,
-            recorded.map(Replay::new),
-        )
+        Engine::with_strategy(spec, timeframe, keep_curve, recorded.map(Replay::new))
     }
 
     fn with_strategy(
         spec: &RunSpec,
         timeframe: i64,
-        steps: usize,
         keep_curve: bool,
         replay: Option<Replay>,
     ) -> Engine {
@@ -308,7 +293,7 @@ impl Engine {
             holdings: vec![Holding::default(); n],
             signals: Vec::with_capacity(4 * n),
             seen_events: 0,
-            curve: Curve::new(keep_curve, steps, spec.symbols.len(), start),
+            curve: Curve::new(keep_curve, start),
         }
     }
 
@@ -368,17 +353,12 @@ impl Engine {
     fn end_market(&mut self, open_time: i64) -> f64 {
         let close = open_time + self.timeframe;
         self.risk.on_step(close, &mut self.venue);
-        // the margin ratio is only kept with the columns
-        let snapshot = if self.curve.keep {
-            self.venue.snapshot()
-        } else {
-            self.venue.snapshot_without_ratio()
-        };
+        let snapshot = self.venue.snapshot_without_ratio();
         self.curve.record(open_time, close, &snapshot);
         if self.curve.keep {
-            for s in 0..self.venue.symbol_count() {
-                self.curve.liquidation.push(self.venue.liquidation_price(s));
-            }
+            // the step just counted
+            let step = (self.curve.steps - 1) as u32;
+            self.venue.log_account(step, &mut self.curve.log);
         }
         snapshot.equity()
     }
@@ -459,6 +439,53 @@ impl Engine {
         self.curve.ruined_at = vec![None; fractions.len()];
     }
 
+    /// Fills the curve's columns, one row per step of `market`'s clock, from the account
+    /// log and the marks, once the engine has run over `market` ([`run_history`], or
+    /// [`Engine::step`] at every step of its clock): each step's account is the last state
+    /// logged at or before it, and each symbol's mark is its bar's mark close — the last
+    /// one seen when it has no bar at the step, as in the venue. The figures are the
+    /// venue's own snapshot's ([`Venue::logged_snapshot`]). Does nothing without
+    /// `keep_curve`, or when the columns are filled already.
+    pub fn fill_columns(&mut self, market: &MarketData) {
+        let c = &mut self.curve;
+        if !c.keep || !c.time.is_empty() {
+            return;
+        }
+        let (n, steps) = (
+            market.symbols.len(),
+            (c.steps as usize).min(market.clock.len()),
+        );
+        c.time = market.clock[..steps].to_vec();
+        c.wallet = Vec::with_capacity(steps);
+        c.equity = Vec::with_capacity(steps);
+        c.margin_ratio = Vec::with_capacity(steps);
+        c.gross_notional = Vec::with_capacity(steps);
+        c.liquidation = Vec::with_capacity(steps * n);
+        let mut marks = vec![0.0; n];
+        let mut k = 0;
+        for i in 0..steps {
+            for (s, mark) in marks.iter_mut().enumerate() {
+                if let Some(&at) = market.bar_at[s].get(i)
+                    && at != NO_BAR
+                {
+                    *mark = market.symbols[s].mark.close[at as usize];
+                }
+            }
+            while k + 1 < c.log.len() && c.log.step(k + 1) as usize <= i {
+                k += 1;
+            }
+            let snapshot = self.venue.logged_snapshot(&c.log, k, &marks);
+            c.wallet.push(snapshot.wallet);
+            c.equity.push(snapshot.equity());
+            c.margin_ratio.push(snapshot.margin_ratio);
+            c.gross_notional.push(snapshot.gross_notional);
+            for s in 0..n {
+                c.liquidation
+                    .push(self.venue.logged_liquidation_price(&c.log, k, s));
+            }
+        }
+    }
+
     /// ms per bar
     pub fn timeframe(&self) -> i64 {
         self.timeframe
@@ -520,7 +547,7 @@ pub fn run_history_together(engines: &mut [Engine], market: &MarketData) {
 /// `None` for any other strategy.
 pub fn record_signals(spec: &RunSpec, market: &MarketData) -> Option<Recorded> {
     let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let mut engine = Engine::new(spec, timeframe, 0, false);
+    let mut engine = Engine::new(spec, timeframe, false);
     if !matches!(&engine.strategy, Signals::Live(s) if s.market_only()) {
         return None;
     }
@@ -607,7 +634,7 @@ mod tests {
     #[test]
     fn repeated_equity_steps_count_as_the_full_record() {
         // equities 100, 100, 110, 110, 99, 99, 99, 120 (start 100), one per minute
-        let mut curve = Curve::new(true, 8, 1, 100.0);
+        let mut curve = Curve::new(false, 100.0);
         for (i, e) in [100.0, 100.0, 110.0, 110.0, 99.0, 99.0, 99.0, 120.0]
             .into_iter()
             .enumerate()
@@ -638,9 +665,5 @@ mod tests {
         assert_eq!(curve.longest_underwater, 3 * 60_000);
         assert_eq!(curve.min_equity, 99.0);
         assert_eq!(curve.peak, 120.0);
-        assert_eq!(
-            curve.equity,
-            [100.0, 100.0, 110.0, 110.0, 99.0, 99.0, 99.0, 120.0]
-        );
     }
 }

@@ -71,7 +71,7 @@ impl Paper {
     pub fn new(spec: &RunSpec, timeframe: i64) -> Paper {
         let n = spec.symbols.len();
         Paper {
-            engine: Engine::new(spec, timeframe, 0, false),
+            engine: Engine::new(spec, timeframe, false),
             symbols: spec.symbols.iter().map(|s| s.symbol.clone()).collect(),
             timeframe,
             gathering: None,

@@ -187,6 +187,58 @@ struct ShadowPosition {
     margin_call: f64,
 }
 
+/// The account at each step where it changed, for a run's per-step columns: they are
+/// rebuilt from it and the marks when the output is written
+/// ([`crate::engine::Engine::fill_columns`]), so a step that changes nothing writes
+/// nothing (a million-bar run's six dense columns were 48 MB of fresh pages to fault in).
+#[derive(Clone, Debug, Default)]
+pub struct AccountLog {
+    /// the step from which each state holds, ascending
+    steps: Vec<u32>,
+    /// USDT, per state
+    wallets: Vec<f64>,
+    /// per state, one entry per symbol
+    positions: Vec<Option<ShadowPosition>>,
+}
+
+impl AccountLog {
+    /// States logged.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The step from which state `k` holds.
+    pub fn step(&self, k: usize) -> u32 {
+        self.steps[k]
+    }
+}
+
+/// Whether two positions are the same bit for bit (the log's test: `==` would take −0 for
+/// 0, and never a NaN field for itself).
+fn same_bits(a: &Option<ShadowPosition>, b: &Option<ShadowPosition>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let bits = |p: &ShadowPosition| {
+                [
+                    p.sign.to_bits(),
+                    p.qty.to_bits(),
+                    p.entry.to_bits(),
+                    p.margin.to_bits(),
+                    p.liquidation.map_or(u64::MAX, f64::to_bits),
+                    p.margin_call.to_bits(),
+                ]
+            };
+            a.liquidation.is_some() == b.liquidation.is_some() && bits(a) == bits(b)
+        }
+        _ => false,
+    }
+}
+
 impl Shadow {
     /// The cross-margin liquidation price of `symbol`'s position with the other positions at
     /// `marks` (their entry where no mark was seen yet). USDT; `None` when no price > 0
@@ -358,19 +410,28 @@ impl Venue {
 
     #[inline]
     fn snapshot_with<const RATIO: bool>(&self) -> Snapshot {
+        self.snapshot_of::<RATIO>(self.shadow.wallet, &self.shadow.positions, &self.marks)
+    }
+
+    /// The snapshot of an account holding `wallet` and `positions` at `marks`: the one
+    /// computation behind [`Venue::snapshot`] and the columns rebuilt from an
+    /// [`AccountLog`], so that both give the same figures.
+    #[inline(always)]
+    fn snapshot_of<const RATIO: bool>(
+        &self,
+        wallet: f64,
+        positions: &[Option<ShadowPosition>],
+        marks: &[f64],
+    ) -> Snapshot {
         let sh = &self.shadow;
         let mut snap = Snapshot {
-            wallet: sh.wallet,
+            wallet,
             ..Snapshot::default()
         };
         let mut maint_sum = 0.0;
-        for (s, p) in sh.positions.iter().enumerate() {
+        for (s, p) in positions.iter().enumerate() {
             let Some(p) = p else { continue };
-            let mark = if self.marks[s] > 0.0 {
-                self.marks[s]
-            } else {
-                p.entry
-            };
+            let mark = if marks[s] > 0.0 { marks[s] } else { p.entry };
             let upnl = p.sign * p.qty * (mark - p.entry);
             snap.unrealised += upnl;
             snap.gross_notional += p.qty * mark;
@@ -387,9 +448,46 @@ impl Venue {
         if !RATIO {
             snap.margin_ratio = f64::NAN;
         } else if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
-            snap.margin_ratio = ratio(maint_sum, sh.wallet + snap.unrealised);
+            snap.margin_ratio = ratio(maint_sum, wallet + snap.unrealised);
         }
         snap
+    }
+
+    /// Logs the account as of `step` into `log` when it differs from the last state logged
+    /// (bit for bit): most steps change nothing, and cost two comparisons per symbol.
+    #[inline]
+    pub fn log_account(&self, step: u32, log: &mut AccountLog) {
+        let sh = &self.shadow;
+        let n = sh.positions.len();
+        let unchanged = log
+            .wallets
+            .last()
+            .is_some_and(|w| w.to_bits() == sh.wallet.to_bits())
+            && log.positions[log.positions.len() - n..]
+                .iter()
+                .zip(&sh.positions)
+                .all(|(a, b)| same_bits(a, b));
+        if unchanged {
+            return;
+        }
+        log.steps.push(step);
+        log.wallets.push(sh.wallet);
+        log.positions.extend_from_slice(&sh.positions);
+    }
+
+    /// [`Venue::snapshot`] as it was at a step whose account is `log`'s state `k` and whose
+    /// marks were `marks`.
+    pub fn logged_snapshot(&self, log: &AccountLog, k: usize, marks: &[f64]) -> Snapshot {
+        let n = self.shadow.positions.len();
+        self.snapshot_of::<true>(log.wallets[k], &log.positions[k * n..(k + 1) * n], marks)
+    }
+
+    /// [`Venue::liquidation_price`] of `symbol` in `log`'s state `k`.
+    pub fn logged_liquidation_price(&self, log: &AccountLog, k: usize, symbol: usize) -> f64 {
+        let n = self.shadow.positions.len();
+        log.positions[k * n + symbol]
+            .and_then(|p| p.liquidation)
+            .unwrap_or(f64::NAN)
     }
 
     pub fn events(&self) -> &[Event] {

@@ -158,7 +158,7 @@ mod tests {
 
     /// The engine's own record of an equity path, one step of `step_ms` each.
     fn curve(equity: &[f64], step_ms: i64) -> Curve {
-        let mut c = Curve::new(false, 0, 1, equity[0]);
+        let mut c = Curve::new(false, equity[0]);
         for (i, &e) in equity.iter().enumerate().skip(1) {
             let t = (i as i64 - 1) * step_ms;
             let snap = crate::exchange::venue::Snapshot {

@@ -76,14 +76,14 @@ pub fn run_replaying(
     recorded: Option<Arc<Recorded>>,
 ) -> RunResult {
     let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let steps = market.clock.len();
-    let mut engine = Engine::replaying(spec, timeframe, steps, keep_curve, recorded);
+    let mut engine = Engine::replaying(spec, timeframe, keep_curve, recorded);
     run_history(&mut engine, market);
     finish(spec, market, engine)
 }
 
 /// Gathers a finished engine's results.
-pub fn finish(spec: &RunSpec, market: &MarketData, engine: Engine) -> RunResult {
+pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunResult {
+    engine.fill_columns(market);
     let symbols: Vec<String> = spec.symbols.iter().map(|s| s.symbol.clone()).collect();
     let last_marks: Vec<f64> = market
         .symbols

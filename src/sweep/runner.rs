@@ -184,7 +184,7 @@ fn outcome_engine(
     recorded: Option<Arc<Recorded>>,
 ) -> Engine {
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
-    let mut engine = Engine::replaying(spec, tf, 0, false, recorded);
+    let mut engine = Engine::replaying(spec, tf, false, recorded);
     engine.watch_ruin(ruin_levels);
     engine
 }

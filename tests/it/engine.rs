@@ -271,7 +271,7 @@ exposure = 1.0
     let spec = spec_in(dir.path(), body);
     let market = spec.load_market().unwrap();
     let steps = market.clock.len();
-    let mut engine = perpsim::engine::Engine::new(&spec, 3_600_000, steps, true);
+    let mut engine = perpsim::engine::Engine::new(&spec, 3_600_000, true);
     let mut cursor = 0;
     let mut one = |engine: &mut perpsim::engine::Engine, i: usize| {
         let input = [perpsim::engine::step_bar(&market, 0, i, &mut cursor)];
@@ -335,4 +335,62 @@ fn replayed_signals_give_the_run_of_the_live_strategy() {
         .replace("slow = 30", "slow = 30\nlong_only = true");
     let spec = spec_in(dir.path(), &long_only);
     assert!(perpsim::engine::record_signals(&spec, &market).is_none());
+}
+
+#[test]
+fn columns_rebuilt_from_the_account_log_are_the_snapshots_of_every_step() {
+    // the report's per-step columns are rebuilt after the run from the account's logged
+    // changes and the marks; they must be, bit for bit, what the venue's snapshot said at
+    // each step — on isolated margin (sparse log) and on a cross-margin pair, whose
+    // liquidation prices move with the other leg's mark every step
+    for name in ["sma_cross", "core_hedge"] {
+        let spec = spec::read(&repo().join(format!("strategies/{name}.toml"))).unwrap();
+        let market = spec.load_market().unwrap();
+        let timeframe = market.symbols[0].timeframe.ms();
+        let n = market.symbols.len();
+        let mut engine = perpsim::engine::Engine::new(&spec, timeframe, true);
+        let mut cursors = vec![0; n];
+        let mut seen = Vec::new();
+        let mut liquidation = Vec::new();
+        for (i, &time) in market.clock.iter().enumerate() {
+            let bars: Vec<_> = (0..n)
+                .filter(|&s| market.bar_at[s][i] != perpsim::market::NO_BAR)
+                .map(|s| {
+                    let at = market.bar_at[s][i] as usize;
+                    perpsim::engine::step_bar(&market, s, at, &mut cursors[s])
+                })
+                .collect();
+            engine.step(time, &bars);
+            seen.push(engine.venue.snapshot());
+            liquidation.extend((0..n).map(|s| engine.venue.liquidation_price(s)));
+        }
+        let logged = engine.curve.log.len();
+        engine.fill_columns(&market);
+        let c = &engine.curve;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let column = |f: fn(&perpsim::exchange::venue::Snapshot) -> f64| {
+            bits(&seen.iter().map(f).collect::<Vec<_>>())
+        };
+        assert_eq!(c.time, market.clock, "{name}");
+        assert_eq!(bits(&c.wallet), column(|s| s.wallet), "{name}");
+        assert_eq!(bits(&c.equity), column(|s| s.equity()), "{name}");
+        assert_eq!(bits(&c.margin_ratio), column(|s| s.margin_ratio), "{name}");
+        assert_eq!(
+            bits(&c.gross_notional),
+            column(|s| s.gross_notional),
+            "{name}"
+        );
+        assert_eq!(bits(&c.liquidation), bits(&liquidation), "{name}");
+        assert!(
+            engine.venue.events().len() > 20,
+            "{name}: too few events to test the log"
+        );
+        if name == "sma_cross" {
+            assert!(
+                logged * 10 < market.clock.len(),
+                "{logged} states logged over {} steps",
+                market.clock.len()
+            );
+        }
+    }
 }
