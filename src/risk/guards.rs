@@ -34,7 +34,7 @@
 //! Actions are market orders filling at the next open.
 
 use super::audit::{Action, Measure, Rule};
-use super::layer::{DAY, RiskLayer};
+use super::layer::{DAY, RiskLayer, tier_of};
 use super::liquidation_distance::max_cross_qty;
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
 use crate::exchange::Side;
@@ -84,6 +84,19 @@ pub(super) struct Breakers {
 }
 
 impl Breakers {
+    /// Whether a step closing at `time` with `equity` (USDT), after `trades` closed trades,
+    /// leaves every breaker as it is: inside the day, no pause to lift, no new peak, above
+    /// the loss and drawdown floors, no new trade to count.
+    #[inline(always)]
+    fn quiet(&self, time: i64, equity: f64, trades: u32) -> bool {
+        time <= self.day_ends
+            && time < self.next_resume
+            && equity <= self.peak
+            && equity >= self.loss_floor
+            && equity > self.drawdown_floor
+            && trades == self.checked_trades
+    }
+
     pub fn new(start: f64) -> Breakers {
         Breakers {
             peak: start,
@@ -184,6 +197,16 @@ impl Trigger {
     /// of sign `sign` (+1 long) liquidated at `liquidation`: for a long the trigger is
     /// `liquidation × e^distance`, below the bound `liquidation × e^bound_distance`, and the
     /// mark is above the bound; for a short the same with `e^−distance`.
+    /// Whether the trigger must be remade for the present variance, funding and liquidation
+    /// price (see [`Trigger`]).
+    #[inline(always)]
+    fn is_stale(&self, var: f64, funding: f64, liquidation: f64) -> bool {
+        self.liquidation != liquidation
+            || self.funding != funding
+            || self.var.is_nan()
+            || (var - self.var).abs() > 0.02 * self.var
+    }
+
     #[inline(always)]
     fn bound_clears(&self, sign: f64, liquidation: f64, mark: f64) -> bool {
         self.bound_sign == sign
@@ -267,18 +290,90 @@ impl RiskLayer {
         None
     }
 
+    /// All of a step's checks for a layer of one symbol when none of them acts: the
+    /// breakers' quick test, the volatility halt's comparison and — with a position — the
+    /// margin guard's band and the liquidation trigger's bound, in one pass with no
+    /// per-symbol loop. True when every one holds, with the figures the checks keep each
+    /// step kept (the equity for the breakers, the margin terms); false as soon as one
+    /// would look further — the full checks then run, from the start, and find the same
+    /// (the one change made on the way, a trigger remade, is the one they would make). Every test is the full checks' own ([`Breakers::quiet`], [`in_margin_band`],
+    /// [`Trigger::is_stale`], [`Trigger::bound_clears`], [`volatility_over`]).
+    #[inline(always)]
+    pub(super) fn calm_step(&mut self, time: i64) -> bool {
+        let g = &self.guards;
+        let ([held], [mark], [estimates], [funding], [tiers], [trigger], [pending], [vol_halted]) = (
+            &self.held[..],
+            &self.marks[..],
+            &self.estimates[..],
+            &self.funding[..],
+            &self.tiers[..],
+            &g.trigger[..],
+            &g.pending[..],
+            &g.vol_halted[..],
+        ) else {
+            return false;
+        };
+        let (held, mark) = (*held, *mark);
+        if self.holding != held.is_some() {
+            return false;
+        }
+        // as [`RiskLayer::equity`] adds it up
+        let mut equity = self.wallet;
+        if let Some(h) = held {
+            equity += h.sign * h.qty * (mark - h.entry);
+        }
+        if !self.breakers.quiet(time, equity, self.trades.trades()) {
+            return false;
+        }
+        let c = &self.config;
+        if let Some(limit) = c.volatility_halt
+            && volatility_over(estimates, limit) != *vol_halted
+        {
+            return false;
+        }
+        let Some(h) = held else {
+            self.breakers.last_equity = equity;
+            return true;
+        };
+        let mut margin_terms = None;
+        if c.margin_halt_at.is_some()
+            || c.margin_deleverage_at.is_some()
+            || c.margin_exit_at.is_some()
+        {
+            // as [`RiskLayer::maintenance_all`] adds it up
+            let notional = h.qty * mark;
+            let t = tier_of(tiers, notional);
+            let maint = 0.0 + (notional * t.rate - t.amount);
+            if !in_margin_band(maint, equity, g.margin_band) {
+                return false;
+            }
+            margin_terms = Some((maint, equity));
+        }
+        if c.liquidation_probability.is_some()
+            && !(*pending || h.liquidation.is_nan() || h.liquidation <= 0.0)
+        {
+            let var = estimates.variances().0;
+            let funding = funding.map_or(0.0, |f| f.per_day);
+            // remade here as the full check would remake it, from the same figures (so it
+            // would find it fresh); while the variance is not known, it has nothing to check
+            let stale = trigger.is_stale(var, funding, h.liquidation);
+            let known = !stale || self.remake_trigger(0, var, funding);
+            if known && !self.guards.trigger[0].bound_clears(h.sign, h.liquidation, mark) {
+                return false;
+            }
+        }
+        self.breakers.last_equity = equity;
+        if let Some(terms) = margin_terms {
+            self.guards.margin_terms = terms;
+        }
+        true
+    }
+
     /// Periods, loss limits, the drawdown kill switch and the losing streak.
     #[inline(always)]
     pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
-        let b = &mut self.breakers;
-        let quiet = time <= b.day_ends
-            && time < b.next_resume
-            && equity <= b.peak
-            && equity >= b.loss_floor
-            && equity > b.drawdown_floor
-            && self.trades.trades() == b.checked_trades;
-        if quiet {
-            b.last_equity = equity;
+        if self.breakers.quiet(time, equity, self.trades.trades()) {
+            self.breakers.last_equity = equity;
             return;
         }
         self.check_breakers_fully(time, equity, venue);
@@ -485,8 +580,7 @@ impl RiskLayer {
         }
         let maint = self.maintenance_all();
         self.guards.margin_terms = (maint, equity);
-        let (low, high) = self.guards.margin_band;
-        if equity > 0.0 && maint >= low * equity && maint < high * equity {
+        if in_margin_band(maint, equity, self.guards.margin_band) {
             return;
         }
         self.margin_guard_acts(time, equity, maint, venue);
@@ -597,11 +691,7 @@ impl RiskLayer {
             // when the mark is not beyond its bound.
             let var = self.estimates[s].variances().0;
             let funding = self.funding[s].map_or(0.0, |f| f.per_day);
-            let t = &self.guards.trigger[s];
-            let stale = t.liquidation != liquidation
-                || t.funding != funding
-                || t.var.is_nan()
-                || (var - t.var).abs() > 0.02 * t.var;
+            let stale = self.guards.trigger[s].is_stale(var, funding, liquidation);
             if stale && !self.remake_trigger(s, var, funding) {
                 continue;
             }
@@ -714,10 +804,8 @@ impl RiskLayer {
         let Some(limit) = self.config.volatility_halt else {
             return;
         };
-        let limit2 = limit * limit;
         for s in 0..self.estimates.len() {
-            let (short, long) = self.estimates[s].variances();
-            let over = short > limit2 * long && self.estimates[s].volatility_ready();
+            let over = volatility_over(&self.estimates[s], limit);
             if over != self.guards.vol_halted[s] {
                 self.volatility_halt_changed(time, s, over, limit, venue);
             }
@@ -765,4 +853,19 @@ impl RiskLayer {
             );
         }
     }
+}
+
+/// Whether the margin guard has nothing to do at `maint` and `equity` (USDT) with the band
+/// of [`GuardState::margin_band`] (`low`, `high`).
+#[inline(always)]
+fn in_margin_band(maint: f64, equity: f64, (low, high): (f64, f64)) -> bool {
+    equity > 0.0 && maint >= low * equity && maint < high * equity
+}
+
+/// Whether short-span volatility is past `limit` times the long-run level, compared as
+/// variances (no square root per bar).
+#[inline(always)]
+fn volatility_over(e: &super::estimators::SymbolEstimates, limit: f64) -> bool {
+    let (short, long) = e.variances();
+    short > limit * limit * long && e.volatility_ready()
 }

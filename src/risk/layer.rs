@@ -98,7 +98,7 @@ pub struct RiskLayer {
     pub(super) held: Vec<Option<Held>>,
     /// whether any of `held` is open (refreshed with it), so that a flat step skips the
     /// position guards with one test
-    holding: bool,
+    pub(super) holding: bool,
     pub(super) trades: TradeRecord,
     pub(super) open_trades: Vec<Option<OpenTrade>>,
     pub(super) seen_events: usize,
@@ -210,6 +210,9 @@ impl RiskLayer {
             || venue.account.entries().len() != self.seen_entries
         {
             self.sync(venue);
+        }
+        if self.calm_step(time) {
+            return;
         }
         let equity = self.equity();
         self.check_breakers(time, equity, venue);
@@ -680,7 +683,7 @@ impl RiskLayer {
 
 /// The tier a notional (USDT) falls in: the first whose cap is above it, else the last.
 #[inline(always)]
-fn tier_of(tiers: &[TierF], notional: f64) -> TierF {
+pub(super) fn tier_of(tiers: &[TierF], notional: f64) -> TierF {
     let i = tiers
         .iter()
         .position(|t| notional < t.cap)
