@@ -166,6 +166,8 @@ struct Shadow {
     positions: Vec<Option<ShadowPosition>>,
     /// per symbol: tiers as (cap, maintenance rate, maintenance amount)
     tiers: Vec<Vec<(f64, f64, f64)>>,
+    /// bumped on every change to `wallet` or `positions` (the account log's cue)
+    changes: u64,
     /// per symbol: the tiers with rate and amount divided by the margin-call threshold θ. The
     /// margin ratio maintenance / balance reaches θ exactly where balance = maintenance / θ,
     /// so the liquidation-price formula on these tiers gives the margin-call price.
@@ -199,6 +201,8 @@ pub struct AccountLog {
     wallets: Vec<f64>,
     /// per state, one entry per symbol
     positions: Vec<Option<ShadowPosition>>,
+    /// the shadow's change count at the last state logged
+    changes: u64,
 }
 
 impl AccountLog {
@@ -217,8 +221,8 @@ impl AccountLog {
     }
 }
 
-/// Whether two positions are the same bit for bit (the log's test: `==` would take −0 for
-/// 0, and never a NaN field for itself).
+/// Whether two positions are the same bit for bit (`==` would take −0 for 0, and never a
+/// NaN field for itself).
 fn same_bits(a: &Option<ShadowPosition>, b: &Option<ShadowPosition>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -310,6 +314,7 @@ impl Venue {
         let shadow = Shadow {
             wallet: f(config.start_balance),
             positions: vec![None; n],
+            changes: 0,
             tiers,
             call_tiers,
         };
@@ -346,6 +351,7 @@ impl Venue {
     /// Copies the account's state into the `f64` shadow; after every booking.
     fn resync(&mut self) {
         let f = super::approx_f64;
+        self.shadow.changes += 1;
         self.shadow.wallet = f(self.account.wallet());
         let single = (0..self.instruments.len())
             .filter(|&s| self.account.position(s).is_some())
@@ -453,26 +459,36 @@ impl Venue {
         snap
     }
 
-    /// Logs the account as of `step` into `log` when it differs from the last state logged
-    /// (bit for bit): most steps change nothing, and cost two comparisons per symbol.
-    #[inline]
+    /// Logs the account as of `step` into `log` when it changed since the last state logged:
+    /// most steps change nothing, which the shadow's change count tells in one comparison
+    /// (debug builds also compare the states themselves, bit for bit).
+    #[inline(always)]
     pub fn log_account(&self, step: u32, log: &mut AccountLog) {
         let sh = &self.shadow;
+        if !log.steps.is_empty() && log.changes == sh.changes {
+            debug_assert!(
+                self.logged_state_is_current(log),
+                "an unlogged shadow change"
+            );
+            return;
+        }
+        log.changes = sh.changes;
+        log.steps.push(step);
+        log.wallets.push(sh.wallet);
+        log.positions.extend_from_slice(&sh.positions);
+    }
+
+    /// Whether `log`'s last state is the shadow's, bit for bit.
+    fn logged_state_is_current(&self, log: &AccountLog) -> bool {
+        let sh = &self.shadow;
         let n = sh.positions.len();
-        let unchanged = log
-            .wallets
+        log.wallets
             .last()
             .is_some_and(|w| w.to_bits() == sh.wallet.to_bits())
             && log.positions[log.positions.len() - n..]
                 .iter()
                 .zip(&sh.positions)
-                .all(|(a, b)| same_bits(a, b));
-        if unchanged {
-            return;
-        }
-        log.steps.push(step);
-        log.wallets.push(sh.wallet);
-        log.positions.extend_from_slice(&sh.positions);
+                .all(|(a, b)| same_bits(a, b))
     }
 
     /// [`Venue::snapshot`] as it was at a step whose account is `log`'s state `k` and whose
@@ -723,6 +739,7 @@ impl Venue {
     /// same formula and tier search as [`super::margin::liquidation_price`]); the account's
     /// exact prices are refreshed only when a liquidation is booked.
     fn refresh_cross_liquidation_prices(&mut self) {
+        self.shadow.changes += 1;
         for s in 0..self.shadow.positions.len() {
             if self.shadow.positions[s].is_some() {
                 let lp = self.shadow.cross_liquidation(s, &self.marks);
