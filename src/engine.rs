@@ -9,7 +9,10 @@
 //!    after the exchange walked it: neither reads the other here, so this is the same as
 //!    observing once every symbol is walked, with the bar read once);
 //! 3. **guards** — breakers and margin/liquidation guards may act on their own;
-//! 4. **record** — the account at the close (wallet, equity, margin ratio, exposure);
+//! 4. **record** — the account at the close: the running figures (peak, drawdown, return
+//!    sums) every step and, for a report, the account's state when it changed; the
+//!    per-step columns (wallet, equity, margin ratio, exposure, liquidation prices) are
+//!    rebuilt from those states and the marks after the run ([`Engine::fill_columns`]);
 //! 5. **strategy** — sees the closed bars and the account, pushes signals;
 //! 6. **risk** — turns each signal into orders (filled at the next bar's open) or refuses it.
 //!
