@@ -448,10 +448,10 @@ impl Engine {
     /// logged at or before it, and each symbol's mark is its bar's mark close — the last
     /// one seen when it has no bar at the step, as in the venue. The figures are the
     /// venue's own snapshot's ([`Venue::logged_snapshot`]). Does nothing without
-    /// `keep_curve`, or when the columns are filled already.
+    /// `keep_curve`, before the first step, or when the columns are filled already.
     pub fn fill_columns(&mut self, market: &MarketData) {
         let c = &mut self.curve;
-        if !c.keep || !c.time.is_empty() {
+        if !c.keep || !c.time.is_empty() || c.log.is_empty() {
             return;
         }
         let (n, steps) = (
