@@ -524,7 +524,8 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
 /// are read from the columns once and handed to every engine in turn. Each engine sees
 /// exactly the steps it would alone (they share nothing), so its results are the same;
 /// what is saved is the bar's reading, and a market too big for the cache is read once
-/// instead of once per engine.
+/// instead of once per engine. ([`run_history`] is the same loop for one engine, kept
+/// apart: through this one, a single run took 7 % more instructions.)
 pub fn run_history_together(engines: &mut [Engine], market: &MarketData) {
     let mut funding_next = vec![0usize; market.symbols.len()];
     for (i, &open_time) in market.clock.iter().enumerate() {

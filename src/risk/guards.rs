@@ -34,7 +34,7 @@
 //! Actions are market orders filling at the next open.
 
 use super::audit::{Action, Measure, Rule};
-use super::layer::{DAY, RiskLayer, tier_of};
+use super::layer::{DAY, RiskLayer};
 use super::liquidation_distance::max_cross_qty;
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
 use crate::exchange::Side;
@@ -320,7 +320,7 @@ impl RiskLayer {
         // as [`RiskLayer::equity`] adds it up
         let mut equity = self.wallet;
         if let Some(h) = held {
-            equity += h.sign * h.qty * (mark - h.entry);
+            equity += h.unrealised(mark);
         }
         if !self.breakers.quiet(time, equity, self.trades.trades()) {
             return false;
@@ -341,9 +341,7 @@ impl RiskLayer {
             || c.margin_exit_at.is_some()
         {
             // as [`RiskLayer::maintenance_all`] adds it up
-            let notional = h.qty * mark;
-            let t = tier_of(tiers, notional);
-            let maint = 0.0 + (notional * t.rate - t.amount);
+            let maint = 0.0 + h.maintenance(mark, tiers);
             if !in_margin_band(maint, equity, g.margin_band) {
                 return false;
             }
@@ -761,7 +759,7 @@ impl RiskLayer {
                 );
             }
             MarginMode::Cross => {
-                let own_upnl = h.sign * h.qty * (mark - h.entry);
+                let own_upnl = h.unrealised(mark);
                 let backing = self.equity() - own_upnl - self.maintenance(Some(s));
                 let tier = self.tier(s, h.qty * mark);
                 let Some(d) = self.safe_distance(s, side, false) else {

@@ -56,6 +56,22 @@ pub(super) struct Held {
     pub liquidation: f64,
 }
 
+impl Held {
+    /// USDT: unrealised PnL at `mark`.
+    #[inline(always)]
+    pub fn unrealised(&self, mark: f64) -> f64 {
+        self.sign * self.qty * (mark - self.entry)
+    }
+
+    /// USDT: maintenance margin at `mark` on the symbol's `tiers`.
+    #[inline(always)]
+    pub fn maintenance(&self, mark: f64, tiers: &[TierF]) -> f64 {
+        let notional = self.qty * mark;
+        let t = tier_of(tiers, notional);
+        notional * t.rate - t.amount
+    }
+}
+
 /// A trade being tracked for the record (Kelly, losing streaks).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct OpenTrade {
@@ -362,9 +378,9 @@ impl RiskLayer {
     #[inline]
     pub fn equity(&self) -> f64 {
         let mut equity = self.wallet;
-        for (h, mark) in self.held.iter().zip(&self.marks) {
+        for (h, &mark) in self.held.iter().zip(&self.marks) {
             if let Some(h) = h {
-                equity += h.sign * h.qty * (mark - h.entry);
+                equity += h.unrealised(mark);
             }
         }
         equity
@@ -655,11 +671,9 @@ impl RiskLayer {
     #[inline(always)]
     pub(super) fn maintenance_all(&self) -> f64 {
         let mut total = 0.0;
-        for ((h, mark), tiers) in self.held.iter().zip(&self.marks).zip(&self.tiers) {
+        for ((h, &mark), tiers) in self.held.iter().zip(&self.marks).zip(&self.tiers) {
             if let Some(h) = h {
-                let notional = h.qty * mark;
-                let t = tier_of(tiers, notional);
-                total += notional * t.rate - t.amount;
+                total += h.maintenance(mark, tiers);
             }
         }
         total
@@ -672,9 +686,7 @@ impl RiskLayer {
             if let Some(h) = h
                 && Some(s) != skip
             {
-                let notional = h.qty * self.marks[s];
-                let t = self.tier(s, notional);
-                total += notional * t.rate - t.amount;
+                total += h.maintenance(self.marks[s], &self.tiers[s]);
             }
         }
         total
