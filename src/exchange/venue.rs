@@ -221,6 +221,11 @@ impl AccountLog {
     }
 }
 
+/// USDT: a position's liquidation price; NaN when flat or when no price > 0 liquidates it.
+fn liquidation_of(p: Option<ShadowPosition>) -> f64 {
+    p.and_then(|p| p.liquidation).unwrap_or(f64::NAN)
+}
+
 /// Whether two positions are the same bit for bit (`==` would take −0 for 0, and never a
 /// NaN field for itself).
 fn same_bits(a: &Option<ShadowPosition>, b: &Option<ShadowPosition>) -> bool {
@@ -501,9 +506,7 @@ impl Venue {
     /// [`Venue::liquidation_price`] of `symbol` in `log`'s state `k`.
     pub fn logged_liquidation_price(&self, log: &AccountLog, k: usize, symbol: usize) -> f64 {
         let n = self.shadow.positions.len();
-        log.positions[k * n + symbol]
-            .and_then(|p| p.liquidation)
-            .unwrap_or(f64::NAN)
+        liquidation_of(log.positions[k * n + symbol])
     }
 
     pub fn events(&self) -> &[Event] {
@@ -514,13 +517,7 @@ impl Venue {
     /// (for cross margin, at the other symbols' latest marks); NaN when flat or when no
     /// price > 0 liquidates it.
     pub fn liquidation_price(&self, symbol: usize) -> f64 {
-        self.shadow
-            .positions
-            .get(symbol)
-            .copied()
-            .flatten()
-            .and_then(|p| p.liquidation)
-            .unwrap_or(f64::NAN)
+        liquidation_of(self.shadow.positions.get(symbol).copied().flatten())
     }
 
     /// Symbols traded.
