@@ -301,14 +301,12 @@ impl RiskLayer {
     #[inline(always)]
     pub(super) fn calm_step(&mut self, time: i64) -> bool {
         let g = &self.guards;
-        let ([held], [mark], [estimates], [funding], [tiers], [trigger], [pending], [vol_halted]) = (
+        // every per-symbol vector has one entry then; those read only with a position are
+        // indexed there
+        let ([held], [mark], [estimates], [vol_halted]) = (
             &self.held[..],
             &self.marks[..],
             &self.estimates[..],
-            &self.funding[..],
-            &self.tiers[..],
-            &g.trigger[..],
-            &g.pending[..],
             &g.vol_halted[..],
         ) else {
             return false;
@@ -341,20 +339,20 @@ impl RiskLayer {
             || c.margin_exit_at.is_some()
         {
             // as [`RiskLayer::maintenance_all`] adds it up
-            let maint = 0.0 + h.maintenance(mark, tiers);
+            let maint = 0.0 + h.maintenance(mark, &self.tiers[0]);
             if !in_margin_band(maint, equity, g.margin_band) {
                 return false;
             }
             margin_terms = Some((maint, equity));
         }
         if c.liquidation_probability.is_some()
-            && !(*pending || h.liquidation.is_nan() || h.liquidation <= 0.0)
+            && !(g.pending[0] || h.liquidation.is_nan() || h.liquidation <= 0.0)
         {
             let var = estimates.variances().0;
-            let funding = funding.map_or(0.0, |f| f.per_day);
+            let funding = self.funding[0].map_or(0.0, |f| f.per_day);
             // remade here as the full check would remake it, from the same figures (so it
             // would find it fresh); while the variance is not known, it has nothing to check
-            let stale = trigger.is_stale(var, funding, h.liquidation);
+            let stale = g.trigger[0].is_stale(var, funding, h.liquidation);
             let known = !stale || self.remake_trigger(0, var, funding);
             if known && !self.guards.trigger[0].bound_clears(h.sign, h.liquidation, mark) {
                 return false;
