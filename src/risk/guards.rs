@@ -193,10 +193,6 @@ impl Trigger {
         bound: f64::NAN,
     };
 
-    /// Whether the bound shows that a mark (USDT) does not reach the trigger of a position
-    /// of sign `sign` (+1 long) liquidated at `liquidation`: for a long the trigger is
-    /// `liquidation × e^distance`, below the bound `liquidation × e^bound_distance`, and the
-    /// mark is above the bound; for a short the same with `e^−distance`.
     /// Whether the trigger must be remade for the present variance, funding and liquidation
     /// price (see [`Trigger`]).
     #[inline(always)]
@@ -207,6 +203,10 @@ impl Trigger {
             || (var - self.var).abs() > 0.02 * self.var
     }
 
+    /// Whether the bound shows that a mark (USDT) does not reach the trigger of a position
+    /// of sign `sign` (+1 long) liquidated at `liquidation`: for a long the trigger is
+    /// `liquidation × e^distance`, below the bound `liquidation × e^bound_distance`, and the
+    /// mark is above the bound; for a short the same with `e^−distance`.
     #[inline(always)]
     fn bound_clears(&self, sign: f64, liquidation: f64, mark: f64) -> bool {
         self.bound_sign == sign
@@ -296,7 +296,8 @@ impl RiskLayer {
     /// per-symbol loop. True when every one holds, with the figures the checks keep each
     /// step kept (the equity for the breakers, the margin terms); false as soon as one
     /// would look further — the full checks then run, from the start, and find the same
-    /// (the one change made on the way, a trigger remade, is the one they would make). Every test is the full checks' own ([`Breakers::quiet`], [`in_margin_band`],
+    /// (the one change made on the way, a trigger remade, is the one they would make).
+    /// Every test is the full checks' own ([`Breakers::quiet`], [`in_margin_band`],
     /// [`Trigger::is_stale`], [`Trigger::bound_clears`], [`volatility_over`]).
     #[inline(always)]
     pub(super) fn calm_step(&mut self, time: i64) -> bool {
