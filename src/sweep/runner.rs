@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::montecarlo::MonteCarlo;
 use super::stats::{Observation, kaplan_meier, median_survival, quantile};
-use crate::engine::{Engine, record_signals, run_history, run_history_together};
+use crate::engine::{Engine, record_signals, run_history_together};
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
 use crate::report::{self, Metrics};
@@ -163,20 +163,8 @@ fn strategy_key(spec: &RunSpec) -> String {
     format!("{}\n{params}", spec.strategy_kind)
 }
 
-/// Runs `spec` on `market` with only the running figures kept; the strategy's signals are
-/// played back from `recorded` when given.
-pub fn outcome(
-    spec: &RunSpec,
-    market: &MarketData,
-    ruin_levels: &[f64],
-    recorded: Option<Arc<Recorded>>,
-) -> Outcome {
-    let mut engine = outcome_engine(spec, market, ruin_levels, recorded);
-    run_history(&mut engine, market);
-    outcome_of(&engine, market)
-}
-
-/// The engine [`outcome`] runs.
+/// An engine for `spec` on Monte Carlo path `market`, keeping only the running figures
+/// and the ruin times; the strategy's signals are played back from `recorded` when given.
 fn outcome_engine(
     spec: &RunSpec,
     market: &MarketData,
@@ -189,7 +177,7 @@ fn outcome_engine(
     engine
 }
 
-/// The figures of an engine run by [`outcome`].
+/// A path's outcome, from an engine of [`outcome_engine`] run over it.
 fn outcome_of(engine: &Engine, market: &MarketData) -> Outcome {
     let start = market.clock.first().copied().unwrap_or(0) as f64;
     let days = |t: i64| (t as f64 - start) / DAY;
