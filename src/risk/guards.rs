@@ -34,12 +34,15 @@
 //! Actions are market orders filling at the next open.
 
 use super::audit::{Action, Measure, Rule};
-use super::layer::{DAY, RiskLayer};
+use super::layer::{DAY, Held, RiskLayer};
 use super::liquidation_distance::max_cross_qty;
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
 use crate::exchange::Side;
 use crate::exchange::account::MarginMode;
 use crate::exchange::venue::Venue;
+
+mod calm;
+pub(super) use calm::CalmZone;
 
 const DAILY: usize = 0;
 const WEEKLY: usize = 1;
@@ -290,82 +293,6 @@ impl RiskLayer {
         None
     }
 
-    /// All of a step's checks for a layer of one symbol when none of them acts: the
-    /// breakers' quick test, the volatility halt's comparison and — with a position — the
-    /// margin guard's band and the liquidation trigger's bound, in one pass with no
-    /// per-symbol loop. True when every one holds, with the figures the checks keep each
-    /// step kept (the equity for the breakers, the margin terms); false as soon as one
-    /// would look further — the full checks then run, from the start, and find the same
-    /// (the one change made on the way, a trigger remade, is the one they would make).
-    /// Every test is the full checks' own ([`Breakers::quiet`], [`in_margin_band`],
-    /// [`Trigger::is_stale`], [`Trigger::bound_clears`], [`volatility_over`]).
-    #[inline(always)]
-    pub(super) fn calm_step(&mut self, time: i64) -> bool {
-        let g = &self.guards;
-        // every per-symbol vector has one entry then; those read only with a position are
-        // indexed there
-        let ([held], [mark], [estimates], [vol_halted]) = (
-            &self.held[..],
-            &self.marks[..],
-            &self.estimates[..],
-            &g.vol_halted[..],
-        ) else {
-            return false;
-        };
-        let (held, mark) = (*held, *mark);
-        if self.holding != held.is_some() {
-            return false;
-        }
-        // as [`RiskLayer::equity`] adds it up
-        let mut equity = self.wallet;
-        if let Some(h) = held {
-            equity += h.unrealised(mark);
-        }
-        if !self.breakers.quiet(time, equity, self.trades.trades()) {
-            return false;
-        }
-        let c = &self.config;
-        if let Some(limit) = c.volatility_halt
-            && volatility_over(estimates, limit) != *vol_halted
-        {
-            return false;
-        }
-        let Some(h) = held else {
-            self.breakers.last_equity = equity;
-            return true;
-        };
-        let mut margin_terms = None;
-        if c.margin_halt_at.is_some()
-            || c.margin_deleverage_at.is_some()
-            || c.margin_exit_at.is_some()
-        {
-            // as [`RiskLayer::maintenance_all`] adds it up
-            let maint = 0.0 + h.maintenance(mark, &self.tiers[0]);
-            if !in_margin_band(maint, equity, g.margin_band) {
-                return false;
-            }
-            margin_terms = Some((maint, equity));
-        }
-        if c.liquidation_probability.is_some()
-            && !(g.pending[0] || h.liquidation.is_nan() || h.liquidation <= 0.0)
-        {
-            let var = estimates.variances().0;
-            let funding = self.funding[0].map_or(0.0, |f| f.per_day);
-            // remade here as the full check would remake it, from the same figures (so it
-            // would find it fresh); while the variance is not known, it has nothing to check
-            let stale = g.trigger[0].is_stale(var, funding, h.liquidation);
-            let known = !stale || self.remake_trigger(0, var, funding);
-            if known && !self.guards.trigger[0].bound_clears(h.sign, h.liquidation, mark) {
-                return false;
-            }
-        }
-        self.breakers.last_equity = equity;
-        if let Some(terms) = margin_terms {
-            self.guards.margin_terms = terms;
-        }
-        true
-    }
-
     /// Periods, loss limits, the drawdown kill switch and the losing streak.
     #[inline(always)]
     pub(super) fn check_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
@@ -402,6 +329,7 @@ impl RiskLayer {
         for t in &mut self.guards.trigger {
             t.bound = f64::NAN;
         }
+        self.drop_calm_zone();
     }
 
     #[inline(never)]
@@ -568,11 +496,7 @@ impl RiskLayer {
     /// products are monotone in the level), which two comparisons tell.
     #[inline(always)]
     pub(super) fn check_margin_guard(&mut self, time: i64, equity: f64, venue: &mut Venue) {
-        let c = &self.config;
-        if c.margin_halt_at.is_none()
-            && c.margin_deleverage_at.is_none()
-            && c.margin_exit_at.is_none()
-        {
+        if !self.margin_guard_on() {
             return;
         }
         let maint = self.maintenance_all();
@@ -681,7 +605,7 @@ impl RiskLayer {
         for s in 0..self.held.len() {
             let Some(h) = &self.held[s] else { continue };
             let (sign, liquidation) = (h.sign, h.liquidation);
-            if self.guards.pending[s] || liquidation.is_nan() || liquidation <= 0.0 {
+            if !self.trigger_watches(s, h) {
                 continue;
             }
             // The trigger is remade as [`Trigger`] says; its exact value is worked out only
@@ -697,6 +621,14 @@ impl RiskLayer {
             }
             self.near_trigger(time, s, venue);
         }
+    }
+
+    /// Whether the liquidation trigger watches the position `h` of `s`: the guard is on, no
+    /// guard order of its own waits for a fill, and a price liquidates it.
+    #[inline(always)]
+    fn trigger_watches(&self, s: usize, h: &Held) -> bool {
+        self.config.liquidation_probability.is_some()
+            && !(self.guards.pending[s] || h.liquidation.is_nan() || h.liquidation <= 0.0)
     }
 
     /// A new trigger for the held position of `s` from the present variance and funding;

@@ -66,9 +66,13 @@ impl Held {
     /// USDT: maintenance margin at `mark` on the symbol's `tiers`.
     #[inline(always)]
     pub fn maintenance(&self, mark: f64, tiers: &[TierF]) -> f64 {
-        let notional = self.qty * mark;
-        let t = tier_of(tiers, notional);
-        notional * t.rate - t.amount
+        self.maintenance_in(mark, tier_of(tiers, self.qty * mark))
+    }
+
+    /// USDT: maintenance margin at `mark` in the tier `t`.
+    #[inline(always)]
+    pub fn maintenance_in(&self, mark: f64, t: TierF) -> f64 {
+        self.qty * mark * t.rate - t.amount
     }
 }
 
@@ -121,6 +125,8 @@ pub struct RiskLayer {
     pub(super) seen_entries: usize,
     pub(super) breakers: super::guards::Breakers,
     pub(super) guards: super::guards::GuardState,
+    /// a one-symbol layer's calm zone (see [`super::guards::CalmZone`])
+    pub(super) zone: super::guards::CalmZone,
     pub(super) audit: Audit,
 }
 
@@ -152,6 +158,7 @@ impl RiskLayer {
             covariance: Covariance::new(n, bars(config.volatility_window)),
             guards: super::guards::GuardState::new(n),
             breakers: super::guards::Breakers::new(start),
+            zone: super::guards::CalmZone::NONE,
             config,
             mode: MarginMode::Isolated,
             tiers,
@@ -205,6 +212,7 @@ impl RiskLayer {
     }
 
     fn observe_funding(&mut self, symbol: usize, time: i64, rate: f64) {
+        self.drop_calm_zone();
         // settlements a day from the interval since the last one (8 h until two are seen)
         let interval = match self.funding[symbol] {
             Some(f) if time > f.time => time - f.time,
@@ -227,6 +235,10 @@ impl RiskLayer {
         {
             self.sync(venue);
         }
+        if self.in_calm_zone(time) {
+            return;
+        }
+        self.drop_calm_zone();
         if self.calm_step(time) {
             return;
         }
@@ -255,6 +267,7 @@ impl RiskLayer {
     /// the decision is recorded either way.
     pub fn on_signal(&mut self, time: i64, signal: Signal, venue: &mut Venue) {
         self.mode = venue.config.mode;
+        self.drop_calm_zone();
         if venue.events().len() != self.seen_events {
             self.sync(venue);
         }
@@ -388,6 +401,7 @@ impl RiskLayer {
 
     /// Reads the account again after it changed, and counts closed trades.
     pub(super) fn sync(&mut self, venue: &Venue) {
+        self.drop_calm_zone();
         let account = &venue.account;
         for e in &account.entries()[self.seen_entries..] {
             let trade = self.open_trades[e.symbol].get_or_insert_default();
@@ -696,11 +710,16 @@ impl RiskLayer {
 /// The tier a notional (USDT) falls in: the first whose cap is above it, else the last.
 #[inline(always)]
 pub(super) fn tier_of(tiers: &[TierF], notional: f64) -> TierF {
-    let i = tiers
+    tiers[tier_index(tiers, notional)]
+}
+
+/// The index of [`tier_of`]'s tier.
+#[inline(always)]
+pub(super) fn tier_index(tiers: &[TierF], notional: f64) -> usize {
+    tiers
         .iter()
         .position(|t| notional < t.cap)
-        .unwrap_or(tiers.len() - 1);
-    tiers[i]
+        .unwrap_or(tiers.len() - 1)
 }
 
 fn tiers_f64(spec: &InstrumentSpec) -> Vec<TierF> {

@@ -1,0 +1,441 @@
+//! Calm steps of a one-symbol layer: most steps of a backtest act on nothing, and telling
+//! them apart is most of the risk layer's cost per bar.
+//!
+//! Two tiers, both exact (a step is calm only if every full check would find nothing to do):
+//! - [`RiskLayer::calm_step`] runs the breakers' quick test, the volatility halt's
+//!   comparison and, with a position, the margin guard's band and the liquidation trigger's
+//!   bound, in one pass with no per-symbol loop. Every test is the full checks' own
+//!   ([`Breakers::quiet`], [`volatility_over`], [`in_margin_band`], [`Trigger::is_stale`],
+//!   [`Trigger::bound_clears`]).
+//! - After a calm step, a [`CalmZone`] is made: the marks and variances between which each
+//!   of those tests still passes. While the following steps stay in it (same day, no
+//!   trade closed, mark and variance inside), a step is four comparisons, the volatility
+//!   halt's, and the figures a calm step keeps (the equity, the margin terms), worked out as
+//!   the calm step works them out.
+//!
+//! How a zone is known to be right: its edges come from the tests' thresholds in real
+//! arithmetic (the mark at which equity meets a breaker's floor or the peak, the margin
+//! ratio meets a level, the notional leaves its tier, the mark meets the trigger's bound),
+//! pulled in by a millionth of their distance to the mark. The edges are then accepted
+//! only if the tests, in floating point, pass at both of them. Floating-point rounding is
+//! monotone, so each quantity the tests compare is monotone in the mark (the equity
+//! `wallet + sign·qty·(mark − entry)`, the maintenance `qty·mark·rate − amount`, the tier,
+//! `sign·(mark − bound)`); a test passing at both edges passes everywhere between. The margin
+//! band compares two of them (maintenance and a level times equity) that move together; it
+//! is checked with the worst pairing of their values at the edges, which is stricter, and the
+//! zone is narrowed (to a quarter, up to four times) until it passes. The variance's range
+//! keeps the trigger fresh the same way (`|var − var₀|` is largest at an edge).
+//!
+//! A zone is dropped by anything that changes what it was made from: an account change
+//! (wallet, position, liquidation price), a signal, a funding settlement, a step that was
+//! not calm (the full checks may move floors, bands and triggers).
+
+use super::{Trigger, in_margin_band, volatility_over};
+use crate::risk::layer::{Held, RiskLayer, TierF, tier_index};
+
+/// Calm steps to let pass before trying again after a zone could not be made (the mark was
+/// within a hair of a threshold).
+const ZONE_RETRY_STEPS: u32 = 16;
+
+/// The marks and variances between which a one-symbol layer's step is calm (see the
+/// module's doc), with what the calm step's figures are worked out from.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::risk) struct CalmZone {
+    /// ms: the latest step close it covers (the day's last close, or the last before a
+    /// breaker's resumption); `i64::MIN`: no zone
+    until: i64,
+    /// closed trades when it was made
+    trades: u32,
+    /// USDT: the mark lies strictly between
+    low: f64,
+    high: f64,
+    /// per-bar variance over the short span (fraction²) strictly between which the
+    /// liquidation trigger stays fresh
+    var_low: f64,
+    var_high: f64,
+    /// USDT
+    wallet: f64,
+    held: Option<Held>,
+    /// the bracket tier of every mark inside, when the margin guard is on and a position held
+    tier: Option<TierF>,
+    /// calm steps left before a zone is made again, after one could not be made
+    wait: u32,
+}
+
+impl CalmZone {
+    pub const NONE: CalmZone = CalmZone {
+        until: i64::MIN,
+        trades: 0,
+        low: f64::NAN,
+        high: f64::NAN,
+        var_low: f64::NAN,
+        var_high: f64::NAN,
+        wallet: f64::NAN,
+        held: None,
+        tier: None,
+        wait: 0,
+    };
+}
+
+/// What the calm checks find at a step.
+#[derive(Clone, Copy, Debug)]
+enum Calm {
+    /// a check would look further: the full checks run
+    No,
+    /// the liquidation trigger must be remade (from this variance and funding) first
+    StaleTrigger { var: f64, funding: f64 },
+    /// every check holds: the equity (USDT) and, with the margin guard on and a position,
+    /// the margin terms (maintenance, equity) the checks keep
+    Yes {
+        equity: f64,
+        margin_terms: Option<(f64, f64)>,
+    },
+}
+
+impl RiskLayer {
+    /// Whether the margin guard has a level on.
+    #[inline(always)]
+    pub(in crate::risk) fn margin_guard_on(&self) -> bool {
+        let c = &self.config;
+        c.margin_halt_at.is_some() || c.margin_deleverage_at.is_some() || c.margin_exit_at.is_some()
+    }
+
+    /// Drops the calm zone (what it was made from is changing).
+    #[inline(always)]
+    pub(in crate::risk) fn drop_calm_zone(&mut self) {
+        self.zone.until = i64::MIN;
+    }
+
+    /// Whether this step (closing at `time`, ms) lies in the calm zone; if so, keeps the
+    /// figures a calm step keeps, worked out as it works them out.
+    #[inline(always)]
+    pub(in crate::risk) fn in_calm_zone(&mut self, time: i64) -> bool {
+        let z = &self.zone;
+        if time > z.until || self.trades.trades() != z.trades {
+            return false;
+        }
+        let (Some(&mark), Some(e), Some(&halted)) = (
+            self.marks.first(),
+            self.estimates.first(),
+            self.guards.vol_halted.first(),
+        ) else {
+            return false;
+        };
+        if !(mark > z.low && mark < z.high) {
+            return false;
+        }
+        if let Some(limit) = self.config.volatility_halt
+            && volatility_over(e, limit) != halted
+        {
+            return false;
+        }
+        // last, as the calm step looks at the trigger last
+        let (var, _) = e.variances();
+        let inside = var > z.var_low && var < z.var_high;
+        if !inside && !self.zone_follows_variance(var) {
+            return false;
+        }
+        let z = &self.zone;
+        let mut equity = z.wallet;
+        let mut margin_terms = None;
+        if let Some(h) = z.held {
+            equity += h.unrealised(mark);
+            if let Some(t) = z.tier {
+                // as [`RiskLayer::maintenance_all`] adds it up
+                margin_terms = Some((0.0 + h.maintenance_in(mark, t), equity));
+            }
+        }
+        debug_assert!(
+            self.calm_figures_are(time, equity, margin_terms),
+            "the calm zone and the calm step disagree at {time}"
+        );
+        self.breakers.last_equity = equity;
+        if let Some(terms) = margin_terms {
+            self.guards.margin_terms = terms;
+        }
+        true
+    }
+
+    /// The variance `var` left the zone's range while every other test holds: the trigger
+    /// is remade if stale, as the calm step would remake it, and the zone keeps its marks if
+    /// the remade trigger's bound still clears (its bound, and so the marks it clears, do
+    /// not change: only its distance, which must stay within the bound's). The range is
+    /// made again around the trigger's variance. False (the zone to be dropped) otherwise.
+    #[inline(never)]
+    fn zone_follows_variance(&mut self, var: f64) -> bool {
+        let Some(h) = self.zone.held else {
+            return false;
+        };
+        let funding = self.funding[0].map_or(0.0, |f| f.per_day);
+        if self.guards.trigger[0].is_stale(var, funding, h.liquidation)
+            && !self.remake_trigger(0, var, funding)
+        {
+            return false;
+        }
+        let t = &self.guards.trigger[0];
+        // as [`Trigger::bound_clears`] asks (false for a NaN distance)
+        let clears = t.distance <= t.bound_distance;
+        if !clears {
+            return false;
+        }
+        match variance_range(t, funding, h.liquidation) {
+            Some((low, high)) if var > low && var < high => {
+                (self.zone.var_low, self.zone.var_high) = (low, high);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// All of a step's checks for a layer of one symbol when none of them acts (see the
+    /// module's doc). True when every one holds, with the figures the checks keep each step
+    /// kept, and a calm zone made; false as soon as one would look further — the full checks
+    /// then run, from the start, and find the same (the one change made on the way, a
+    /// trigger remade, is the one they would make, from the same figures, so they find it
+    /// fresh).
+    #[inline(always)]
+    pub(in crate::risk) fn calm_step(&mut self, time: i64) -> bool {
+        let mut found = self.calm_figures(time);
+        if let Calm::StaleTrigger { var, funding } = found {
+            self.remake_trigger(0, var, funding);
+            found = self.calm_figures(time);
+        }
+        let Calm::Yes {
+            equity,
+            margin_terms,
+        } = found
+        else {
+            return false;
+        };
+        self.breakers.last_equity = equity;
+        if let Some(terms) = margin_terms {
+            self.guards.margin_terms = terms;
+        }
+        if self.zone.wait > 0 {
+            self.zone.wait -= 1;
+        } else if let Some(zone) = self.calm_zone() {
+            self.zone = zone;
+        } else {
+            self.zone.wait = ZONE_RETRY_STEPS;
+        }
+        true
+    }
+
+    /// What the calm checks find at a step closing at `time` (ms), changing nothing.
+    #[inline(always)]
+    fn calm_figures(&self, time: i64) -> Calm {
+        let g = &self.guards;
+        // every per-symbol vector has one entry then; those read only with a position are
+        // indexed there
+        let ([held], [mark], [estimates], [vol_halted]) = (
+            &self.held[..],
+            &self.marks[..],
+            &self.estimates[..],
+            &g.vol_halted[..],
+        ) else {
+            return Calm::No;
+        };
+        let (held, mark) = (*held, *mark);
+        if self.holding != held.is_some() {
+            return Calm::No;
+        }
+        // as [`RiskLayer::equity`] adds it up
+        let mut equity = self.wallet;
+        if let Some(h) = held {
+            equity += h.unrealised(mark);
+        }
+        if !self.breakers.quiet(time, equity, self.trades.trades()) {
+            return Calm::No;
+        }
+        if let Some(limit) = self.config.volatility_halt
+            && volatility_over(estimates, limit) != *vol_halted
+        {
+            return Calm::No;
+        }
+        let Some(h) = held else {
+            return Calm::Yes {
+                equity,
+                margin_terms: None,
+            };
+        };
+        let mut margin_terms = None;
+        if self.margin_guard_on() {
+            // as [`RiskLayer::maintenance_all`] adds it up
+            let maint = 0.0 + h.maintenance(mark, &self.tiers[0]);
+            if !in_margin_band(maint, equity, g.margin_band) {
+                return Calm::No;
+            }
+            margin_terms = Some((maint, equity));
+        }
+        if self.trigger_watches(0, &h) {
+            let var = estimates.variances().0;
+            let funding = self.funding[0].map_or(0.0, |f| f.per_day);
+            let t = &g.trigger[0];
+            if t.is_stale(var, funding, h.liquidation) {
+                // while the variance is not known there is no trigger, and nothing to check
+                if estimates.bar_variance().is_some() {
+                    return Calm::StaleTrigger { var, funding };
+                }
+            } else if !t.bound_clears(h.sign, h.liquidation, mark) {
+                return Calm::No;
+            }
+        }
+        Calm::Yes {
+            equity,
+            margin_terms,
+        }
+    }
+
+    /// For the zone's debug check: whether the calm checks find this step calm, with these
+    /// figures to the bit.
+    fn calm_figures_are(&self, time: i64, equity: f64, terms: Option<(f64, f64)>) -> bool {
+        let bits = |t: Option<(f64, f64)>| t.map(|(a, b)| (a.to_bits(), b.to_bits()));
+        match self.calm_figures(time) {
+            Calm::Yes {
+                equity: e,
+                margin_terms,
+            } => e.to_bits() == equity.to_bits() && bits(margin_terms) == bits(terms),
+            _ => false,
+        }
+    }
+
+    /// The calm zone around the present step, which the calm checks have just found calm;
+    /// `None` when it cannot be made (the variance not known yet, or the mark within a hair
+    /// of a threshold).
+    fn calm_zone(&self) -> Option<CalmZone> {
+        let ([held], [mark], [tiers]) = (&self.held[..], &self.marks[..], &self.tiers[..]) else {
+            return None;
+        };
+        let b = &self.breakers;
+        let mut zone = CalmZone {
+            // `quiet` asks for time ≤ day_ends and time < next_resume
+            until: b.day_ends.min(b.next_resume.saturating_sub(1)),
+            trades: b.checked_trades,
+            low: f64::NEG_INFINITY,
+            high: f64::INFINITY,
+            var_low: f64::NEG_INFINITY,
+            var_high: f64::INFINITY,
+            wallet: self.wallet,
+            held: *held,
+            tier: None,
+            wait: 0,
+        };
+        // flat, the equity is the wallet and every test but the time's and the trade
+        // count's stays as it was found
+        let Some(h) = *held else { return Some(zone) };
+        let mark = *mark;
+        // the thresholds' marks, in real arithmetic, narrow the zone on their side of the
+        // mark; the zone starts at half and twice the mark so that both edges are finite
+        let (mut low, mut high) = (0.5 * mark, 2.0 * mark);
+        let mut narrow = |edge: f64| {
+            if edge > mark {
+                high = high.min(edge);
+            } else if edge < mark {
+                low = low.max(edge);
+            } else if edge == mark {
+                (low, high) = (mark, mark);
+            }
+        };
+        // equity = w0 + sign·qty·mark
+        let w0 = self.wallet - h.sign * h.qty * h.entry;
+        let mark_at_equity = |equity: f64| (equity - w0) / (h.sign * h.qty);
+        narrow(mark_at_equity(b.peak));
+        narrow(mark_at_equity(b.loss_floor.max(b.drawdown_floor)));
+        if self.margin_guard_on() {
+            let i = tier_index(tiers, h.qty * mark);
+            let t = tiers[i];
+            zone.tier = Some(t);
+            if i > 0 {
+                narrow(tiers[i - 1].cap / h.qty);
+            }
+            if i + 1 < tiers.len() {
+                narrow(t.cap / h.qty);
+            }
+            narrow(mark_at_equity(0.0));
+            // qty·mark·rate − amount = level·(w0 + sign·qty·mark)
+            let (band_low, band_high) = self.guards.margin_band;
+            for level in [band_low, band_high] {
+                if level.is_finite() {
+                    narrow((t.amount + level * w0) / (h.qty * (t.rate - level * h.sign)));
+                }
+            }
+        }
+        let trigger = self.trigger_watches(0, &h).then(|| &self.guards.trigger[0]);
+        if let Some(t) = trigger {
+            narrow(t.bound);
+            let funding = self.funding[0].map_or(0.0, |f| f.per_day);
+            (zone.var_low, zone.var_high) = variance_range(t, funding, h.liquidation)?;
+        }
+        if low >= high {
+            return None;
+        }
+        low += 1e-6 * (mark - low);
+        high -= 1e-6 * (high - mark);
+        for _ in 0..4 {
+            if self.calm_between(&h, (low, high), zone.tier.map(|_| &tiers[..]), trigger) {
+                (zone.low, zone.high) = (low, high);
+                return Some(zone);
+            }
+            low = mark - 0.25 * (mark - low);
+            high = mark + 0.25 * (high - mark);
+        }
+        None
+    }
+
+    /// Whether the calm tests hold at every mark from `low` to `high` (USDT) for the
+    /// position `h`, told from the two edges (see the module's doc); `tiers` when the margin
+    /// guard is on, `trigger` when it watches the position.
+    fn calm_between(
+        &self,
+        h: &Held,
+        (low, high): (f64, f64),
+        tiers: Option<&[TierF]>,
+        trigger: Option<&Trigger>,
+    ) -> bool {
+        let b = &self.breakers;
+        let equity = |mark: f64| self.wallet + h.unrealised(mark);
+        let (at_low, at_high) = (equity(low), equity(high));
+        let quiet = |e: f64| e <= b.peak && e >= b.loss_floor && e > b.drawdown_floor;
+        if !(quiet(at_low) && quiet(at_high)) {
+            return false;
+        }
+        if let Some(tiers) = tiers {
+            let i = tier_index(tiers, h.qty * low);
+            if tier_index(tiers, h.qty * high) != i {
+                return false;
+            }
+            let t = tiers[i];
+            let (least, most) = (at_low.min(at_high), at_low.max(at_high));
+            // maintenance rises with the mark; a level's product is largest (smallest) at
+            // one of the equity's ends
+            let (maint_low, maint_high) = (
+                0.0 + h.maintenance_in(low, t),
+                0.0 + h.maintenance_in(high, t),
+            );
+            let (band_low, band_high) = self.guards.margin_band;
+            let floor = (band_low * least).max(band_low * most);
+            let ceiling = (band_high * least).min(band_high * most);
+            if !(least > 0.0 && maint_low >= floor && maint_high < ceiling) {
+                return false;
+            }
+        }
+        if let Some(t) = trigger
+            && !(h.sign * (low - t.bound) > 0.0 && h.sign * (high - t.bound) > 0.0)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The variances (per bar, fraction²) strictly between which the trigger `t` stays fresh at
+/// this `funding` and `liquidation` price: 99.9 % of its 2 % band, checked at both ends
+/// (`|var − var₀|` is largest at one of them). `None` when it was not made, or is stale.
+fn variance_range(t: &Trigger, funding: f64, liquidation: f64) -> Option<(f64, f64)> {
+    let slack = 0.999 * 0.02 * t.var;
+    let (low, high) = (t.var - slack, t.var + slack);
+    let fresh = !t.var.is_nan()
+        && !t.is_stale(low, funding, liquidation)
+        && !t.is_stale(high, funding, liquidation);
+    fresh.then_some((low, high))
+}
