@@ -243,19 +243,40 @@ impl RiskLayer {
         let limit = self.config.liquidation_probability?;
         let var = self.estimates[symbol].bar_variance()?;
         let funding = self.funding[symbol].map_or(0.0, |f| f.per_day);
-        let slot = 2 * usize::from(side == Side::Short) + usize::from(entry);
+        Some(self.safe_distance_at(symbol, side, entry, limit, var, funding))
+    }
+
+    /// [`RiskLayer::safe_distance`] for a per-bar variance `var`, a funding rate `funding`
+    /// (fraction per day) and the guard's `limit`.
+    pub(super) fn safe_distance_at(
+        &mut self,
+        symbol: usize,
+        side: Side,
+        entry: bool,
+        limit: f64,
+        var: f64,
+        funding: f64,
+    ) -> f64 {
+        let (spread, drift) = self.spread_and_drift(var, funding);
+        if spread.is_nan() || spread <= 0.0 {
+            return 0.0;
+        }
+        let cache = &mut self.guards.distance[symbol][distance_slot(side, entry)];
+        if !cache.covers(drift) {
+            let threshold = if entry { 0.5 * limit } else { limit };
+            *cache = solve_distance(side, self.horizon_days, drift, threshold);
+        }
+        cache.spreads * spread
+    }
+
+    /// The spread σ√T over the horizon (fraction) for a per-bar variance `var`, and the
+    /// funding drift over the horizon in spreads (μ·T / σ√T) for `funding` (fraction per
+    /// day): what the safe distance is made of.
+    #[inline(always)]
+    pub(super) fn spread_and_drift(&self, var: f64, funding: f64) -> (f64, f64) {
         let horizon = self.horizon_days;
         let spread = (var * self.bars_per_day * horizon).sqrt();
-        if spread.is_nan() || spread <= 0.0 {
-            return Some(0.0);
-        }
-        let drift = funding * horizon / spread;
-        let cache = &mut self.guards.distance[symbol][slot];
-        if !(cache.valid && (cache.drift - drift).abs() <= 0.05) {
-            let threshold = if entry { 0.5 * limit } else { limit };
-            *cache = solve_distance(side, horizon, drift, threshold);
-        }
-        Some(cache.spreads * spread)
+        (spread, funding * horizon / spread)
     }
 
     /// Lowers leverage (isolated) or size (cross) until the liquidation price keeps its
@@ -551,6 +572,11 @@ fn leverage_decimal(leverage: f64) -> Decimal {
 /// The safe distance in spreads for a drift in spreads (see [`RiskLayer::safe_distance`]),
 /// solved with σ√T = 1.
 #[inline(never)]
+/// The distance cache's slot for a side, at entry or for the guard.
+pub(super) fn distance_slot(side: Side, entry: bool) -> usize {
+    2 * usize::from(side == Side::Short) + usize::from(entry)
+}
+
 fn solve_distance(
     side: Side,
     horizon: f64,

@@ -57,7 +57,7 @@ impl SymbolEstimates {
     }
 
     /// A closed bar (USDT prices).
-    #[inline]
+    #[inline(always)]
     pub fn update(&mut self, high: f64, low: f64, close: f64) {
         let prev = self.prev_close;
         self.prev_close = close;

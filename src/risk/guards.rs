@@ -34,6 +34,7 @@
 //! Actions are market orders filling at the next open.
 
 use super::audit::{Action, Measure, Rule};
+use super::entry::distance_slot;
 use super::layer::{DAY, Held, RiskLayer};
 use super::liquidation_distance::max_cross_qty;
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
@@ -135,6 +136,14 @@ pub(super) struct DistanceCache {
     pub spreads: f64,
 }
 
+impl DistanceCache {
+    /// Whether it serves a funding drift of `drift` spreads (within 0.05 of its own).
+    #[inline(always)]
+    pub fn covers(&self, drift: f64) -> bool {
+        self.valid && (self.drift - drift).abs() <= 0.05
+    }
+}
+
 /// The guards' state.
 #[derive(Clone, Debug)]
 pub(super) struct GuardState {
@@ -164,6 +173,13 @@ pub(super) struct GuardState {
 /// beyond `bound` — the trigger at a wider distance `bound_distance` ≥ `distance`, for the
 /// same liquidation price — the trigger is not reached, whatever its exact value, so the
 /// `exp` is taken only when the mark comes near.
+///
+/// Most remakes change nothing but the variance: the funding and the liquidation price are
+/// the same, the cached solution still serves the new drift, and the new distance still
+/// lies within the bound's. Over which variances that holds is worked out after each full
+/// remake (`quiet`); a remake inside that range only records the variance, and the distance
+/// is worked out from it when it is read (`lazy`) — the same figure the full remake would
+/// have found, from the same variance, funding and cached solution.
 #[derive(Clone, Copy, Debug)]
 struct Trigger {
     /// the variance (per bar, fraction²), funding (fraction per day) and liquidation price
@@ -181,6 +197,10 @@ struct Trigger {
     bound_liquidation: f64,
     bound_sign: f64,
     bound: f64,
+    /// per-bar variances (fraction²) between which a remake is quiet (NaN: none)
+    quiet: (f64, f64),
+    /// `distance` not yet worked out for `var` (a quiet remake): it lies within the bound's
+    lazy: bool,
 }
 
 impl Trigger {
@@ -194,6 +214,8 @@ impl Trigger {
         bound_liquidation: f64::NAN,
         bound_sign: f64::NAN,
         bound: f64::NAN,
+        quiet: (f64::NAN, f64::NAN),
+        lazy: false,
     };
 
     /// Whether the trigger must be remade for the present variance, funding and liquidation
@@ -214,8 +236,30 @@ impl Trigger {
     fn bound_clears(&self, sign: f64, liquidation: f64, mark: f64) -> bool {
         self.bound_sign == sign
             && self.bound_liquidation == liquidation
-            && self.distance <= self.bound_distance
+            && self.within_bound()
             && sign * (mark - self.bound) > 0.0
+    }
+
+    /// Whether the distance lies within the bound's (a lazy one does, by its quiet range).
+    #[inline(always)]
+    fn within_bound(&self) -> bool {
+        self.lazy || self.distance <= self.bound_distance
+    }
+
+    /// Remakes it quietly (see [`Trigger`]) if `var` is in its quiet range and the funding
+    /// and liquidation price are its own: the variance alone is recorded.
+    #[inline(always)]
+    fn remake_quietly(&mut self, var: f64, funding: f64, liquidation: f64) -> bool {
+        let quiet = self.funding == funding
+            && self.liquidation == liquidation
+            && var >= self.quiet.0
+            && var <= self.quiet.1;
+        if quiet {
+            self.var = var;
+            self.price = f64::NAN;
+            self.lazy = true;
+        }
+        quiet
     }
 
     /// Makes the bound at half as far again as the distance (and at least 10⁻⁹ further, so
@@ -328,6 +372,7 @@ impl RiskLayer {
         self.guards.margin_band = (f64::NAN, f64::NAN);
         for t in &mut self.guards.trigger {
             t.bound = f64::NAN;
+            t.quiet = (f64::NAN, f64::NAN);
         }
         self.drop_calm_zone();
     }
@@ -632,10 +677,16 @@ impl RiskLayer {
     }
 
     /// A new trigger for the held position of `s` from the present variance and funding;
-    /// false while the variance is not known yet.
+    /// false while the variance is not known yet. A quiet remake (see [`Trigger`]) records
+    /// the variance alone.
     #[inline(never)]
     fn remake_trigger(&mut self, s: usize, var: f64, funding: f64) -> bool {
-        let Some(h) = self.held[s] else { return false };
+        let Some(h) = self.held[s] else {
+            return false;
+        };
+        if self.guards.trigger[s].remake_quietly(var, funding, h.liquidation) {
+            return true;
+        }
         let side = if h.sign > 0.0 {
             Side::Long
         } else {
@@ -650,7 +701,88 @@ impl RiskLayer {
         t.liquidation = h.liquidation;
         t.distance = d;
         t.price = f64::NAN;
+        t.lazy = false;
+        let quiet = self.quiet_remakes(s, side);
+        self.guards.trigger[s].quiet = quiet;
         true
+    }
+
+    /// The per-bar variances around the trigger's over which remaking it would change
+    /// nothing but its variance: the spread stays positive, the guard's cached solution
+    /// still serves the drift, and the distance stays within the bound's. Each of the three
+    /// is a monotone function of the variance in floating point (products, a square root,
+    /// a quotient), so each holds over a range of variances, and holding at both ends of
+    /// the candidate range means holding over all of it. The candidate ends are found in
+    /// real arithmetic and pulled in by a millionth. NaN: none.
+    fn quiet_remakes(&self, s: usize, side: Side) -> (f64, f64) {
+        let none = (f64::NAN, f64::NAN);
+        let t = &self.guards.trigger[s];
+        let cache = self.guards.distance[s][distance_slot(side, false)];
+        if !(cache.valid && t.distance <= t.bound_distance && cache.spreads != 0.0) {
+            return none;
+        }
+        // spread² = var · bars a day · horizon
+        let per_var = self.bars_per_day * self.horizon_days;
+        let var_at = |spread: f64| spread * spread / per_var;
+        let (mut low, mut high) = (0.0_f64, f64::INFINITY);
+        let mut narrow = |edge: f64| {
+            if edge > t.var {
+                high = high.min(edge);
+            } else if edge < t.var {
+                low = low.max(edge);
+            }
+        };
+        narrow(var_at(t.bound_distance / cache.spreads));
+        // drift = funding · horizon / spread, at the cache's drift ± 0.05
+        let push = t.funding * self.horizon_days;
+        for drift in [cache.drift - 0.05, cache.drift + 0.05] {
+            let spread = push / drift;
+            if spread > 0.0 {
+                narrow(var_at(spread));
+            }
+        }
+        if !high.is_finite() {
+            high = 4.0 * t.var;
+        }
+        low += 1e-6 * (t.var - low);
+        high -= 1e-6 * (high - t.var);
+        let quiet = |var: f64| {
+            let (spread, drift) = self.spread_and_drift(var, t.funding);
+            spread > 0.0 && cache.covers(drift) && cache.spreads * spread <= t.bound_distance
+        };
+        if low < t.var && t.var < high && quiet(low) && quiet(high) {
+            (low, high)
+        } else {
+            none
+        }
+    }
+
+    /// Works out the distance of a trigger remade quietly, from the same figures as a full
+    /// remake (the cached solution serves it unchanged); `limit` is the guard's.
+    fn work_out_lazy_distance(&mut self, s: usize, side: Side, limit: f64) {
+        let t = self.guards.trigger[s];
+        if t.lazy {
+            let d = self.safe_distance_at(s, side, false, limit, t.var, t.funding);
+            let t = &mut self.guards.trigger[s];
+            t.distance = d;
+            t.lazy = false;
+        }
+    }
+
+    /// The trigger's distance of `s` (worked out if lazy), for tests comparing quiet and
+    /// full remakes; NaN when there is none.
+    #[cfg(test)]
+    pub(super) fn trigger_distance(&mut self, s: usize) -> f64 {
+        let (Some(h), Some(limit)) = (self.held[s], self.config.liquidation_probability) else {
+            return f64::NAN;
+        };
+        let side = if h.sign > 0.0 {
+            Side::Long
+        } else {
+            Side::Short
+        };
+        self.work_out_lazy_distance(s, side, limit);
+        self.guards.trigger[s].distance
     }
 
     /// The mark of `s` is within the trigger's bound: the exact trigger decides.
@@ -665,12 +797,15 @@ impl RiskLayer {
             Side::Short
         };
         let mark = self.marks[s];
+        self.work_out_lazy_distance(s, side, threshold);
         let t = &mut self.guards.trigger[s];
         if t.price.is_nan() {
             t.price = h.liquidation * (h.sign * t.distance).exp();
             // the mark came within the bound: make it again around this distance, so a bound
             // left loose by a fall in volatility tightens
             t.make_bound(h.sign, h.liquidation);
+            // the quiet range was worked out for the old bound
+            t.quiet = (f64::NAN, f64::NAN);
         }
         if h.sign * (mark - t.price) > 0.0 {
             return;

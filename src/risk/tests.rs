@@ -49,14 +49,28 @@ pub(super) fn sim(config: RiskConfig, mode: MarginMode) -> Sim {
 impl Sim {
     /// One 1h bar (mark = last).
     pub fn bar(&mut self, open: f64, high: f64, low: f64, close: f64) {
+        self.bar_with_funding(open, high, low, close, None);
+    }
+
+    /// One 1h bar (mark = last) with a funding settlement at `rate` in it, if any.
+    pub fn bar_with_funding(
+        &mut self,
+        open: f64,
+        high: f64,
+        low: f64,
+        close: f64,
+        rate: Option<f64>,
+    ) {
         let b = Ohlc {
             open,
             high,
             low,
             close,
         };
-        self.venue.on_bar(0, self.time, &b, &b, None);
-        self.risk.observe(0, &b, close, None);
+        let funding = rate.map(|r| (r, open));
+        self.venue.on_bar(0, self.time, &b, &b, funding);
+        self.risk
+            .observe(0, &b, close, rate.map(|r| (self.time, r)));
         self.time += HOUR;
         self.risk.on_step(self.time, &mut self.venue);
     }
@@ -747,6 +761,51 @@ mod property {
             let mode = if cross { MarginMode::Cross } else { MarginMode::Isolated };
             let (quick, full) = quick_and_full(config, mode, 30, &moves, |_| None);
             prop_assert_eq!(quick, full);
+        }
+
+        /// A trigger remade quietly (its variance recorded, its distance worked out when
+        /// read) has, at every step, the distance a full remake gives, to the bit: the
+        /// second copy forgets its quick checks (and so its quiet ranges) before every bar.
+        #[test]
+        fn quiet_trigger_remakes_keep_the_full_distance(
+            short in proptest::bool::ANY,
+            leverage in 2.0f64..10.0,
+            funding in -0.001f64..0.001,
+            moves in proptest::collection::vec(-0.015f64..0.015, 50..300),
+        ) {
+            let config = RiskConfig {
+                liquidation_probability: Some(0.01),
+                liquidation_horizon: 24 * HOUR,
+                volatility_window: 12 * HOUR,
+                sizing: Sizing::FixedFraction,
+                fixed_fraction: 0.5,
+                max_leverage: Some(leverage.floor()),
+                ..base()
+            };
+            let mut quick = sim(config.clone(), MarginMode::Isolated);
+            let mut full = sim(config, MarginMode::Isolated);
+            let mut price = 100.0;
+            for s in [&mut quick, &mut full] {
+                s.flat(price, 30);
+                let side = if short { Side::Short } else { Side::Long };
+                s.signal(Intent::Enter { side, stop: None, take_profit: None });
+            }
+            let (mut compared, mut step) = (0, 0);
+            for m in moves {
+                let close = price * (1.0 + m);
+                let (high, low) = (price.max(close) * 1.001, price.min(close) * 0.999);
+                // a settlement every 8 bars, its rate moving, so the drift moves too
+                let rate = (step % 8 == 7).then(|| funding * (1.0 + 0.1 * f64::from(step % 5)));
+                step += 1;
+                quick.bar_with_funding(price, high, low, close, rate);
+                full.risk.forget_quick_checks();
+                full.bar_with_funding(price, high, low, close, rate);
+                price = close;
+                let (q, f) = (quick.risk.trigger_distance(0), full.risk.trigger_distance(0));
+                prop_assert_eq!(q.to_bits(), f.to_bits(), "step {}", step);
+                compared += usize::from(!q.is_nan());
+            }
+            prop_assert!(compared > 0 || quick.qty() == 0.0);
         }
 
         /// Whatever the caps, prices and signals, an approved entry never breaches a cap

@@ -56,6 +56,10 @@ pub(in crate::risk) struct CalmZone {
     /// USDT
     wallet: f64,
     held: Option<Held>,
+    /// fraction per day: the funding the liquidation trigger was made with
+    funding: f64,
+    /// whether the volatility halt was on (only the full checks turn it on or off)
+    vol_halted: bool,
     /// the bracket tier of every mark inside, when the margin guard is on and a position held
     tier: Option<TierF>,
     /// calm steps left before a zone is made again, after one could not be made
@@ -72,6 +76,8 @@ impl CalmZone {
         var_high: f64::NAN,
         wallet: f64::NAN,
         held: None,
+        funding: f64::NAN,
+        vol_halted: false,
         tier: None,
         wait: 0,
     };
@@ -114,18 +120,14 @@ impl RiskLayer {
         if time > z.until || self.trades.trades() != z.trades {
             return false;
         }
-        let (Some(&mark), Some(e), Some(&halted)) = (
-            self.marks.first(),
-            self.estimates.first(),
-            self.guards.vol_halted.first(),
-        ) else {
+        let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
             return false;
         };
         if !(mark > z.low && mark < z.high) {
             return false;
         }
         if let Some(limit) = self.config.volatility_halt
-            && volatility_over(e, limit) != halted
+            && volatility_over(e, limit) != z.vol_halted
         {
             return false;
         }
@@ -163,19 +165,18 @@ impl RiskLayer {
     /// made again around the trigger's variance. False (the zone to be dropped) otherwise.
     #[inline(never)]
     fn zone_follows_variance(&mut self, var: f64) -> bool {
-        let Some(h) = self.zone.held else {
+        let (Some(h), Some(t)) = (self.zone.held, self.guards.trigger.first_mut()) else {
             return false;
         };
-        let funding = self.funding[0].map_or(0.0, |f| f.per_day);
-        if self.guards.trigger[0].is_stale(var, funding, h.liquidation)
-            && !self.remake_trigger(0, var, funding)
-        {
+        let funding = self.zone.funding;
+        let stale = t.is_stale(var, funding, h.liquidation);
+        let quiet = stale && t.remake_quietly(var, funding, h.liquidation);
+        if stale && !quiet && !self.remake_trigger(0, var, funding) {
             return false;
         }
         let t = &self.guards.trigger[0];
-        // as [`Trigger::bound_clears`] asks (false for a NaN distance)
-        let clears = t.distance <= t.bound_distance;
-        if !clears {
+        // as [`Trigger::bound_clears`] asks (its other terms do not change with a remake)
+        if !t.within_bound() {
             return false;
         }
         match variance_range(t, funding, h.liquidation) {
@@ -303,7 +304,12 @@ impl RiskLayer {
     /// `None` when it cannot be made (the variance not known yet, or the mark within a hair
     /// of a threshold).
     fn calm_zone(&self) -> Option<CalmZone> {
-        let ([held], [mark], [tiers]) = (&self.held[..], &self.marks[..], &self.tiers[..]) else {
+        let ([held], [mark], [tiers], [vol_halted]) = (
+            &self.held[..],
+            &self.marks[..],
+            &self.tiers[..],
+            &self.guards.vol_halted[..],
+        ) else {
             return None;
         };
         let b = &self.breakers;
@@ -317,6 +323,8 @@ impl RiskLayer {
             var_high: f64::INFINITY,
             wallet: self.wallet,
             held: *held,
+            funding: self.funding[0].map_or(0.0, |f| f.per_day),
+            vol_halted: *vol_halted,
             tier: None,
             wait: 0,
         };
@@ -363,8 +371,7 @@ impl RiskLayer {
         let trigger = self.trigger_watches(0, &h).then(|| &self.guards.trigger[0]);
         if let Some(t) = trigger {
             narrow(t.bound);
-            let funding = self.funding[0].map_or(0.0, |f| f.per_day);
-            (zone.var_low, zone.var_high) = variance_range(t, funding, h.liquidation)?;
+            (zone.var_low, zone.var_high) = variance_range(t, zone.funding, h.liquidation)?;
         }
         if low >= high {
             return None;
@@ -431,6 +438,7 @@ impl RiskLayer {
 /// The variances (per bar, fraction²) strictly between which the trigger `t` stays fresh at
 /// this `funding` and `liquidation` price: 99.9 % of its 2 % band, checked at both ends
 /// (`|var − var₀|` is largest at one of them). `None` when it was not made, or is stale.
+#[inline(always)]
 fn variance_range(t: &Trigger, funding: f64, liquidation: f64) -> Option<(f64, f64)> {
     let slack = 0.999 * 0.02 * t.var;
     let (low, high) = (t.var - slack, t.var + slack);
