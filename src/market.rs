@@ -300,7 +300,7 @@ impl SymbolHistory {
 ///
 /// At clock step `i`, symbol `s` has a new bar when `bar_at[s][i] != NO_BAR`; a symbol
 /// without a bar at some time simply has no new bar there (no forward fill is invented).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct MarketData {
     /// ms, sorted, unique
     pub clock: Vec<i64>,

@@ -213,46 +213,68 @@ fn sig(x: f64) -> String {
     }
 }
 
-/// Every decision; counts per rule and action are derived from them.
-#[derive(Clone, Debug, Default)]
+/// Every decision, and how often each rule took each action.
+#[derive(Clone, Debug)]
 pub struct Audit {
     events: Vec<RiskEvent>,
+    /// whether `events` keeps the decisions (a Monte Carlo path's run reads only its
+    /// outcome, and keeps the counts alone)
+    keep_events: bool,
+    /// (rule, action, count) in order of first occurrence: a handful of pairs, compared as
+    /// integers (string keys per event were 2 % of a sweep's work)
+    pairs: Vec<(Rule, Action, u32)>,
+}
+
+impl Default for Audit {
+    fn default() -> Audit {
+        Audit {
+            events: Vec::new(),
+            keep_events: true,
+            pairs: Vec::new(),
+        }
+    }
 }
 
 impl Audit {
-    pub fn record(&mut self, event: RiskEvent) {
-        self.events.push(event);
+    /// An audit that counts decisions without keeping them.
+    pub fn counts_only() -> Audit {
+        Audit {
+            keep_events: false,
+            ..Audit::default()
+        }
     }
 
+    pub fn record(&mut self, event: RiskEvent) {
+        match self
+            .pairs
+            .iter_mut()
+            .find(|(rule, action, _)| *rule == event.rule && *action == event.action)
+        {
+            Some(pair) => pair.2 += 1,
+            None => self.pairs.push((event.rule, event.action, 1)),
+        }
+        if self.keep_events {
+            self.events.push(event);
+        }
+    }
+
+    /// The decisions in order (empty for [`Audit::counts_only`]).
     pub fn events(&self) -> &[RiskEvent] {
         &self.events
     }
 
     /// How often a rule took an action.
     pub fn count(&self, rule: Rule, action: Action) -> u32 {
-        let hits = self
-            .events
+        self.pairs
             .iter()
-            .filter(|e| e.rule == rule && e.action == action);
-        u32::try_from(hits.count()).unwrap_or(u32::MAX)
+            .find(|(r, a, _)| *r == rule && *a == action)
+            .map_or(0, |p| p.2)
     }
 
     /// `{rule: {action: count}}` for the rules that did anything, for `summary.json`.
     pub fn counts(&self) -> BTreeMap<&'static str, BTreeMap<&'static str, u32>> {
-        // counted by enum first (a handful of pairs, compared as integers), named after:
-        // string keys per event were 2 % of a sweep's work
-        let mut pairs: Vec<(Rule, Action, u32)> = Vec::new();
-        for e in &self.events {
-            match pairs
-                .iter_mut()
-                .find(|(rule, action, _)| *rule == e.rule && *action == e.action)
-            {
-                Some(pair) => pair.2 += 1,
-                None => pairs.push((e.rule, e.action, 1)),
-            }
-        }
         let mut out: BTreeMap<&'static str, BTreeMap<&'static str, u32>> = BTreeMap::new();
-        for (rule, action, n) in pairs {
+        for &(rule, action, n) in &self.pairs {
             *out.entry(rule.name())
                 .or_default()
                 .entry(action.name())

@@ -60,7 +60,7 @@ impl RiskLayer {
         if let Some(halt) = self.entry_halt(time, ask.symbol) {
             return Err(halt);
         }
-        let price = self.closes[ask.symbol];
+        let price = self.estimates[ask.symbol].last_close();
         if price.is_nan() || price <= 0.0 {
             return Err((Rule::WarmUp, 0.0, 1.0));
         }

@@ -126,6 +126,12 @@ impl SymbolEstimates {
         (self.var_short, self.var_long)
     }
 
+    /// USDT: the latest bar's close (NaN before the first).
+    #[inline(always)]
+    pub fn last_close(&self) -> f64 {
+        self.prev_close
+    }
+
     pub fn returns(&self) -> u32 {
         self.returns
     }

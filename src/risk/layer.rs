@@ -109,8 +109,8 @@ pub struct RiskLayer {
     pub(super) covariance: Covariance,
     /// the step's return per symbol, gathered for the covariance (no allocation per step)
     step_returns: Vec<f64>,
-    /// USDT per symbol: the latest close and mark close (NaN before the first bar)
-    pub(super) closes: Vec<f64>,
+    /// USDT per symbol: the latest mark close (NaN before the first bar); the latest close
+    /// is the estimates' own
     pub(super) marks: Vec<f64>,
     pub(super) funding: Vec<Option<FundingSeen>>,
     /// USDT
@@ -165,7 +165,6 @@ impl RiskLayer {
             bars_per_day: DAY as f64 / timeframe.max(1) as f64,
             estimates,
             step_returns: vec![0.0; n],
-            closes: vec![f64::NAN; n],
             marks: vec![f64::NAN; n],
             funding: vec![None; n],
             wallet: start,
@@ -188,6 +187,11 @@ impl RiskLayer {
         &self.audit
     }
 
+    /// From now on, counts decisions without keeping them (see [`Audit::counts_only`]).
+    pub fn count_decisions_only(&mut self) {
+        self.audit = Audit::counts_only();
+    }
+
     /// The strategy's closed trades as the risk layer counted them.
     pub fn trades(&self) -> &TradeRecord {
         &self.trades
@@ -204,7 +208,6 @@ impl RiskLayer {
         funding: Option<(i64, f64)>,
     ) {
         self.estimates[symbol].update(bar.high, bar.low, bar.close);
-        self.closes[symbol] = bar.close;
         self.marks[symbol] = mark_close;
         if let Some((time, rate)) = funding {
             self.observe_funding(symbol, time, rate);
@@ -229,7 +232,6 @@ impl RiskLayer {
     /// step's close (ms).
     #[inline(always)]
     pub fn on_step(&mut self, time: i64, venue: &mut Venue) {
-        self.mode = venue.config.mode;
         if venue.events().len() != self.seen_events
             || venue.account.entries().len() != self.seen_entries
         {
@@ -238,6 +240,8 @@ impl RiskLayer {
         if self.in_calm_zone(time) {
             return;
         }
+        // read by the checks that act (a calm step does not)
+        self.mode = venue.config.mode;
         self.drop_calm_zone();
         if self.calm_step(time) {
             return;
@@ -333,7 +337,7 @@ impl RiskLayer {
     /// Moves the position toward `exposure` × equity (signed notional).
     fn target(&mut self, time: i64, symbol: usize, exposure: f64, venue: &mut Venue) {
         let intent = "target_exposure";
-        let price = self.closes[symbol];
+        let price = self.estimates[symbol].last_close();
         if !(exposure.is_finite() && price > 0.0) {
             self.refuse(
                 time,
@@ -643,7 +647,7 @@ impl RiskLayer {
         order: Order,
         venue: &mut Venue,
     ) -> bool {
-        let reference = self.closes[symbol];
+        let reference = self.estimates[symbol].last_close();
         match venue.submit(Approved::new(order, None, None), reference) {
             Ok(_) => true,
             Err(refusal) => {

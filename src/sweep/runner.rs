@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::montecarlo::MonteCarlo;
+use super::montecarlo::{MonteCarlo, PathBuffer};
 use super::stats::{Observation, kaplan_meier, median_survival, quantile};
 use crate::engine::{Engine, record_signals, run_history_together};
 use crate::exchange::venue::EventKind;
@@ -174,6 +174,8 @@ fn outcome_engine(
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
     let mut engine = Engine::replaying(spec, tf, false, recorded);
     engine.watch_ruin(ruin_levels);
+    // a path's outcome reads no risk decisions; keeping them was most of its allocation
+    engine.risk.count_decisions_only();
     engine
 }
 
@@ -283,22 +285,23 @@ pub fn run_batch(
     // outcomes[path][config]
     let outcomes: Vec<Option<Vec<Outcome>>> = (0..mc.paths)
         .into_par_iter()
-        .map(|k| {
+        .map_init(PathBuffer::default, |buffer, k| {
             if stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let path = mc.path(market, k)?;
+            mc.path_into(market, k, buffer)?;
+            let path = &buffer.market;
             // a batch's configurations mostly share their strategy: its signals on this path
             // are worked out once, when more than one configuration would use them, and kept
             // in `kept` for the next batches
-            let shared = SharedSignals::record_path(specs(), &path, kept, k);
+            let shared = SharedSignals::record_path(specs(), path, kept, k);
             // the batch runs side by side on the path, which is then read once per step
             let mut engines: Vec<Engine> = configs
                 .iter()
-                .map(|(_, _, spec)| outcome_engine(spec, &path, &mc.ruin_levels, shared.of(spec)))
+                .map(|(_, _, spec)| outcome_engine(spec, path, &mc.ruin_levels, shared.of(spec)))
                 .collect();
-            run_history_together(&mut engines, &path);
-            Ok(Some(engines.iter().map(|e| outcome_of(e, &path)).collect()))
+            run_history_together(&mut engines, path);
+            Ok(Some(engines.iter().map(|e| outcome_of(e, path)).collect()))
         })
         .collect::<Result<_, String>>()?;
     if stop.load(Ordering::Relaxed) || outcomes.iter().any(Option::is_none) {
