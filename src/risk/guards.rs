@@ -225,7 +225,14 @@ impl Trigger {
         self.liquidation != liquidation
             || self.funding != funding
             || self.var.is_nan()
-            || (var - self.var).abs() > 0.02 * self.var
+            || (var - self.var).abs() > self.tolerance()
+    }
+
+    /// How far (per-bar variance, fraction²) the variance may move from the trigger's before
+    /// it is remade: 2 %.
+    #[inline(always)]
+    fn tolerance(&self) -> f64 {
+        0.02 * self.var
     }
 
     /// Whether the bound shows that a mark (USDT) does not reach the trigger of a position

@@ -7,11 +7,13 @@
 //!   bound, in one pass with no per-symbol loop. Every test is the full checks' own
 //!   ([`Breakers::quiet`], [`volatility_over`], [`in_margin_band`], [`Trigger::is_stale`],
 //!   [`Trigger::bound_clears`]).
-//! - After a calm step, a [`CalmZone`] is made: the marks and variances between which each
-//!   of those tests still passes. While the following steps stay in it (same day, no
-//!   trade closed, mark and variance inside), a step is four comparisons, the volatility
-//!   halt's, and the figures a calm step keeps (the equity, the margin terms), worked out as
-//!   the calm step works them out.
+//! - After a calm step, a [`CalmZone`] is made: the marks between which each of those tests
+//!   still passes. While the following steps stay in it (same day, no trade closed, mark
+//!   inside, the trigger's variance within its tolerance), a step is a few comparisons, the
+//!   volatility halt's, and the figures a calm step keeps (the equity, the margin terms),
+//!   worked out as the calm step works them out. When only the trigger's variance moves past
+//!   its tolerance, the trigger is remade quietly where it can be (see [`Trigger`]) and the
+//!   zone follows it.
 //!
 //! How a zone is known to be right: its edges come from the tests' thresholds in real
 //! arithmetic (the mark at which equity meets a breaker's floor or the peak, the margin
@@ -23,8 +25,8 @@
 //! `sign·(mark − bound)`); a test passing at both edges passes everywhere between. The margin
 //! band compares two of them (maintenance and a level times equity) that move together; it
 //! is checked with the worst pairing of their values at the edges, which is stricter, and the
-//! zone is narrowed (to a quarter, up to four times) until it passes. The variance's range
-//! keeps the trigger fresh the same way (`|var − var₀|` is largest at an edge).
+//! zone is narrowed (to a quarter, up to four times) until it passes. The trigger's
+//! staleness is tested each step with [`Trigger::is_stale`]'s own comparison.
 //!
 //! A zone is dropped by anything that changes what it was made from: an account change
 //! (wallet, position, liquidation price), a signal, a funding settlement, a step that was
@@ -37,7 +39,7 @@ use crate::risk::layer::{Held, RiskLayer, TierF, tier_index};
 /// within a hair of a threshold).
 const ZONE_RETRY_STEPS: u32 = 16;
 
-/// The marks and variances between which a one-symbol layer's step is calm (see the
+/// The marks between which a one-symbol layer's step is calm (see the
 /// module's doc), with what the calm step's figures are worked out from.
 #[derive(Clone, Copy, Debug)]
 pub(in crate::risk) struct CalmZone {
@@ -49,10 +51,11 @@ pub(in crate::risk) struct CalmZone {
     /// USDT: the mark lies strictly between
     low: f64,
     high: f64,
-    /// per-bar variance over the short span (fraction²) strictly between which the
-    /// liquidation trigger stays fresh
-    var_low: f64,
-    var_high: f64,
+    /// the liquidation trigger's variance (per bar over the short span, fraction²) and its
+    /// tolerance: the trigger stays fresh while the variance is within it, as
+    /// [`Trigger::is_stale`] tells (0 and ∞ when no trigger watches the position)
+    trigger_var: f64,
+    tolerance: f64,
     /// USDT
     wallet: f64,
     held: Option<Held>,
@@ -72,8 +75,8 @@ impl CalmZone {
         trades: 0,
         low: f64::NAN,
         high: f64::NAN,
-        var_low: f64::NAN,
-        var_high: f64::NAN,
+        trigger_var: f64::NAN,
+        tolerance: f64::NAN,
         wallet: f64::NAN,
         held: None,
         funding: f64::NAN,
@@ -133,8 +136,8 @@ impl RiskLayer {
         }
         // last, as the calm step looks at the trigger last
         let (var, _) = e.variances();
-        let inside = var > z.var_low && var < z.var_high;
-        if !inside && !self.zone_follows_variance(var) {
+        let stale = (var - z.trigger_var).abs() > z.tolerance;
+        if stale && !self.zone_follows_variance(var) {
             return false;
         }
         let z = &self.zone;
@@ -158,34 +161,22 @@ impl RiskLayer {
         true
     }
 
-    /// The variance `var` left the zone's range while every other test holds: the trigger
-    /// is remade if stale, as the calm step would remake it, and the zone keeps its marks if
-    /// the remade trigger's bound still clears (its bound, and so the marks it clears, do
-    /// not change: only its distance, which must stay within the bound's). The range is
-    /// made again around the trigger's variance. False (the zone to be dropped) otherwise.
+    /// The liquidation trigger went stale (the variance `var` moved past its tolerance)
+    /// while every other test holds: the calm step would remake it here. A quiet remake (see
+    /// [`Trigger`]) changes nothing the zone was made from — the bound and the marks it
+    /// clears stay, the distance stays within the bound's — and the zone follows the new
+    /// variance. False otherwise (the zone is dropped, and the calm step remakes it fully).
     #[inline(never)]
     fn zone_follows_variance(&mut self, var: f64) -> bool {
         let (Some(h), Some(t)) = (self.zone.held, self.guards.trigger.first_mut()) else {
             return false;
         };
-        let funding = self.zone.funding;
-        let stale = t.is_stale(var, funding, h.liquidation);
-        let quiet = stale && t.remake_quietly(var, funding, h.liquidation);
-        if stale && !quiet && !self.remake_trigger(0, var, funding) {
+        if !t.remake_quietly(var, self.zone.funding, h.liquidation) {
             return false;
         }
-        let t = &self.guards.trigger[0];
-        // as [`Trigger::bound_clears`] asks (its other terms do not change with a remake)
-        if !t.within_bound() {
-            return false;
-        }
-        match variance_range(t, funding, h.liquidation) {
-            Some((low, high)) if var > low && var < high => {
-                (self.zone.var_low, self.zone.var_high) = (low, high);
-                true
-            }
-            _ => false,
-        }
+        self.zone.trigger_var = t.var;
+        self.zone.tolerance = t.tolerance();
+        true
     }
 
     /// All of a step's checks for a layer of one symbol when none of them acts (see the
@@ -319,8 +310,8 @@ impl RiskLayer {
             trades: b.checked_trades,
             low: f64::NEG_INFINITY,
             high: f64::INFINITY,
-            var_low: f64::NEG_INFINITY,
-            var_high: f64::INFINITY,
+            trigger_var: 0.0,
+            tolerance: f64::INFINITY,
             wallet: self.wallet,
             held: *held,
             funding: self.funding[0].map_or(0.0, |f| f.per_day),
@@ -370,8 +361,13 @@ impl RiskLayer {
         }
         let trigger = self.trigger_watches(0, &h).then(|| &self.guards.trigger[0]);
         if let Some(t) = trigger {
+            if t.var.is_nan() {
+                return None;
+            }
             narrow(t.bound);
-            (zone.var_low, zone.var_high) = variance_range(t, zone.funding, h.liquidation)?;
+            // fresh now (the calm checks just found it so), with this funding and liquidation
+            // price, which the zone's life does not change
+            (zone.trigger_var, zone.tolerance) = (t.var, t.tolerance());
         }
         if low >= high {
             return None;
@@ -433,17 +429,4 @@ impl RiskLayer {
         }
         true
     }
-}
-
-/// The variances (per bar, fraction²) strictly between which the trigger `t` stays fresh at
-/// this `funding` and `liquidation` price: 99.9 % of its 2 % band, checked at both ends
-/// (`|var − var₀|` is largest at one of them). `None` when it was not made, or is stale.
-#[inline(always)]
-fn variance_range(t: &Trigger, funding: f64, liquidation: f64) -> Option<(f64, f64)> {
-    let slack = 0.999 * 0.02 * t.var;
-    let (low, high) = (t.var - slack, t.var + slack);
-    let fresh = !t.var.is_nan()
-        && !t.is_stale(low, funding, liquidation)
-        && !t.is_stale(high, funding, liquidation);
-    fresh.then_some((low, high))
 }
