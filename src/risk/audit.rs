@@ -223,6 +223,8 @@ pub struct Audit {
     /// (rule, action, count) in order of first occurrence: a handful of pairs, compared as
     /// integers (string keys per event were 2 % of a sweep's work)
     pairs: Vec<(Rule, Action, u32)>,
+    /// decisions recorded so far
+    recorded: u64,
 }
 
 impl Default for Audit {
@@ -231,6 +233,7 @@ impl Default for Audit {
             events: Vec::new(),
             keep_events: true,
             pairs: Vec::new(),
+            recorded: 0,
         }
     }
 }
@@ -245,6 +248,7 @@ impl Audit {
     }
 
     pub fn record(&mut self, event: RiskEvent) {
+        self.recorded += 1;
         match self
             .pairs
             .iter_mut()
@@ -256,6 +260,11 @@ impl Audit {
         if self.keep_events {
             self.events.push(event);
         }
+    }
+
+    /// How many decisions were recorded (kept or not).
+    pub fn recorded(&self) -> u64 {
+        self.recorded
     }
 
     /// The decisions in order (empty for [`Audit::counts_only`]).

@@ -43,7 +43,7 @@ use crate::exchange::account::MarginMode;
 use crate::exchange::venue::Venue;
 
 mod calm;
-pub(super) use calm::CalmZone;
+pub(super) use calm::{CalmZone, ZoneStep};
 
 const DAILY: usize = 0;
 const WEEKLY: usize = 1;

@@ -20,6 +20,7 @@ use super::approved::Approved;
 use super::audit::{Action, Audit, Measure, RiskEvent, Rule};
 use super::config::RiskConfig;
 use super::estimators::{Covariance, SymbolEstimates};
+use super::guards::ZoneStep;
 use super::sizing::TradeRecord;
 use crate::exchange::account::MarginMode;
 use crate::exchange::fill::Ohlc;
@@ -237,8 +238,10 @@ impl RiskLayer {
         {
             self.sync(venue);
         }
-        if self.in_calm_zone(time) {
-            return;
+        match self.zone_step(time) {
+            ZoneStep::Calm => return,
+            ZoneStep::NewPeriod => return self.roll_calm_zone_over(time, venue),
+            ZoneStep::Miss => {}
         }
         // read by the checks that act (a calm step does not)
         self.mode = venue.config.mode;
@@ -248,6 +251,12 @@ impl RiskLayer {
         }
         let equity = self.equity();
         self.check_breakers(time, equity, venue);
+        self.checks_after_breakers(time, equity, venue);
+    }
+
+    /// The guards, the volatility halt and the covariance: a full step's checks after the
+    /// breakers'.
+    pub(super) fn checks_after_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         if self.holding {
             self.check_margin_guard(time, equity, venue);
             self.check_liquidation_guard(time, venue);

@@ -33,6 +33,7 @@
 //! not calm (the full checks may move floors, bands and triggers).
 
 use super::{Trigger, in_margin_band, volatility_over};
+use crate::exchange::venue::Venue;
 use crate::risk::layer::{Held, RiskLayer, TierF, tier_index};
 
 /// Calm steps to let pass before trying again after a zone could not be made (the mark was
@@ -51,6 +52,10 @@ pub(in crate::risk) struct CalmZone {
     /// USDT: the mark lies strictly between
     low: f64,
     high: f64,
+    /// USDT: the marks over which the guards leave the position alone (the breakers' range,
+    /// which a new day moves, narrows it to `low`, `high`)
+    guard_low: f64,
+    guard_high: f64,
     /// the liquidation trigger's variance (per bar over the short span, fraction²) and its
     /// tolerance: the trigger stays fresh while the variance is within it, as
     /// [`Trigger::is_stale`] tells (0 and ∞ when no trigger watches the position)
@@ -75,6 +80,8 @@ impl CalmZone {
         trades: 0,
         low: f64::NAN,
         high: f64::NAN,
+        guard_low: f64::NAN,
+        guard_high: f64::NAN,
         trigger_var: f64::NAN,
         tolerance: f64::NAN,
         wallet: f64::NAN,
@@ -84,6 +91,16 @@ impl CalmZone {
         tier: None,
         wait: 0,
     };
+}
+
+/// What the calm zone finds at a step.
+pub(in crate::risk) enum ZoneStep {
+    /// inside: the step is done
+    Calm,
+    /// inside but for its time (a new day, or a breaker's resumption, has come)
+    NewPeriod,
+    /// outside (or no zone): the calm step and, failing it, the full checks run
+    Miss,
 }
 
 /// What the calm checks find at a step.
@@ -115,12 +132,44 @@ impl RiskLayer {
         self.zone.until = i64::MIN;
     }
 
-    /// Whether this step (closing at `time`, ms) lies in the calm zone; if so, keeps the
-    /// figures a calm step keeps, worked out as it works them out.
+    /// What the calm zone finds at this step (closing at `time`, ms); on [`ZoneStep::Calm`]
+    /// the figures a calm step keeps are kept, worked out as it works them out.
     #[inline(always)]
-    pub(in crate::risk) fn in_calm_zone(&mut self, time: i64) -> bool {
+    pub(in crate::risk) fn zone_step(&mut self, time: i64) -> ZoneStep {
+        if time > self.zone.until {
+            return self.zone_step_past_its_time();
+        }
+        let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
+            return ZoneStep::Miss;
+        };
+        if !self.inside_calm_zone() {
+            return ZoneStep::Miss;
+        }
+        // last, as the calm step looks at the trigger last
+        let (var, _) = e.variances();
         let z = &self.zone;
-        if time > z.until || self.trades.trades() != z.trades {
+        let stale = (var - z.trigger_var).abs() > z.tolerance;
+        if stale && !self.zone_follows_variance(var) {
+            return ZoneStep::Miss;
+        }
+        let (equity, margin_terms) = self.zone_figures(mark);
+        debug_assert!(
+            self.calm_figures_are(time, equity, margin_terms),
+            "the calm zone and the calm step disagree at {time}"
+        );
+        self.breakers.last_equity = equity;
+        if let Some(terms) = margin_terms {
+            self.guards.margin_terms = terms;
+        }
+        ZoneStep::Calm
+    }
+
+    /// Whether the zone's tests but those of the time and the trigger's variance pass: no
+    /// trade closed, the mark inside, the volatility halt as it was.
+    #[inline(always)]
+    fn inside_calm_zone(&self) -> bool {
+        let z = &self.zone;
+        if self.trades.trades() != z.trades {
             return false;
         }
         let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
@@ -129,17 +178,27 @@ impl RiskLayer {
         if !(mark > z.low && mark < z.high) {
             return false;
         }
-        if let Some(limit) = self.config.volatility_halt
-            && volatility_over(e, limit) != z.vol_halted
-        {
-            return false;
+        match self.config.volatility_halt {
+            Some(limit) => volatility_over(e, limit) == z.vol_halted,
+            None => true,
         }
-        // last, as the calm step looks at the trigger last
-        let (var, _) = e.variances();
-        let stale = (var - z.trigger_var).abs() > z.tolerance;
-        if stale && !self.zone_follows_variance(var) {
-            return false;
+    }
+
+    /// [`RiskLayer::zone_step`] past the zone's time: a new period if the zone's other tests
+    /// pass (and there is a zone).
+    #[inline(never)]
+    fn zone_step_past_its_time(&self) -> ZoneStep {
+        if self.zone.until != i64::MIN && self.inside_calm_zone() {
+            ZoneStep::NewPeriod
+        } else {
+            ZoneStep::Miss
         }
+    }
+
+    /// The equity (USDT) at `mark` and, with the margin guard on and a position, the margin
+    /// terms, from the zone's wallet, position and tier: as the calm step adds them up.
+    #[inline(always)]
+    fn zone_figures(&self, mark: f64) -> (f64, Option<(f64, f64)>) {
         let z = &self.zone;
         let mut equity = z.wallet;
         let mut margin_terms = None;
@@ -150,15 +209,62 @@ impl RiskLayer {
                 margin_terms = Some((0.0 + h.maintenance_in(mark, t), equity));
             }
         }
-        debug_assert!(
-            self.calm_figures_are(time, equity, margin_terms),
-            "the calm zone and the calm step disagree at {time}"
-        );
-        self.breakers.last_equity = equity;
+        (equity, margin_terms)
+    }
+
+    /// A step inside the zone in all but its time: a new UTC day (or a breaker's resumption)
+    /// has come. The breakers take their full check, as on any step that is not calm; when
+    /// none of them fires, the guards find what the zone found for this mark (the trigger is
+    /// remade, quietly, where the full check would remake it), so the step is done and the
+    /// zone carries on with the breakers' new marks. When one fires, or the trigger needs a
+    /// full remake, the rest of the full checks run and the zone is dropped.
+    #[inline(never)]
+    pub(in crate::risk) fn roll_calm_zone_over(&mut self, time: i64, venue: &mut Venue) {
+        self.mode = venue.config.mode;
+        let mark = self.marks[0];
+        let (equity, margin_terms) = self.zone_figures(mark);
+        let recorded = self.audit.recorded();
+        self.check_breakers(time, equity, venue);
+        let calm = self.audit.recorded() == recorded && {
+            let (var, _) = self.estimates[0].variances();
+            let z = &self.zone;
+            (var - z.trigger_var).abs() <= z.tolerance || self.zone_follows_variance(var)
+        };
+        if !calm {
+            self.drop_calm_zone();
+            self.checks_after_breakers(time, equity, venue);
+            return;
+        }
+        // the margin guard's full check would keep these; the liquidation trigger's bound
+        // clears this mark, and the volatility halt stands
         if let Some(terms) = margin_terms {
             self.guards.margin_terms = terms;
         }
-        true
+        debug_assert!(
+            self.calm_figures_are(time, equity, margin_terms),
+            "a new period in the calm zone is not calm at {time}"
+        );
+        let b = &self.breakers;
+        let range = match self.zone.held {
+            Some(h) => self.breaker_marks(&h, mark),
+            None => b
+                .quiet(time, equity, b.checked_trades)
+                .then_some((f64::NEG_INFINITY, f64::INFINITY)),
+        };
+        let Some((low, high)) = range else {
+            return self.drop_calm_zone();
+        };
+        let (until, trades) = (
+            b.day_ends.min(b.next_resume.saturating_sub(1)),
+            b.checked_trades,
+        );
+        let z = &mut self.zone;
+        (z.until, z.trades) = (until, trades);
+        z.low = low.max(z.guard_low);
+        z.high = high.min(z.guard_high);
+        if !(mark > z.low && mark < z.high && time <= until) {
+            self.drop_calm_zone();
+        }
     }
 
     /// The liquidation trigger went stale (the variance `var` moved past its tolerance)
@@ -310,6 +416,8 @@ impl RiskLayer {
             trades: b.checked_trades,
             low: f64::NEG_INFINITY,
             high: f64::INFINITY,
+            guard_low: f64::NEG_INFINITY,
+            guard_high: f64::INFINITY,
             trigger_var: 0.0,
             tolerance: f64::INFINITY,
             wallet: self.wallet,
@@ -323,61 +431,80 @@ impl RiskLayer {
         // count's stays as it was found
         let Some(h) = *held else { return Some(zone) };
         let mark = *mark;
-        // the thresholds' marks, in real arithmetic, narrow the zone on their side of the
-        // mark; the zone starts at half and twice the mark so that both edges are finite
-        let (mut low, mut high) = (0.5 * mark, 2.0 * mark);
-        let mut narrow = |edge: f64| {
-            if edge > mark {
-                high = high.min(edge);
-            } else if edge < mark {
-                low = low.max(edge);
-            } else if edge == mark {
-                (low, high) = (mark, mark);
-            }
-        };
-        // equity = w0 + sign·qty·mark
-        let w0 = self.wallet - h.sign * h.qty * h.entry;
-        let mark_at_equity = |equity: f64| (equity - w0) / (h.sign * h.qty);
-        narrow(mark_at_equity(b.peak));
-        narrow(mark_at_equity(b.loss_floor.max(b.drawdown_floor)));
         if self.margin_guard_on() {
-            let i = tier_index(tiers, h.qty * mark);
-            let t = tiers[i];
-            zone.tier = Some(t);
-            if i > 0 {
-                narrow(tiers[i - 1].cap / h.qty);
-            }
-            if i + 1 < tiers.len() {
-                narrow(t.cap / h.qty);
-            }
-            narrow(mark_at_equity(0.0));
-            // qty·mark·rate − amount = level·(w0 + sign·qty·mark)
-            let (band_low, band_high) = self.guards.margin_band;
-            for level in [band_low, band_high] {
-                if level.is_finite() {
-                    narrow((t.amount + level * w0) / (h.qty * (t.rate - level * h.sign)));
-                }
-            }
+            zone.tier = Some(tiers[tier_index(tiers, h.qty * mark)]);
         }
         let trigger = self.trigger_watches(0, &h).then(|| &self.guards.trigger[0]);
         if let Some(t) = trigger {
             if t.var.is_nan() {
                 return None;
             }
-            narrow(t.bound);
             // fresh now (the calm checks just found it so), with this funding and liquidation
             // price, which the zone's life does not change
             (zone.trigger_var, zone.tolerance) = (t.var, t.tolerance());
         }
-        if low >= high {
-            return None;
-        }
-        low += 1e-6 * (mark - low);
-        high -= 1e-6 * (high - mark);
+        (zone.guard_low, zone.guard_high) = self.guard_marks(&h, mark, tiers, trigger)?;
+        let (low, high) = self.breaker_marks(&h, mark)?;
+        zone.low = low.max(zone.guard_low);
+        zone.high = high.min(zone.guard_high);
+        Some(zone)
+    }
+
+    /// The marks (USDT) around `mark` over which no breaker fires for the position `h`: the
+    /// equity stays within the floors and the peak (see the module's doc).
+    fn breaker_marks(&self, h: &Held, mark: f64) -> Option<(f64, f64)> {
+        let b = &self.breakers;
+        let (low, high) = narrowed(mark, |narrow| {
+            let w0 = self.wallet - h.sign * h.qty * h.entry;
+            narrow((b.peak - w0) / (h.sign * h.qty));
+            narrow((b.loss_floor.max(b.drawdown_floor) - w0) / (h.sign * h.qty));
+        })?;
+        let quiet = |m: f64| {
+            let e = self.wallet + h.unrealised(m);
+            e <= b.peak && e >= b.loss_floor && e > b.drawdown_floor
+        };
+        (quiet(low) && quiet(high)).then_some((low, high))
+    }
+
+    /// The marks (USDT) around `mark` over which neither the margin guard (with `tiers`'
+    /// tier at `mark`, when it is on) nor the liquidation trigger (when it watches) acts for
+    /// the position `h`.
+    fn guard_marks(
+        &self,
+        h: &Held,
+        mark: f64,
+        tiers: &[TierF],
+        trigger: Option<&Trigger>,
+    ) -> Option<(f64, f64)> {
+        let margin = self.margin_guard_on();
+        let (mut low, mut high) = narrowed(mark, |narrow| {
+            // equity = w0 + sign·qty·mark
+            let w0 = self.wallet - h.sign * h.qty * h.entry;
+            if margin {
+                let i = tier_index(tiers, h.qty * mark);
+                let t = tiers[i];
+                if i > 0 {
+                    narrow(tiers[i - 1].cap / h.qty);
+                }
+                if i + 1 < tiers.len() {
+                    narrow(t.cap / h.qty);
+                }
+                narrow(-w0 / (h.sign * h.qty));
+                // qty·mark·rate − amount = level·(w0 + sign·qty·mark)
+                let (band_low, band_high) = self.guards.margin_band;
+                for level in [band_low, band_high] {
+                    if level.is_finite() {
+                        narrow((t.amount + level * w0) / (h.qty * (t.rate - level * h.sign)));
+                    }
+                }
+            }
+            if let Some(t) = trigger {
+                narrow(t.bound);
+            }
+        })?;
         for _ in 0..4 {
-            if self.calm_between(&h, (low, high), zone.tier.map(|_| &tiers[..]), trigger) {
-                (zone.low, zone.high) = (low, high);
-                return Some(zone);
+            if self.guards_hold_between(h, (low, high), margin.then_some(tiers), trigger) {
+                return Some((low, high));
             }
             low = mark - 0.25 * (mark - low);
             high = mark + 0.25 * (high - mark);
@@ -385,24 +512,19 @@ impl RiskLayer {
         None
     }
 
-    /// Whether the calm tests hold at every mark from `low` to `high` (USDT) for the
-    /// position `h`, told from the two edges (see the module's doc); `tiers` when the margin
-    /// guard is on, `trigger` when it watches the position.
-    fn calm_between(
+    /// Whether the margin guard (with `tiers`, when on) and the liquidation `trigger` (when
+    /// it watches) leave the position `h` alone at every mark from `low` to `high` (USDT),
+    /// told from the two edges (see the module's doc).
+    fn guards_hold_between(
         &self,
         h: &Held,
         (low, high): (f64, f64),
         tiers: Option<&[TierF]>,
         trigger: Option<&Trigger>,
     ) -> bool {
-        let b = &self.breakers;
-        let equity = |mark: f64| self.wallet + h.unrealised(mark);
-        let (at_low, at_high) = (equity(low), equity(high));
-        let quiet = |e: f64| e <= b.peak && e >= b.loss_floor && e > b.drawdown_floor;
-        if !(quiet(at_low) && quiet(at_high)) {
-            return false;
-        }
         if let Some(tiers) = tiers {
+            let equity = |mark: f64| self.wallet + h.unrealised(mark);
+            let (at_low, at_high) = (equity(low), equity(high));
             let i = tier_index(tiers, h.qty * low);
             if tier_index(tiers, h.qty * high) != i {
                 return false;
@@ -429,4 +551,22 @@ impl RiskLayer {
         }
         true
     }
+}
+
+/// The marks around `mark` (USDT) left by the thresholds `edges` hands to its argument (each
+/// narrows the range on its side of the mark), starting from half and twice the mark (so
+/// both ends are finite), pulled in by a millionth of their distance to the mark; `None`
+/// when a threshold is the mark itself.
+fn narrowed(mark: f64, edges: impl FnOnce(&mut dyn FnMut(f64))) -> Option<(f64, f64)> {
+    let (mut low, mut high) = (0.5 * mark, 2.0 * mark);
+    edges(&mut |edge: f64| {
+        if edge > mark {
+            high = high.min(edge);
+        } else if edge < mark {
+            low = low.max(edge);
+        } else if edge == mark {
+            (low, high) = (mark, mark);
+        }
+    });
+    (low < high).then_some((low + 1e-6 * (mark - low), high - 1e-6 * (high - mark)))
 }
