@@ -34,6 +34,7 @@
 
 use super::{Trigger, in_margin_band, volatility_over};
 use crate::exchange::venue::Venue;
+use crate::risk::estimators::SymbolEstimates;
 use crate::risk::layer::{Held, RiskLayer, TierF, tier_index};
 
 /// Calm steps to let pass before trying again after a zone could not be made (the mark was
@@ -142,7 +143,7 @@ impl RiskLayer {
         let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
             return ZoneStep::Miss;
         };
-        if !self.inside_calm_zone() {
+        if !self.inside_calm_zone(mark, e) {
             return ZoneStep::Miss;
         }
         // last, as the calm step looks at the trigger last
@@ -164,17 +165,15 @@ impl RiskLayer {
         ZoneStep::Calm
     }
 
-    /// Whether the zone's tests but those of the time and the trigger's variance pass: no
-    /// trade closed, the mark inside, the volatility halt as it was.
+    /// Whether the zone's tests but those of the time and the trigger's variance pass at
+    /// `mark` (USDT) with the symbol's estimates `e`: no trade closed, the mark inside, the
+    /// volatility halt as it was.
     #[inline(always)]
-    fn inside_calm_zone(&self) -> bool {
+    fn inside_calm_zone(&self, mark: f64, e: &SymbolEstimates) -> bool {
         let z = &self.zone;
         if self.trades.trades() != z.trades {
             return false;
         }
-        let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
-            return false;
-        };
         if !(mark > z.low && mark < z.high) {
             return false;
         }
@@ -188,10 +187,13 @@ impl RiskLayer {
     /// pass (and there is a zone).
     #[inline(never)]
     fn zone_step_past_its_time(&self) -> ZoneStep {
-        if self.zone.until != i64::MIN && self.inside_calm_zone() {
-            ZoneStep::NewPeriod
-        } else {
-            ZoneStep::Miss
+        match (self.marks.first(), self.estimates.first()) {
+            (Some(&mark), Some(e))
+                if self.zone.until != i64::MIN && self.inside_calm_zone(mark, e) =>
+            {
+                ZoneStep::NewPeriod
+            }
+            _ => ZoneStep::Miss,
         }
     }
 
