@@ -9,8 +9,8 @@
 //! - `montecarlo/24x200paths`: the case, 24 configurations × 200 block-bootstrap
 //!   paths over 50,000 bars, 2 threads (ten samples of about 5 s each); the throughput is in
 //!   bar-steps (each configuration runs the history and every path);
-//! - `montecarlo/path_build_50k`: resampling one 50,000-bar path (each batch of
-//!   configurations rebuilds each path once).
+//! - `montecarlo/path_build_50k`: resampling one 50,000-bar path into a worker's buffer,
+//!   as the sweep does (each batch of configurations rebuilds each path once).
 
 use std::sync::atomic::AtomicBool;
 
@@ -19,6 +19,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::market::{MarketData, Timeframe};
+use perpsim::sweep::montecarlo::PathBuffer;
 use perpsim::sweep::{self, Sweep};
 
 fn market(bars: usize) -> MarketData {
@@ -78,8 +79,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("montecarlo/24x200paths", |b| b.iter(|| run(&mc, 2)));
     let montecarlo = mc.montecarlo.as_ref().unwrap();
     group.throughput(Throughput::Elements(50_000));
+    // as a sweep's worker builds it: into the buffer of its previous path
+    let mut buffer = PathBuffer::default();
     group.bench_function("montecarlo/path_build_50k", |b| {
-        b.iter(|| black_box(montecarlo.path(&mc.market, 3).unwrap().clock.len()))
+        b.iter(|| {
+            montecarlo.path_into(&mc.market, 3, &mut buffer).unwrap();
+            black_box(buffer.market.clock.len())
+        })
     });
     group.finish();
 }

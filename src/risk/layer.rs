@@ -256,6 +256,7 @@ impl RiskLayer {
 
     /// The guards, the volatility halt and the covariance: a full step's checks after the
     /// breakers'.
+    #[inline(always)]
     pub(super) fn checks_after_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
         if self.holding {
             self.check_margin_guard(time, equity, venue);

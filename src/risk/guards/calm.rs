@@ -138,6 +138,10 @@ impl RiskLayer {
     #[inline(always)]
     pub(in crate::risk) fn zone_step(&mut self, time: i64) -> ZoneStep {
         if time > self.zone.until {
+            // no zone (as always with several symbols), or a new period
+            if self.zone.until == i64::MIN {
+                return ZoneStep::Miss;
+            }
             return self.zone_step_past_its_time();
         }
         let (Some(&mark), Some(e)) = (self.marks.first(), self.estimates.first()) else {
@@ -183,8 +187,7 @@ impl RiskLayer {
         }
     }
 
-    /// [`RiskLayer::zone_step`] past the zone's time: a new period if the zone's other tests
-    /// pass (and there is a zone).
+    /// [`RiskLayer::zone_step`] past a zone's time: a new period if its other tests pass.
     #[inline(never)]
     fn zone_step_past_its_time(&self) -> ZoneStep {
         match (self.marks.first(), self.estimates.first()) {
