@@ -151,10 +151,7 @@ impl RiskLayer {
             return ZoneStep::Miss;
         }
         // last, as the calm step looks at the trigger last
-        let (var, _) = e.variances();
-        let z = &self.zone;
-        let stale = (var - z.trigger_var).abs() > z.tolerance;
-        if stale && !self.zone_follows_variance(var) {
+        if !self.zone_keeps_trigger(e.variances().0) {
             return ZoneStep::Miss;
         }
         let (equity, margin_terms) = self.zone_figures(mark);
@@ -191,13 +188,19 @@ impl RiskLayer {
     #[inline(never)]
     fn zone_step_past_its_time(&self) -> ZoneStep {
         match (self.marks.first(), self.estimates.first()) {
-            (Some(&mark), Some(e))
-                if self.zone.until != i64::MIN && self.inside_calm_zone(mark, e) =>
-            {
-                ZoneStep::NewPeriod
-            }
+            (Some(&mark), Some(e)) if self.inside_calm_zone(mark, e) => ZoneStep::NewPeriod,
             _ => ZoneStep::Miss,
         }
+    }
+
+    /// Whether the liquidation trigger stays fresh at the variance `var` (compared as
+    /// [`Trigger::is_stale`] compares; the zone keeps the funding and liquidation price), or
+    /// was remade quietly where the calm step would remake it.
+    #[inline(always)]
+    fn zone_keeps_trigger(&mut self, var: f64) -> bool {
+        let z = &self.zone;
+        let stale = (var - z.trigger_var).abs() > z.tolerance;
+        !stale || self.zone_follows_variance(var)
     }
 
     /// The equity (USDT) at `mark` and, with the margin guard on and a position, the margin
@@ -230,11 +233,8 @@ impl RiskLayer {
         let (equity, margin_terms) = self.zone_figures(mark);
         let recorded = self.audit.recorded();
         self.check_breakers(time, equity, venue);
-        let calm = self.audit.recorded() == recorded && {
-            let (var, _) = self.estimates[0].variances();
-            let z = &self.zone;
-            (var - z.trigger_var).abs() <= z.tolerance || self.zone_follows_variance(var)
-        };
+        let calm = self.audit.recorded() == recorded
+            && self.zone_keeps_trigger(self.estimates[0].variances().0);
         if !calm {
             self.drop_calm_zone();
             self.checks_after_breakers(time, equity, venue);
