@@ -101,6 +101,12 @@ impl Breakers {
             && trades == self.checked_trades
     }
 
+    /// ms: the latest step close that [`Breakers::quiet`]'s time tests let pass (time ≤
+    /// `day_ends`, time < `next_resume`).
+    fn quiet_until(&self) -> i64 {
+        self.day_ends.min(self.next_resume.saturating_sub(1))
+    }
+
     pub fn new(start: f64) -> Breakers {
         Breakers {
             peak: start,
@@ -731,33 +737,25 @@ impl RiskLayer {
         // spread² = var · bars a day · horizon
         let per_var = self.bars_per_day * self.horizon_days;
         let var_at = |spread: f64| spread * spread / per_var;
-        let (mut low, mut high) = (0.0_f64, f64::INFINITY);
-        let mut narrow = |edge: f64| {
-            if edge > t.var {
-                high = high.min(edge);
-            } else if edge < t.var {
-                low = low.max(edge);
+        let range = narrowed(t.var, (0.0, 4.0 * t.var), |narrow| {
+            narrow(var_at(t.bound_distance / cache.spreads));
+            // drift = funding · horizon / spread, at the cache's drift ± 0.05
+            let push = t.funding * self.horizon_days;
+            for drift in [cache.drift - 0.05, cache.drift + 0.05] {
+                let spread = push / drift;
+                if spread > 0.0 {
+                    narrow(var_at(spread));
+                }
             }
+        });
+        let Some((low, high)) = range else {
+            return none;
         };
-        narrow(var_at(t.bound_distance / cache.spreads));
-        // drift = funding · horizon / spread, at the cache's drift ± 0.05
-        let push = t.funding * self.horizon_days;
-        for drift in [cache.drift - 0.05, cache.drift + 0.05] {
-            let spread = push / drift;
-            if spread > 0.0 {
-                narrow(var_at(spread));
-            }
-        }
-        if !high.is_finite() {
-            high = 4.0 * t.var;
-        }
-        low += 1e-6 * (t.var - low);
-        high -= 1e-6 * (high - t.var);
         let quiet = |var: f64| {
             let (spread, drift) = self.spread_and_drift(var, t.funding);
             spread > 0.0 && cache.covers(drift) && cache.spreads * spread <= t.bound_distance
         };
-        if low < t.var && t.var < high && quiet(low) && quiet(high) {
+        if quiet(low) && quiet(high) {
             (low, high)
         } else {
             none
@@ -939,4 +937,28 @@ fn in_margin_band(maint: f64, equity: f64, (low, high): (f64, f64)) -> bool {
 fn volatility_over(e: &super::estimators::SymbolEstimates, limit: f64) -> bool {
     let (short, long) = e.variances();
     short > limit * limit * long && e.volatility_ready()
+}
+
+/// The range around `center` left by the thresholds `edges` hands to its argument (each
+/// narrows `start` on its side of the center), pulled in by a millionth of each end's
+/// distance to the center; `None` when a threshold is the center itself. The calm zone's
+/// marks and the trigger's quiet variances are both found this way, then checked at the
+/// ends.
+fn narrowed(
+    center: f64,
+    start: (f64, f64),
+    edges: impl FnOnce(&mut dyn FnMut(f64)),
+) -> Option<(f64, f64)> {
+    let (mut low, mut high) = start;
+    edges(&mut |edge: f64| {
+        if edge > center {
+            high = high.min(edge);
+        } else if edge < center {
+            low = low.max(edge);
+        } else if edge == center {
+            (low, high) = (center, center);
+        }
+    });
+    (low < center && center < high)
+        .then_some((low + 1e-6 * (center - low), high - 1e-6 * (high - center)))
 }

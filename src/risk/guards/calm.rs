@@ -32,7 +32,7 @@
 //! (wallet, position, liquidation price), a signal, a funding settlement, a step that was
 //! not calm (the full checks may move floors, bands and triggers).
 
-use super::{Trigger, in_margin_band, volatility_over};
+use super::{Trigger, in_margin_band, narrowed, volatility_over};
 use crate::exchange::venue::Venue;
 use crate::risk::estimators::SymbolEstimates;
 use crate::risk::layer::{Held, RiskLayer, TierF, tier_index};
@@ -259,10 +259,7 @@ impl RiskLayer {
         let Some((low, high)) = range else {
             return self.drop_calm_zone();
         };
-        let (until, trades) = (
-            b.day_ends.min(b.next_resume.saturating_sub(1)),
-            b.checked_trades,
-        );
+        let (until, trades) = (b.quiet_until(), b.checked_trades);
         let z = &mut self.zone;
         (z.until, z.trades) = (until, trades);
         z.low = low.max(z.guard_low);
@@ -416,8 +413,7 @@ impl RiskLayer {
         };
         let b = &self.breakers;
         let mut zone = CalmZone {
-            // `quiet` asks for time ≤ day_ends and time < next_resume
-            until: b.day_ends.min(b.next_resume.saturating_sub(1)),
+            until: b.quiet_until(),
             trades: b.checked_trades,
             low: f64::NEG_INFINITY,
             high: f64::INFINITY,
@@ -459,7 +455,7 @@ impl RiskLayer {
     /// equity stays within the floors and the peak (see the module's doc).
     fn breaker_marks(&self, h: &Held, mark: f64) -> Option<(f64, f64)> {
         let b = &self.breakers;
-        let (low, high) = narrowed(mark, |narrow| {
+        let (low, high) = narrowed(mark, (0.5 * mark, 2.0 * mark), |narrow| {
             let w0 = self.wallet - h.sign * h.qty * h.entry;
             narrow((b.peak - w0) / (h.sign * h.qty));
             narrow((b.loss_floor.max(b.drawdown_floor) - w0) / (h.sign * h.qty));
@@ -482,7 +478,7 @@ impl RiskLayer {
         trigger: Option<&Trigger>,
     ) -> Option<(f64, f64)> {
         let margin = self.margin_guard_on();
-        let (mut low, mut high) = narrowed(mark, |narrow| {
+        let (mut low, mut high) = narrowed(mark, (0.5 * mark, 2.0 * mark), |narrow| {
             // equity = w0 + sign·qty·mark
             let w0 = self.wallet - h.sign * h.qty * h.entry;
             if margin {
@@ -556,22 +552,4 @@ impl RiskLayer {
         }
         true
     }
-}
-
-/// The marks around `mark` (USDT) left by the thresholds `edges` hands to its argument (each
-/// narrows the range on its side of the mark), starting from half and twice the mark (so
-/// both ends are finite), pulled in by a millionth of their distance to the mark; `None`
-/// when a threshold is the mark itself.
-fn narrowed(mark: f64, edges: impl FnOnce(&mut dyn FnMut(f64))) -> Option<(f64, f64)> {
-    let (mut low, mut high) = (0.5 * mark, 2.0 * mark);
-    edges(&mut |edge: f64| {
-        if edge > mark {
-            high = high.min(edge);
-        } else if edge < mark {
-            low = low.max(edge);
-        } else if edge == mark {
-            (low, high) = (mark, mark);
-        }
-    });
-    (low < high).then_some((low + 1e-6 * (mark - low), high - 1e-6 * (high - mark)))
 }
