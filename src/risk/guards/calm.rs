@@ -9,11 +9,12 @@
 //!   [`Trigger::bound_clears`]).
 //! - After a calm step, a [`CalmZone`] is made: the marks between which each of those tests
 //!   still passes. While the following steps stay in it (same day, no trade closed, mark
-//!   inside, the trigger's variance within its tolerance), a step is a few comparisons, the
-//!   volatility halt's, and the figures a calm step keeps (the equity, the margin terms),
-//!   worked out as the calm step works them out. When only the trigger's variance moves past
-//!   its tolerance, the trigger is remade quietly where it can be (see [`Trigger`]) and the
-//!   zone follows it.
+//!   inside, the trigger's variance within its tolerance), a step is a few comparisons and
+//!   the volatility halt's. The figures a calm step keeps (the equity, the margin terms) are
+//!   only read once the zone is dropped or rolled over, so a zone step notes its mark and
+//!   they are worked out from the latest one then, as the calm step works them out. When
+//!   only the trigger's variance moves past its tolerance, the trigger is remade quietly
+//!   where it can be (see [`Trigger`]) and the zone follows it.
 //!
 //! How a zone is known to be right: its edges come from the tests' thresholds in real
 //! arithmetic (the mark at which equity meets a breaker's floor or the peak, the margin
@@ -73,6 +74,10 @@ pub(in crate::risk) struct CalmZone {
     tier: Option<TierF>,
     /// calm steps left before a zone is made again, after one could not be made
     wait: u32,
+    /// USDT: the mark of the latest zone step, whose figures (the equity and margin terms a
+    /// calm step keeps) are worked out only when read, by [`RiskLayer::keep_zone_figures`];
+    /// NaN: none waiting
+    figures_at: f64,
 }
 
 impl CalmZone {
@@ -91,6 +96,7 @@ impl CalmZone {
         vol_halted: false,
         tier: None,
         wait: 0,
+        figures_at: f64::NAN,
     };
 }
 
@@ -127,14 +133,39 @@ impl RiskLayer {
         c.margin_halt_at.is_some() || c.margin_deleverage_at.is_some() || c.margin_exit_at.is_some()
     }
 
-    /// Drops the calm zone (what it was made from is changing).
+    /// Drops the calm zone (what it was made from is changing), keeping first the figures
+    /// its latest step left waiting.
     #[inline(always)]
     pub(in crate::risk) fn drop_calm_zone(&mut self) {
+        self.keep_zone_figures();
         self.zone.until = i64::MIN;
     }
 
+    /// Keeps the figures of the latest zone step, if they wait (see
+    /// [`CalmZone::figures_at`]): what that step would have kept, from the same wallet,
+    /// position, tier and mark. Every reader of the kept figures (the breakers' full check,
+    /// an entry's halt test) runs after the zone is dropped or rolled over, which calls this.
+    #[inline(always)]
+    fn keep_zone_figures(&mut self) {
+        let mark = self.zone.figures_at;
+        if !mark.is_nan() {
+            self.keep_zone_figures_at(mark);
+        }
+    }
+
+    #[inline(never)]
+    fn keep_zone_figures_at(&mut self, mark: f64) {
+        let (equity, margin_terms) = self.zone_figures(mark);
+        self.breakers.last_equity = equity;
+        if let Some(terms) = margin_terms {
+            self.guards.margin_terms = terms;
+        }
+        self.zone.figures_at = f64::NAN;
+    }
+
     /// What the calm zone finds at this step (closing at `time`, ms); on [`ZoneStep::Calm`]
-    /// the figures a calm step keeps are kept, worked out as it works them out.
+    /// the figures a calm step keeps wait, to be worked out as it works them out when read
+    /// (see [`CalmZone::figures_at`]).
     #[inline(always)]
     pub(in crate::risk) fn zone_step(&mut self, time: i64) -> ZoneStep {
         if time > self.zone.until {
@@ -154,15 +185,14 @@ impl RiskLayer {
         if !self.zone_keeps_trigger(e.variances().0) {
             return ZoneStep::Miss;
         }
-        let (equity, margin_terms) = self.zone_figures(mark);
         debug_assert!(
-            self.calm_figures_are(time, equity, margin_terms),
+            {
+                let (equity, margin_terms) = self.zone_figures(mark);
+                self.calm_figures_are(time, equity, margin_terms)
+            },
             "the calm zone and the calm step disagree at {time}"
         );
-        self.breakers.last_equity = equity;
-        if let Some(terms) = margin_terms {
-            self.guards.margin_terms = terms;
-        }
+        self.zone.figures_at = mark;
         ZoneStep::Calm
     }
 
@@ -228,6 +258,8 @@ impl RiskLayer {
     /// full remake, the rest of the full checks run and the zone is dropped.
     #[inline(never)]
     pub(in crate::risk) fn roll_calm_zone_over(&mut self, time: i64, venue: &mut Venue) {
+        // the breakers' full check reads the previous step's equity
+        self.keep_zone_figures();
         self.mode = venue.config.mode;
         let mark = self.marks[0];
         let (equity, margin_terms) = self.zone_figures(mark);
@@ -427,6 +459,7 @@ impl RiskLayer {
             vol_halted: *vol_halted,
             tier: None,
             wait: 0,
+            figures_at: f64::NAN,
         };
         // flat, the equity is the wallet and every test but the time's and the trade
         // count's stays as it was found
