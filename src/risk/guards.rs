@@ -268,11 +268,18 @@ impl Trigger {
             && var >= self.quiet.0
             && var <= self.quiet.1;
         if quiet {
-            self.var = var;
-            self.price = f64::NAN;
-            self.lazy = true;
+            self.record_quiet_remake(var);
         }
         quiet
+    }
+
+    /// A quiet remake at `var`: the variance alone is recorded, the distance worked out when
+    /// read.
+    #[inline(always)]
+    fn record_quiet_remake(&mut self, var: f64) {
+        self.var = var;
+        self.price = f64::NAN;
+        self.lazy = true;
     }
 
     /// Makes the bound at half as far again as the distance (and at least 10⁻⁹ further, so

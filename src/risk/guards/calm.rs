@@ -63,6 +63,9 @@ pub(in crate::risk) struct CalmZone {
     /// [`Trigger::is_stale`] tells (0 and ∞ when no trigger watches the position)
     trigger_var: f64,
     tolerance: f64,
+    /// the trigger's quiet variances (see [`Trigger`]; NaN when no trigger watches), which
+    /// the zone's life does not change
+    quiet: (f64, f64),
     /// USDT
     wallet: f64,
     held: Option<Held>,
@@ -90,6 +93,7 @@ impl CalmZone {
         guard_high: f64::NAN,
         trigger_var: f64::NAN,
         tolerance: f64::NAN,
+        quiet: (f64::NAN, f64::NAN),
         wallet: f64::NAN,
         held: None,
         funding: f64::NAN,
@@ -306,16 +310,30 @@ impl RiskLayer {
     /// [`Trigger`]) changes nothing the zone was made from — the bound and the marks it
     /// clears stay, the distance stays within the bound's — and the zone follows the new
     /// variance. False otherwise (the zone is dropped, and the calm step remakes it fully).
-    #[inline(never)]
+    ///
+    /// The trigger was fresh when the zone was made, so its funding and liquidation price
+    /// are the zone's, and its quiet range is the zone's copy: a zone's life changes none of
+    /// them (a settlement or an account change drops it; a full remake runs only after a
+    /// drop). The remake's test is then the quiet range alone.
+    #[inline(always)]
     fn zone_follows_variance(&mut self, var: f64) -> bool {
-        let (Some(h), Some(t)) = (self.zone.held, self.guards.trigger.first_mut()) else {
-            return false;
-        };
-        if !t.remake_quietly(var, self.zone.funding, h.liquidation) {
+        let z = &mut self.zone;
+        if !(var >= z.quiet.0 && var <= z.quiet.1) {
             return false;
         }
-        self.zone.trigger_var = t.var;
-        self.zone.tolerance = t.tolerance();
+        let Some(t) = self.guards.trigger.first_mut() else {
+            return false;
+        };
+        debug_assert!(
+            t.funding == z.funding
+                && z.held.is_some_and(|h| h.liquidation == t.liquidation)
+                && t.quiet.0.to_bits() == z.quiet.0.to_bits()
+                && t.quiet.1.to_bits() == z.quiet.1.to_bits(),
+            "the trigger moved under the calm zone"
+        );
+        t.record_quiet_remake(var);
+        z.trigger_var = t.var;
+        z.tolerance = t.tolerance();
         true
     }
 
@@ -453,6 +471,7 @@ impl RiskLayer {
             guard_high: f64::INFINITY,
             trigger_var: 0.0,
             tolerance: f64::INFINITY,
+            quiet: (f64::NAN, f64::NAN),
             wallet: self.wallet,
             held: *held,
             funding: self.funding[0].map_or(0.0, |f| f.per_day),
@@ -476,6 +495,7 @@ impl RiskLayer {
             // fresh now (the calm checks just found it so), with this funding and liquidation
             // price, which the zone's life does not change
             (zone.trigger_var, zone.tolerance) = (t.var, t.tolerance());
+            zone.quiet = t.quiet;
         }
         (zone.guard_low, zone.guard_high) = self.guard_marks(&h, mark, tiers, trigger)?;
         let (low, high) = self.breaker_marks(&h, mark)?;
