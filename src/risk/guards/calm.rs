@@ -157,6 +157,7 @@ impl RiskLayer {
         }
     }
 
+    /// [`RiskLayer::keep_zone_figures`]' work, out of the step's line: the figures at `mark`.
     #[inline(never)]
     fn keep_zone_figures_at(&mut self, mark: f64) {
         let (equity, margin_terms) = self.zone_figures(mark);
