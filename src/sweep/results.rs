@@ -116,14 +116,21 @@ pub fn results_line(row: &Row, ruin_levels: usize) -> String {
     f.join(",") + "\n"
 }
 
-/// The survival lines of `row`: S = 1 at day 0, then each step.
+/// The survival lines of `row`: S = 1 at day 0, then each step, then S at the paths' end
+/// (where the survivors are censored), so that the file holds the curve's whole span (a
+/// merged sweep's index draws it from the file alone).
 pub fn survival_lines(row: &Row) -> String {
     let Some(p) = &row.paths else {
         return String::new();
     };
     let mut out = format!("{},0,1\n", row.id);
-    for (t, s) in &p.survival {
-        out += &format!("{},{},{}\n", row.id, num(*t), num(*s));
+    let (mut day, mut level) = (0.0, 1.0);
+    for &(t, s) in &p.survival {
+        out += &format!("{},{},{}\n", row.id, num(t), num(s));
+        (day, level) = (t, s);
+    }
+    if p.span_days > day {
+        out += &format!("{},{},{}\n", row.id, num(p.span_days), num(level));
     }
     out
 }

@@ -217,6 +217,8 @@ pub struct PathStats {
     pub median_days_to_liquidation: Option<f64>,
     /// Kaplan–Meier steps (days, S)
     pub survival: Vec<(f64, f64)>,
+    /// days: the paths' length, where those still surviving are censored
+    pub span_days: f64,
 }
 
 /// One row of `results.csv`.
@@ -372,5 +374,6 @@ pub fn path_stats(outcomes: &[Outcome], mc: &MonteCarlo) -> PathStats {
         p95_max_drawdown: quantile(&drawdowns, 0.95),
         median_days_to_liquidation: median_survival(&kaplan_meier(&liquidation_obs)),
         survival: kaplan_meier(&survival_obs),
+        span_days: outcomes.iter().map(|o| o.length).fold(0.0, f64::max),
     }
 }

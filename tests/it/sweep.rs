@@ -94,6 +94,16 @@ fn results_are_identical_for_one_and_two_threads_and_survive_interruption_and_sh
             .0
             .starts_with("id,risk.max_leverage,risk.preset,total_return")
     );
+    // every configuration's survival curve runs to the end of the history: 2024-01-01 to
+    // 2024-04-01, 91 days (the last 4h bar opens on 31 March at 20:00)
+    for id in 0..4 {
+        let last = reference
+            .1
+            .lines()
+            .rfind(|l| l.starts_with(&format!("{id},")));
+        let day = last.and_then(|l| l.split(',').nth(1)).unwrap_or("none");
+        assert_eq!(day, "91", "configuration {id}'s survival ends at {day}");
+    }
 
     // interrupted after one configuration, with a half-written line left by a crash
     let cut = dir.path().join("cut");
