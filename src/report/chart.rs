@@ -278,12 +278,21 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let span_ms = (x.end - x.start).max(1);
+    // calendar ticks where they fit; otherwise plotters' own, without light lines
+    let (bold, light) = match super::ticks::time_ticks(&x, chart.x_format, 8) {
+        Some(t) => (t.bold, t.light),
+        None => (
+            plotters::coord::types::RangedCoordi64::from(x.clone()).key_points(8),
+            Vec::new(),
+        ),
+    };
+    let x_axis = x.clone().with_key_points(bold).with_light_points(light);
     let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, (FONT, 20, FontStyle::Bold))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(78)
-        .build_cartesian_2d(x.clone(), y)
+        .build_cartesian_2d(x_axis, y)
         .map_err(e)?;
     let y_format = chart.y_format;
     let x_format = chart.x_format;

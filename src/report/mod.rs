@@ -9,6 +9,7 @@ pub mod html;
 pub mod metrics;
 pub mod run_page;
 pub mod sweep_page;
+pub mod ticks;
 pub mod trades;
 
 use std::collections::BTreeMap;
