@@ -68,6 +68,19 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
     None
 }
 
+/// The key (dotted keys joined) whose value holds byte `offset`, when the value starts on the
+/// key's own line (`sizing = "kely"`); `None` on a header or a continued value.
+pub fn key_at(text: &str, offset: usize) -> Option<String> {
+    let end = offset.min(text.len());
+    let start = text.get(..end)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(start..end)?.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    Some(key.split('.').map(unquote).collect::<Vec<_>>().join("."))
+}
+
 /// The candidate nearest to `key` by edit distance, when it is near enough to be a typo.
 pub fn closest<'a>(key: &str, candidates: &'a [String]) -> Option<&'a str> {
     candidates
@@ -93,6 +106,20 @@ mod tests {
         assert_eq!(line_of_key(TEXT, "strategy.fast"), None);
         assert_eq!(table_at(TEXT, TEXT.find("kind").unwrap()), "strategy");
         assert_eq!(line_of_offset(TEXT, TEXT.find("kind").unwrap()), 9);
+    }
+
+    #[test]
+    fn finds_the_key_of_a_value() {
+        let value = TEXT.find("\"sma_cross\"").unwrap();
+        assert_eq!(key_at(TEXT, value).as_deref(), Some("kind"));
+        // the key itself (before its `=`) and a header are not a value
+        assert_eq!(key_at(TEXT, TEXT.find("kind").unwrap()), None);
+        assert_eq!(key_at(TEXT, TEXT.find("[risk]").unwrap() + 2), None);
+        let dotted = "[sweep]\n\"risk.sizing\" = [1]\nfill.model = \"x\"\n";
+        assert_eq!(
+            key_at(dotted, dotted.find('x').unwrap()).as_deref(),
+            Some("fill.model")
+        );
     }
 
     #[test]

@@ -280,7 +280,11 @@ pub fn toml_error(e: &toml::de::Error, text: &str, file: &Path) -> SpecError {
                 .unwrap_or_default();
             (field, format!("unknown key `{key}`{hint}; {message}"))
         }
-        None => (table, message),
+        // a bad value: the key it was written under, when it is on the value's line
+        None => match e.span().and_then(|s| locate::key_at(text, s.start)) {
+            Some(key) => (join(&table, &key), message),
+            None => (table, message),
+        },
     };
     SpecError {
         file: file.display().to_string(),

@@ -92,6 +92,35 @@ fn range_errors_name_the_field_and_line() {
 }
 
 #[test]
+fn bad_values_name_their_key_and_line() {
+    let cases = [
+        ("\n[risk]\nsizing = \"kely\"\n", "risk.sizing", "kelly"),
+        (
+            "\n[risk]\nlosing_streak_cooldown = \"5x\"\n",
+            "risk.losing_streak_cooldown",
+            "duration",
+        ),
+        (
+            "\n[risk]\nrequire_stop = 3\n",
+            "risk.require_stop",
+            "boolean",
+        ),
+        (
+            "\n[exchange]\nslippage = { model = \"fixd_bps\", bps = 2 }\n",
+            "exchange.slippage",
+            "fixed_bps",
+        ),
+    ];
+    for (extra, field, hint) in cases {
+        let text = sample(extra);
+        let e = parse(&text, &file()).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert_eq!(e.line, line_of_key(&text, field), "{e}");
+        assert!(e.message.contains(hint), "{e}");
+    }
+}
+
+#[test]
 fn missing_files_and_unknown_kinds_are_named() {
     let text = sample("").replace("BTCUSDT-1h.zip", "nope.zip");
     let e = parse(&text, &file()).unwrap_err();
