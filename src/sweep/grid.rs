@@ -212,7 +212,8 @@ pub fn point_spec(
             None => SpecError {
                 file: file.display().to_string(),
                 line: None,
-                field: "sweep".into(),
+                field: bad_axis(base, grid, point)
+                    .map_or("sweep".into(), |path| format!("sweep.\"{path}\"")),
                 message,
             },
         }
@@ -220,6 +221,21 @@ pub fn point_spec(
     let raw = raw.map_err(wrap)?;
     let source = Source { file, text: None };
     raw.check(&source).map_err(wrap)
+}
+
+/// The path of the axis whose value of `point`, set alone on the base spec, does not read
+/// (a bad value reports no place of its own: the table it is read from was built here).
+fn bad_axis<'g>(base: &toml::Table, grid: &'g Grid, point: &Point) -> Option<&'g str> {
+    let fails = |path: &str, value: &toml::Value| {
+        let mut alone = base.clone();
+        set(&mut alone, path, value.clone()).is_err()
+            || RawSpec::deserialize(toml::Value::Table(alone)).is_err()
+    };
+    grid.axes
+        .iter()
+        .zip(&point.values)
+        .find(|(axis, value)| fails(&axis.path, value))
+        .map(|(axis, _)| axis.path.as_str())
 }
 
 /// `risk.max_leverage=10, risk.preset="off"`.

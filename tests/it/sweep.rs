@@ -169,6 +169,17 @@ fn bad_grid_paths_and_values_are_named() {
         e.contains("strategy.fast") && e.contains("grid point 1"),
         "{e}"
     );
+    // a bad value names the axis and its line, whichever axis comes first
+    let table = "[sweep]\n\"risk.max_leverage\" = [2]\n\"risk.liquidation_buffer_action\" = [\"reduce\", \"shrink\"]\n";
+    let e = err(table);
+    let text = std::fs::read_to_string(small_spec(dir.path(), table)).unwrap();
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("\"risk.liquidation_buffer_action\""))
+        .unwrap();
+    let at =
+        format!("small.toml:{line}: sweep.\"risk.liquidation_buffer_action\": unknown variant");
+    assert!(e.contains(&at) && e.contains("grid point 1"), "{e}");
     let e = err("[sweep]\n\"data.timeframe\" = [\"1h\"]\n");
     assert!(e.contains("cannot be swept"), "{e}");
     let e = err(
