@@ -151,6 +151,19 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 /// A one-tier table from a rate and amount given on the command line.
+/// Where `symbol`'s lot step and brackets come from: its own entry in the instrument file, or
+/// the file's generic `[default]` when it has none (said, so that a mistyped symbol shows).
+fn instrument_source(instruments: &Instruments, symbol: &str) -> String {
+    if instruments.symbols.contains_key(symbol) {
+        format!("{symbol} in {}", instruments.source)
+    } else {
+        format!(
+            "{symbol} is not listed in {}: its generic [default] applies",
+            instruments.source
+        )
+    }
+}
+
 fn flat_tiers(rate: Decimal, amount: Decimal) -> Vec<Tier> {
     vec![Tier {
         floor: Decimal::ZERO,
@@ -203,7 +216,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             let spec = instruments.get(&symbol).map_err(Failure::Work)?;
             (
                 spec.brackets.clone(),
-                format!("{symbol} in {}", instruments.source),
+                instrument_source(&instruments, &symbol),
             )
         }
     };
@@ -451,6 +464,7 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
     };
     let needs = (notional / dec(equity)).ceil().max(Decimal::ONE);
     let f = |d: Decimal| d.round_dp(8).to_f64();
+    let source = instrument_source(&instruments, &symbol);
     if args.json {
         println!(
             "{}",
@@ -458,10 +472,12 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
                 "side": side.name(), "qty": f(qty), "qty_unrounded": raw, "notional": f(notional), "leverage": f(leverage),
                 "margin": f(margin), "loss_at_stop": f(loss), "liquidation_price": liq.and_then(f),
                 "stop_before_liquidation": before, "margin_exceeds_equity": margin > dec(equity),
+                "instrument": source,
             })
         );
         return Ok(());
     }
+    println!("instrument         {source}");
     println!(
         "side               {} (stop {} the entry)",
         side.name(),

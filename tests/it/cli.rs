@@ -329,6 +329,16 @@ fn calc_size_sizes_by_risk_and_checks_the_stop_against_liquidation() {
     assert!(text(&late.stdout).contains(
         "liquidation price  61997.99 USDT\nstop               55000 comes AFTER liquidation"
     ));
+    // the instrument is named; a symbol the file does not list says its [default] applies
+    assert!(text(&late.stdout).starts_with("instrument         BTCUSDT in instruments/"));
+    let mut other = args.to_vec();
+    other.extend(["--symbol", "BTCUSTD"]);
+    let value: serde_json::Value = serde_json::from_slice(&perpsim(&other).stdout).unwrap();
+    let source = value["instrument"].as_str().unwrap_or_default();
+    assert!(
+        source.starts_with("BTCUSTD is not listed") && source.ends_with("[default] applies"),
+        "{source}"
+    );
 }
 
 #[test]
