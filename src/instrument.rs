@@ -273,6 +273,19 @@ impl Instruments {
     }
 
     /// The spec of `symbol`, else the file's default.
+    /// Where `symbol`'s instrument comes from: its own entry, or the generic `[default]`
+    /// when the file does not list it (said, so that a mistyped or unlisted symbol shows).
+    pub fn describe(&self, symbol: &str) -> String {
+        if self.symbols.contains_key(symbol) {
+            format!("{symbol} in {}", self.source)
+        } else {
+            format!(
+                "{symbol} is not listed in {}: its generic [default] applies",
+                self.source
+            )
+        }
+    }
+
     pub fn get(&self, symbol: &str) -> Result<&InstrumentSpec, String> {
         self.symbols
             .get(symbol)

@@ -151,19 +151,6 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 /// A one-tier table from a rate and amount given on the command line.
-/// Where `symbol`'s lot step and brackets come from: its own entry in the instrument file, or
-/// the file's generic `[default]` when it has none (said, so that a mistyped symbol shows).
-fn instrument_source(instruments: &Instruments, symbol: &str) -> String {
-    if instruments.symbols.contains_key(symbol) {
-        format!("{symbol} in {}", instruments.source)
-    } else {
-        format!(
-            "{symbol} is not listed in {}: its generic [default] applies",
-            instruments.source
-        )
-    }
-}
-
 fn flat_tiers(rate: Decimal, amount: Decimal) -> Vec<Tier> {
     vec![Tier {
         floor: Decimal::ZERO,
@@ -214,10 +201,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
         Some(rate) => (flat_tiers(rate, args.maint_amount), "--mmr".to_string()),
         None => {
             let spec = instruments.get(&symbol).map_err(Failure::Work)?;
-            (
-                spec.brackets.clone(),
-                instrument_source(&instruments, &symbol),
-            )
+            (spec.brackets.clone(), instruments.describe(&symbol))
         }
     };
     let notional = margin::notional(args.qty, args.entry);
@@ -464,7 +448,7 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
     };
     let needs = (notional / dec(equity)).ceil().max(Decimal::ONE);
     let f = |d: Decimal| d.round_dp(8).to_f64();
-    let source = instrument_source(&instruments, &symbol);
+    let source = instruments.describe(&symbol);
     if args.json {
         println!(
             "{}",

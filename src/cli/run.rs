@@ -30,6 +30,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Work(format!("{}: report: {e}", dir.display())))?;
     print!("{}", terminal_summary(&result));
     println!("wrote {}", dir.display());
+    if let Some(note) = spec.unlisted_note() {
+        println!("note: {note}");
+    }
     if spec.sweep.is_some() {
         println!(
             "note: this spec has a [sweep] table; `run` ran its base configuration (`perpsim sweep` runs the grid)"

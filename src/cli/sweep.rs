@@ -102,6 +102,9 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         sweep.market.clock.len(),
         out.display()
     );
+    if let Some(note) = &sweep.unlisted_note {
+        eprintln!("note: {note}");
+    }
     let progress = Progress::new();
     let tick = |done: usize, total: usize| progress.tick(done, total);
     let result = pool.install(|| sweep::run(&sweep, &out, args.resume, shard, &STOP, &tick))?;

@@ -843,6 +843,12 @@ fn page(
             value: s.margin_mode.clone(),
         },
         Fact {
+            label: "instruments",
+            value: spec
+                .unlisted_note()
+                .unwrap_or_else(|| format!("from {}", spec.instrument_source)),
+        },
+        Fact {
             label: "start balance",
             value: format!("{} USDT", html::grouped(m.start_equity, 2)),
         },

@@ -172,6 +172,11 @@ pub struct RunSpec {
     pub margin_mode: MarginMode,
     /// per symbol, fee overrides applied
     pub instruments: Vec<InstrumentSpec>,
+    /// the instrument file's name (the shipped one's, or the spec's `exchange.instruments`)
+    pub instrument_source: String,
+    /// symbols the file does not list: its generic `[default]` stands in for them (tick,
+    /// lot, fees and brackets not their own), which the terminal and the report say
+    pub unlisted: Vec<String>,
     pub slippage: Slippage,
     pub path: PathOrder,
     /// fraction
@@ -216,6 +221,19 @@ impl Source<'_> {
 }
 
 impl RunSpec {
+    /// The warning for symbols that take the instrument file's generic `[default]`, if any.
+    pub fn unlisted_note(&self) -> Option<String> {
+        (!self.unlisted.is_empty()).then(|| {
+            format!(
+                "{} not listed in {}: its generic [default] instrument stands in (tick, lot, \
+                 fees and margin brackets not the symbol's own; point `exchange.instruments` at \
+                 a file that lists it)",
+                self.unlisted.join(", "),
+                self.instrument_source
+            )
+        })
+    }
+
     /// Loads the spec's history: each symbol checked, resampled and aligned, on one clock.
     pub fn load_market(&self) -> Result<MarketData, DataError> {
         let mut histories = Vec::with_capacity(self.symbols.len());
@@ -325,7 +343,8 @@ impl RawSpec {
         let balance = Decimal::from_f64(balance)
             .filter(|b| *b > Decimal::ZERO && balance.is_finite())
             .ok_or_else(|| src.error("account.balance", format!("{balance}: must be > 0")))?;
-        let instruments = self.exchange.instruments(src, &symbols)?;
+        let (instruments, instrument_source, unlisted) =
+            self.exchange.instruments(src, &symbols)?;
         let margin_call_ratio = self.exchange.margin_call_ratio.unwrap_or(0.8);
         if !(margin_call_ratio > 0.0 && margin_call_ratio <= 1.0) {
             return Err(src.error(
@@ -357,6 +376,8 @@ impl RawSpec {
             balance,
             margin_mode: self.account.margin_mode.unwrap_or(MarginMode::Isolated),
             instruments,
+            instrument_source,
+            unlisted,
             slippage,
             path: self.exchange.path.unwrap_or_default(),
             margin_call_ratio,
@@ -500,7 +521,7 @@ impl RawExchange {
         &self,
         src: &Source,
         symbols: &[SymbolSource],
-    ) -> Result<Vec<InstrumentSpec>, SpecError> {
+    ) -> Result<(Vec<InstrumentSpec>, String, Vec<String>), SpecError> {
         let table = match &self.instruments {
             None => Instruments::binance_usdm(),
             Some(p) => Instruments::load(Path::new(&src.resolve(p)))
@@ -516,7 +537,7 @@ impl RawExchange {
         };
         let maker = fee("exchange.maker_fee", self.maker_fee)?;
         let taker = fee("exchange.taker_fee", self.taker_fee)?;
-        symbols
+        let specs = symbols
             .iter()
             .map(|s| {
                 let mut spec = table
@@ -527,7 +548,13 @@ impl RawExchange {
                 spec.taker_fee = taker.unwrap_or(spec.taker_fee);
                 Ok(spec)
             })
-            .collect()
+            .collect::<Result<_, SpecError>>()?;
+        let unlisted = symbols
+            .iter()
+            .filter(|s| !table.symbols.contains_key(&s.symbol))
+            .map(|s| s.symbol.clone())
+            .collect();
+        Ok((specs, table.source.clone(), unlisted))
     }
 }
 

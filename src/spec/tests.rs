@@ -43,6 +43,23 @@ fn a_good_spec_checks_with_defaults() {
 }
 
 #[test]
+fn a_symbol_the_instrument_file_does_not_list_is_said_to_take_its_default() {
+    let listed = parse(&sample(""), &file()).unwrap();
+    assert!(listed.unlisted.is_empty() && listed.unlisted_note().is_none());
+    let text = sample("").replace("symbol = \"BTCUSDT\"", "symbol = \"SOLUSDT\"");
+    let spec = parse(&text, &file()).unwrap();
+    assert_eq!(spec.unlisted, ["SOLUSDT"]);
+    let note = spec.unlisted_note().unwrap();
+    assert!(
+        note.starts_with("SOLUSDT not listed in instruments/binance_usdm.toml"),
+        "{note}"
+    );
+    // the generic default's brackets, not BTCUSDT's
+    let default = Instruments::binance_usdm().default.clone().unwrap();
+    assert_eq!(spec.instruments[0].brackets, default.brackets);
+}
+
+#[test]
 fn unknown_key_names_line_and_closest_key() {
     let text = sample("\n[risk]\nmax_levrage = 5\n");
     let e = parse(&text, &file()).unwrap_err();

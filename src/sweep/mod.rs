@@ -54,6 +54,8 @@ pub struct Sweep {
     pub market: MarketData,
     /// the spec's text (kept with the results, to refuse resuming a different sweep)
     pub text: String,
+    /// the base spec's warning for symbols its instrument file does not list
+    pub unlisted_note: Option<String>,
 }
 
 /// Why a sweep could not run.
@@ -141,6 +143,7 @@ impl Sweep {
             })?;
         }
         Ok(Sweep {
+            unlisted_note: base.unlisted_note(),
             name: base.name,
             grid,
             montecarlo,
