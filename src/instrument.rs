@@ -272,11 +272,15 @@ impl Instruments {
         })
     }
 
-    /// The spec of `symbol`, else the file's default.
+    /// Whether the file has an entry of `symbol`'s own (otherwise its `[default]` serves).
+    pub fn lists(&self, symbol: &str) -> bool {
+        self.symbols.contains_key(symbol)
+    }
+
     /// Where `symbol`'s instrument comes from: its own entry, or the generic `[default]`
     /// when the file does not list it (said, so that a mistyped or unlisted symbol shows).
     pub fn describe(&self, symbol: &str) -> String {
-        if self.symbols.contains_key(symbol) {
+        if self.lists(symbol) {
             format!("{symbol} in {}", self.source)
         } else {
             format!(
@@ -286,6 +290,7 @@ impl Instruments {
         }
     }
 
+    /// The spec of `symbol`, else the file's default.
     pub fn get(&self, symbol: &str) -> Result<&InstrumentSpec, String> {
         self.symbols
             .get(symbol)

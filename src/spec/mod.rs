@@ -551,7 +551,7 @@ impl RawExchange {
             .collect::<Result<_, SpecError>>()?;
         let unlisted = symbols
             .iter()
-            .filter(|s| !table.symbols.contains_key(&s.symbol))
+            .filter(|s| !table.lists(&s.symbol))
             .map(|s| s.symbol.clone())
             .collect();
         Ok((specs, table.source.clone(), unlisted))
