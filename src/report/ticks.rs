@@ -121,7 +121,6 @@ fn date_ticks(x: &std::ops::Range<i64>, most: usize) -> Option<Ticks> {
 /// The calendar boundaries of `step` within `x` (ms since the epoch, UTC), at most `cap`
 /// of them.
 fn boundaries(x: &std::ops::Range<i64>, step: Step, cap: usize) -> Vec<i64> {
-    let within = |t: &i64| *t >= x.start && *t <= x.end;
     match step {
         Step::Hours(n) => multiples(x, n * HOUR, cap),
         // the epoch was a midnight, so multiples of n days are midnights
@@ -132,49 +131,30 @@ fn boundaries(x: &std::ops::Range<i64>, step: Step, cap: usize) -> Vec<i64> {
             let mondays = multiples(&shifted, 7 * DAY, cap);
             mondays.into_iter().map(|t| t + 4 * DAY).collect()
         }
-        Step::Months(n) => {
-            let Some(mut month) = month_start_at_or_before(x.start) else {
-                return Vec::new();
+        Step::Months(_) | Step::Years(_) => {
+            let keep = |d: &NaiveDate| match step {
+                Step::Months(n) => d.month0() as i32 % n == 0,
+                Step::Years(n) => d.month0() == 0 && d.year().rem_euclid(n) == 0,
+                _ => false,
             };
-            let mut out = Vec::new();
-            while out.len() < cap {
-                let t = month
-                    .and_hms_opt(0, 0, 0)
-                    .map(|d| d.and_utc().timestamp_millis());
-                let Some(t) = t.filter(|t| *t <= x.end) else {
-                    break;
-                };
-                if within(&t) && month.month0() as i32 % n == 0 {
-                    out.push(t);
-                }
-                let Some(next) = month.checked_add_months(chrono::Months::new(1)) else {
-                    break;
-                };
-                month = next;
-            }
-            out
-        }
-        Step::Years(n) => {
-            let Some(start) = chrono::DateTime::from_timestamp_millis(x.start) else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            let mut year = start.year();
-            while out.len() < cap {
-                let t = NaiveDate::from_ymd_opt(year, 1, 1)
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|d| d.and_utc().timestamp_millis());
-                let Some(t) = t.filter(|t| *t <= x.end) else {
-                    break;
-                };
-                if within(&t) && year.rem_euclid(n) == 0 {
-                    out.push(t);
-                }
-                year += 1;
-            }
-            out
+            month_starts(x)
+                .filter(|(d, _)| keep(d))
+                .map(|(_, t)| t)
+                .take(cap)
+                .collect()
         }
     }
+}
+
+/// The first days of the months within `x` (UTC), with their times (ms).
+fn month_starts(x: &std::ops::Range<i64>) -> impl Iterator<Item = (NaiveDate, i64)> + '_ {
+    let first = month_start_at_or_before(x.start);
+    std::iter::successors(first, |m| m.checked_add_months(chrono::Months::new(1)))
+        .map_while(|m| {
+            let t = m.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+            (t <= x.end).then_some((m, t))
+        })
+        .filter(|(_, t)| *t >= x.start)
 }
 
 /// The first day of the month holding `ms` (UTC).
