@@ -69,8 +69,6 @@ pub(in crate::risk) struct CalmZone {
     /// USDT
     wallet: f64,
     held: Option<Held>,
-    /// fraction per day: the funding the liquidation trigger was made with
-    funding: f64,
     /// whether the volatility halt was on (only the full checks turn it on or off)
     vol_halted: bool,
     /// the bracket tier of every mark inside, when the margin guard is on and a position held
@@ -96,7 +94,6 @@ impl CalmZone {
         quiet: (f64::NAN, f64::NAN),
         wallet: f64::NAN,
         held: None,
-        funding: f64::NAN,
         vol_halted: false,
         tier: None,
         wait: 0,
@@ -229,8 +226,8 @@ impl RiskLayer {
     }
 
     /// Whether the liquidation trigger stays fresh at the variance `var` (compared as
-    /// [`Trigger::is_stale`] compares; the zone keeps the funding and liquidation price), or
-    /// was remade quietly where the calm step would remake it.
+    /// [`Trigger::is_stale`] compares; the zone's life keeps the funding and liquidation
+    /// price), or was remade quietly where the calm step would remake it.
     #[inline(always)]
     fn zone_keeps_trigger(&mut self, var: f64) -> bool {
         let z = &self.zone;
@@ -326,7 +323,7 @@ impl RiskLayer {
             return false;
         };
         debug_assert!(
-            t.funding == z.funding
+            Some(t.funding) == self.funding.first().map(|f| f.map_or(0.0, |f| f.per_day))
                 && z.held.is_some_and(|h| h.liquidation == t.liquidation)
                 && t.quiet.0.to_bits() == z.quiet.0.to_bits()
                 && t.quiet.1.to_bits() == z.quiet.1.to_bits(),
@@ -475,7 +472,6 @@ impl RiskLayer {
             quiet: (f64::NAN, f64::NAN),
             wallet: self.wallet,
             held: *held,
-            funding: self.funding[0].map_or(0.0, |f| f.per_day),
             vol_halted: *vol_halted,
             tier: None,
             wait: 0,
