@@ -1,0 +1,212 @@
+//! The simulated exchange: resting orders, and the work of one bar of one symbol.
+//!
+//! Per bar, in this order (the contract of `fill.rs` says where within the bar):
+//! 1. funding due in the bar is settled at its open (before the path, so it moves the
+//!    liquidation price the path is checked against);
+//! 2. a bar that opens through the liquidation price liquidates there first; then market
+//!    orders submitted before the bar fill at its open (plus slippage);
+//! 3. the path is walked: liquidation (mark path) and resting limit, stop-loss and take-profit
+//!    orders (last path) execute in path order, each fill re-evaluating what comes after it;
+//!    the two legs of a bracket cancel each other (OCO) and are cancelled with the position;
+//!    a liquidation cancels every open order of the liquidated symbols (all, in cross margin);
+//! 4. at the close, a margin call is recorded when the margin ratio crosses the threshold
+//!    upward.
+//!
+//! Where a finer timeframe of the symbol is given, [`Venue::on_bar_detailed`] walks the fine
+//! bars' paths in order instead of guessing the coarse bar's.
+//!
+//! Everything that happens is an [`Event`]. In a bar where nothing happens the work is `f64`
+//! comparisons (see `benches/exchange.rs`); `Decimal` is used only when something is booked.
+//! Limits of this stage: one-way positions; in cross margin with several positions, each
+//! liquidation price is refreshed at each bar's open from the other symbols' latest marks.
+
+//!
+//! Rooms: [`resting`] (resting orders, brackets, cancels), [`view`] (the account's `f64`
+//! view, its log and snapshots), [`walk`] (the bar walk: funding, fills, liquidation and
+//! margin calls).
+
+mod resting;
+mod view;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use super::Side;
+use super::account::{Account, MarginMode};
+use super::fill::{PathOrder, Slippage};
+use super::orders;
+use crate::instrument::InstrumentSpec;
+
+use resting::{Levels, Resting};
+
+use view::Shadow;
+pub use view::{AccountLog, Snapshot};
+
+/// How the venue behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VenueConfig {
+    pub mode: MarginMode,
+    /// USDT
+    pub start_balance: Decimal,
+    pub slippage: Slippage,
+    pub path: PathOrder,
+    /// fraction: a margin call is recorded when the margin ratio rises through it (0.8 = 80 %)
+    pub margin_call_ratio: f64,
+}
+
+/// Why a fill happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillReason {
+    Market,
+    Limit,
+    StopLoss,
+    TakeProfit,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// USDT prices and fee
+    Fill {
+        id: u64,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        reason: FillReason,
+        /// the order's leverage (isolated: what set the margin)
+        leverage: Decimal,
+    },
+    /// an order that could not fill (margin, leverage tier): nothing was booked
+    Rejected {
+        id: u64,
+        reason: String,
+    },
+    Cancelled {
+        id: u64,
+    },
+    /// USDT: what the position paid (negative: received); rate a fraction
+    Funding {
+        rate: f64,
+        mark: f64,
+        paid: Decimal,
+    },
+    /// USDT. `loss` is the margin lost; `insurance_cover` > 0 when the bar gapped through bankruptcy
+    Liquidation {
+        side: Side,
+        qty: Decimal,
+        entry: Decimal,
+        liquidation_price: f64,
+        execution: Decimal,
+        mark_low: f64,
+        mark_high: f64,
+        loss: Decimal,
+        insurance_cover: Decimal,
+    },
+    /// the margin ratio (fraction) at the bar's close, having risen through the threshold
+    MarginCall {
+        ratio: f64,
+    },
+}
+
+/// Something that happened, at a time (ms), to a symbol.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub time: i64,
+    pub symbol: usize,
+    pub kind: EventKind,
+}
+
+/// The exchange: an account, its resting orders, and what happened.
+#[derive(Clone, Debug)]
+pub struct Venue {
+    pub config: VenueConfig,
+    pub account: Account,
+    instruments: Vec<InstrumentSpec>,
+    resting: Vec<Resting>,
+    events: Vec<Event>,
+    next_id: u64,
+    in_margin_call: bool,
+    /// USDT, latest mark per symbol as `f64` (the account's `Decimal` marks are synced only
+    /// before something is booked)
+    marks: Vec<f64>,
+    /// `f64` copies of the account's state, refreshed after every booking, so that a bar in
+    /// which nothing happens touches no `Decimal` and allocates nothing
+    shadow: Shadow,
+    /// per symbol: what its active resting orders can do, refreshed when the orders change
+    levels: Vec<Levels>,
+}
+
+impl Venue {
+    pub fn new(config: VenueConfig, instruments: Vec<InstrumentSpec>) -> Venue {
+        let account = Account::new(config.start_balance, config.mode, instruments.clone());
+        let n = instruments.len();
+        let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
+        let tiers: Vec<Vec<(f64, f64, f64)>> = instruments
+            .iter()
+            .map(|i| {
+                i.brackets
+                    .iter()
+                    .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
+                    .collect()
+            })
+            .collect();
+        let theta = if config.margin_call_ratio > 0.0 {
+            config.margin_call_ratio
+        } else {
+            1.0
+        };
+        let call_tiers = tiers
+            .iter()
+            .map(|ts: &Vec<(f64, f64, f64)>| {
+                ts.iter()
+                    .map(|&(cap, rate, amount)| (cap, rate / theta, amount / theta))
+                    .collect()
+            })
+            .collect();
+        let shadow = Shadow {
+            wallet: f(config.start_balance),
+            positions: vec![None; n],
+            changes: 0,
+            tiers,
+            call_tiers,
+        };
+        let marks = vec![0.0; n];
+        let levels = vec![Levels::NONE; n];
+        let (resting, events) = (Vec::new(), Vec::new());
+        Venue {
+            config,
+            account,
+            instruments,
+            resting,
+            events,
+            next_id: 1,
+            in_margin_call: false,
+            marks,
+            shadow,
+            levels,
+        }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Symbols traded.
+    pub fn symbol_count(&self) -> usize {
+        self.shadow.positions.len()
+    }
+}
+
+/// A market price or rate as `Decimal`, to 10⁻⁸ ([`super::to_decimal`]).
+fn dec(x: f64) -> Decimal {
+    super::to_decimal(x, super::PRICE_SCALE).unwrap_or(Decimal::ZERO)
+}
+
+/// `price` at the nearest tick (the exchange's fill prices are on the tick).
+fn round_to_tick(price: f64, tick: Decimal) -> Decimal {
+    orders::to_step(price, tick, 0).unwrap_or(Decimal::ZERO)
+}

@@ -1,0 +1,365 @@
+//! The account as the per-bar checks read it: an `f64` shadow of the exact account,
+//! refreshed after every booking, its log for the per-step columns, and snapshots.
+
+use super::{Venue, dec};
+use crate::exchange::account::MarginMode;
+
+/// The account as the per-bar checks read it, in `f64`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Shadow {
+    /// USDT
+    pub(super) wallet: f64,
+    /// per symbol
+    pub(super) positions: Vec<Option<ShadowPosition>>,
+    /// per symbol: tiers as (cap, maintenance rate, maintenance amount)
+    pub(super) tiers: Vec<Vec<(f64, f64, f64)>>,
+    /// bumped on every change to `wallet` or `positions` (the account log's cue)
+    pub(super) changes: u64,
+    /// per symbol: the tiers with rate and amount divided by the margin-call threshold θ. The
+    /// margin ratio maintenance / balance reaches θ exactly where balance = maintenance / θ,
+    /// so the liquidation-price formula on these tiers gives the margin-call price.
+    pub(super) call_tiers: Vec<Vec<(f64, f64, f64)>>,
+}
+
+/// A position as the per-bar checks read it. USDT and base asset, `f64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct ShadowPosition {
+    /// +1 long, −1 short
+    pub(super) sign: f64,
+    pub(super) qty: f64,
+    pub(super) entry: f64,
+    pub(super) margin: f64,
+    pub(super) liquidation: Option<f64>,
+    /// USDT: where the margin ratio reaches the margin-call threshold; −∞ (long) or +∞
+    /// (short) when it never does; NaN when unknown (cross margin with several positions,
+    /// where it moves with the other marks)
+    pub(super) margin_call: f64,
+}
+
+/// The account at each step where it changed, for a run's per-step columns: they are
+/// rebuilt from it and the marks when the output is written
+/// ([`crate::engine::Engine::fill_columns`]), so a step that changes nothing writes
+/// nothing (a million-bar run's six dense columns were 48 MB of fresh pages to fault in).
+#[derive(Clone, Debug, Default)]
+pub struct AccountLog {
+    /// the step from which each state holds, ascending
+    steps: Vec<u32>,
+    /// USDT, per state
+    wallets: Vec<f64>,
+    /// per state, one entry per symbol
+    positions: Vec<Option<ShadowPosition>>,
+    /// the shadow's change count at the last state logged
+    changes: u64,
+}
+
+impl AccountLog {
+    /// States logged.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The step from which state `k` holds.
+    pub fn step(&self, k: usize) -> u32 {
+        self.steps[k]
+    }
+}
+
+/// USDT: a position's liquidation price; NaN when flat or when no price > 0 liquidates it.
+pub(super) fn liquidation_of(p: Option<ShadowPosition>) -> f64 {
+    p.and_then(|p| p.liquidation).unwrap_or(f64::NAN)
+}
+
+/// Whether two positions are the same bit for bit (`==` would take −0 for 0, and never a
+/// NaN field for itself).
+pub(super) fn same_bits(a: &Option<ShadowPosition>, b: &Option<ShadowPosition>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let bits = |p: &ShadowPosition| {
+                [
+                    p.sign.to_bits(),
+                    p.qty.to_bits(),
+                    p.entry.to_bits(),
+                    p.margin.to_bits(),
+                    p.liquidation.map_or(u64::MAX, f64::to_bits),
+                    p.margin_call.to_bits(),
+                ]
+            };
+            a.liquidation.is_some() == b.liquidation.is_some() && bits(a) == bits(b)
+        }
+        _ => false,
+    }
+}
+
+impl Shadow {
+    /// The cross-margin liquidation price of `symbol`'s position with the other positions at
+    /// `marks` (their entry where no mark was seen yet). USDT; `None` when no price > 0
+    /// liquidates it.
+    pub(super) fn cross_liquidation(&self, symbol: usize, marks: &[f64]) -> Option<f64> {
+        let p = self.positions[symbol]?;
+        let (mut other_maint, mut other_upnl) = (0.0, 0.0);
+        for (o, q) in self.positions.iter().enumerate() {
+            if let Some(q) = q
+                && o != symbol
+            {
+                let mark = if marks[o] > 0.0 { marks[o] } else { q.entry };
+                other_maint += self.maint(o, q.qty, mark);
+                other_upnl += q.sign * q.qty * (mark - q.entry);
+            }
+        }
+        let backing = self.wallet + other_upnl;
+        liquidation_f64(
+            p.sign,
+            p.qty,
+            p.entry,
+            backing,
+            other_maint,
+            &self.tiers[symbol],
+        )
+    }
+
+    /// Maintenance margin of `qty` at `mark` for `symbol`'s tiers. USDT
+    pub(super) fn maint(&self, symbol: usize, qty: f64, mark: f64) -> f64 {
+        let notional = qty * mark;
+        let tiers = &self.tiers[symbol];
+        // a linear scan: positions sit in the first tier or two, so the branch is predicted,
+        // where a binary search's dependent compares took a third of the per-bar time
+        let i = tiers
+            .iter()
+            .position(|t| notional < t.0)
+            .unwrap_or(tiers.len() - 1);
+        notional * tiers[i].1 - tiers[i].2
+    }
+}
+
+impl Venue {
+    /// Copies the account's state into the `f64` shadow; after every booking.
+    pub(super) fn resync(&mut self) {
+        let f = crate::exchange::approx_f64;
+        self.shadow.changes += 1;
+        self.shadow.wallet = f(self.account.wallet());
+        let single = (0..self.instruments.len())
+            .filter(|&s| self.account.position(s).is_some())
+            .count()
+            <= 1;
+        for s in 0..self.instruments.len() {
+            self.shadow.positions[s] = self.account.position(s).map(|p| {
+                let backing = match self.config.mode {
+                    MarginMode::Isolated => Some(p.margin),
+                    MarginMode::Cross if single => Some(self.account.wallet()),
+                    MarginMode::Cross => None,
+                };
+                let sign = p.side.sign_f64();
+                let margin_call = match backing {
+                    None => f64::NAN,
+                    Some(wallet) => {
+                        let never = if sign > 0.0 {
+                            f64::NEG_INFINITY
+                        } else {
+                            f64::INFINITY
+                        };
+                        let (qty, entry) = (f(p.qty), f(p.entry));
+                        let tiers = &self.shadow.call_tiers[s];
+                        liquidation_f64(sign, qty, entry, f(wallet), 0.0, tiers).unwrap_or(never)
+                    }
+                };
+                ShadowPosition {
+                    sign,
+                    qty: f(p.qty),
+                    entry: f(p.entry),
+                    margin: f(p.margin),
+                    liquidation: p.liquidation.map(crate::exchange::approx_f64),
+                    margin_call,
+                }
+            });
+        }
+    }
+
+    /// Gives the account the latest marks before it books something.
+    pub(super) fn sync_marks(&mut self) {
+        for (s, &m) in self.marks.iter().enumerate() {
+            if m > 0.0 {
+                self.account.set_mark(s, dec(m));
+            }
+        }
+    }
+
+    /// The account at the latest marks, in `f64`, for the per-bar record: no `Decimal`, no
+    /// allocation. The margin ratio is the account's (cross) or the highest of the positions'
+    /// (isolated): maintenance margin / margin balance, a fraction (1 = liquidation).
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with::<true>()
+    }
+
+    /// [`Venue::snapshot`] without the margin ratio (NaN) and the margin, when only equity
+    /// and exposure are wanted: no maintenance-tier lookup, no division (a sweep's per-bar
+    /// record).
+    #[inline]
+    pub fn snapshot_without_ratio(&self) -> Snapshot {
+        self.snapshot_with::<false>()
+    }
+
+    #[inline]
+    pub(super) fn snapshot_with<const RATIO: bool>(&self) -> Snapshot {
+        self.snapshot_of::<RATIO>(self.shadow.wallet, &self.shadow.positions, &self.marks)
+    }
+
+    /// The snapshot of an account holding `wallet` and `positions` at `marks`: the one
+    /// computation behind [`Venue::snapshot`] and the columns rebuilt from an
+    /// [`AccountLog`], so that both give the same figures.
+    #[inline(always)]
+    pub(super) fn snapshot_of<const RATIO: bool>(
+        &self,
+        wallet: f64,
+        positions: &[Option<ShadowPosition>],
+        marks: &[f64],
+    ) -> Snapshot {
+        let sh = &self.shadow;
+        let mut snap = Snapshot {
+            wallet,
+            ..Snapshot::default()
+        };
+        let mut maint_sum = 0.0;
+        for (s, p) in positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mark = if marks[s] > 0.0 { marks[s] } else { p.entry };
+            let upnl = p.sign * p.qty * (mark - p.entry);
+            snap.unrealised += upnl;
+            snap.gross_notional += p.qty * mark;
+            if !RATIO {
+                continue;
+            }
+            let maint = sh.maint(s, p.qty, mark);
+            snap.margin += p.margin;
+            maint_sum += maint;
+            if self.config.mode == MarginMode::Isolated {
+                snap.margin_ratio = snap.margin_ratio.max(ratio(maint, p.margin + upnl));
+            }
+        }
+        if !RATIO {
+            snap.margin_ratio = f64::NAN;
+        } else if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
+            snap.margin_ratio = ratio(maint_sum, wallet + snap.unrealised);
+        }
+        snap
+    }
+
+    /// Logs the account as of `step` into `log` when it changed since the last state logged:
+    /// most steps change nothing, which the shadow's change count tells in one comparison
+    /// (debug builds also compare the states themselves, bit for bit).
+    #[inline(always)]
+    pub fn log_account(&self, step: u32, log: &mut AccountLog) {
+        let sh = &self.shadow;
+        if !log.steps.is_empty() && log.changes == sh.changes {
+            debug_assert!(
+                self.logged_state_is_current(log),
+                "an unlogged shadow change"
+            );
+            return;
+        }
+        log.changes = sh.changes;
+        log.steps.push(step);
+        log.wallets.push(sh.wallet);
+        log.positions.extend_from_slice(&sh.positions);
+    }
+
+    /// Whether `log`'s last state is the shadow's, bit for bit.
+    pub(super) fn logged_state_is_current(&self, log: &AccountLog) -> bool {
+        let sh = &self.shadow;
+        let n = sh.positions.len();
+        log.wallets
+            .last()
+            .is_some_and(|w| w.to_bits() == sh.wallet.to_bits())
+            && log.positions[log.positions.len() - n..]
+                .iter()
+                .zip(&sh.positions)
+                .all(|(a, b)| same_bits(a, b))
+    }
+
+    /// [`Venue::snapshot`] as it was at a step whose account is `log`'s state `k` and whose
+    /// marks were `marks`.
+    pub fn logged_snapshot(&self, log: &AccountLog, k: usize, marks: &[f64]) -> Snapshot {
+        let n = self.shadow.positions.len();
+        self.snapshot_of::<true>(log.wallets[k], &log.positions[k * n..(k + 1) * n], marks)
+    }
+
+    /// [`Venue::liquidation_price`] of `symbol` in `log`'s state `k`.
+    pub fn logged_liquidation_price(&self, log: &AccountLog, k: usize, symbol: usize) -> f64 {
+        let n = self.shadow.positions.len();
+        liquidation_of(log.positions[k * n + symbol])
+    }
+
+    /// USDT: the liquidation price of `symbol`'s open position as the per-bar check uses it
+    /// (for cross margin, at the other symbols' latest marks); NaN when flat or when no
+    /// price > 0 liquidates it.
+    pub fn liquidation_price(&self, symbol: usize) -> f64 {
+        liquidation_of(self.shadow.positions.get(symbol).copied().flatten())
+    }
+}
+
+/// The liquidation price in `f64`: the formula and tier search of
+/// [`super::margin::liquidation_price`], with `backing` = the wallet (cross, plus the other
+/// positions' unrealised PnL) or the isolated margin, on tiers `(cap, rate, amount)`. USDT;
+/// `None` when no price > 0 reaches it.
+pub(super) fn liquidation_f64(
+    sign: f64,
+    qty: f64,
+    entry: f64,
+    backing: f64,
+    other_maint: f64,
+    tiers: &[(f64, f64, f64)],
+) -> Option<f64> {
+    let tier_of = |notional: f64| {
+        tiers
+            .iter()
+            .position(|t| notional < t.0)
+            .unwrap_or(tiers.len() - 1)
+    };
+    let mut tier = tier_of(qty * entry);
+    let mut price = 0.0;
+    for _ in 0..=tiers.len() {
+        let (_, rate, amount) = tiers[tier];
+        price = (backing - other_maint + amount - sign * qty * entry) / (qty * rate - sign * qty);
+        if price <= 0.0 {
+            break;
+        }
+        let at = tier_of(qty * price);
+        if at == tier {
+            break;
+        }
+        tier = at;
+    }
+    (price > 0.0).then_some(price)
+}
+
+/// maintenance / balance; ∞ when the balance is gone.
+pub(super) fn ratio(maint: f64, balance: f64) -> f64 {
+    if balance > 0.0 {
+        maint / balance
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The account in `f64` at the latest marks. USDT unless noted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub wallet: f64,
+    pub unrealised: f64,
+    /// Σ |qty| × mark over open positions
+    pub gross_notional: f64,
+    /// initial (cross) or isolated margin committed
+    pub margin: f64,
+    /// fraction; 0 when flat
+    pub margin_ratio: f64,
+}
+
+impl Snapshot {
+    pub fn equity(&self) -> f64 {
+        self.wallet + self.unrealised
+    }
+}
