@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
             || venue.clone(),
             |mut v| {
                 for (i, (l, m)) in last.iter().zip(&mark).enumerate() {
-                    v.on_bar(0, i as i64, l, m, None);
+                    v.on_bar(0, i as i64, l, m, &[]);
                 }
                 v
             },
@@ -152,7 +152,7 @@ fn held_position(price: f64) -> Venue {
         low: price,
         close: price,
     };
-    v.on_bar(0, -1, &first, &first, None);
+    v.on_bar(0, -1, &first, &first, &[]);
     assert!(v.account.position(0).is_some());
     v
 }

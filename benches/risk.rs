@@ -99,7 +99,7 @@ fn warm(venue: &mut Venue, risk: &mut RiskLayer, bars: &[Ohlc]) -> i64 {
 fn warm_at(venue: &mut Venue, risk: &mut RiskLayer, bars: &[Ohlc], timeframe: i64) -> i64 {
     let mut time = 0;
     for b in &bars[..300] {
-        venue.on_bar(0, time, b, b, None);
+        venue.on_bar(0, time, b, b, &[]);
         risk.observe(0, b, b.close, None);
         time += timeframe;
         risk.on_step(time, venue);
@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
                 &mut venue,
             );
             let b = bars[300];
-            venue.on_bar(0, time, &b, &b, None);
+            venue.on_bar(0, time, &b, &b, &[]);
             time += timeframe;
             risk.on_step(time, &mut venue);
             assert!(venue.account.position(0).is_some());

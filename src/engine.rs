@@ -42,27 +42,17 @@ use crate::strategy::{self, Bar, Build, Context, Holding, Recorded, Replay, Sign
 use rust_decimal::prelude::ToPrimitive;
 use std::sync::Arc;
 
-/// A funding settlement falling in a bar.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Settlement {
-    /// ms
-    pub time: i64,
-    /// fraction per settlement
-    pub rate: f64,
-    /// USDT, the mark price at `time`
-    pub mark: f64,
-}
+pub use crate::market::Settlement;
 
 /// One symbol's closed bar as the engine is fed it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepBar {
+pub struct StepBar<'a> {
     pub symbol: usize,
     pub bar: Bar,
     /// the mark-price OHLC of the same span
     pub mark: Ohlc,
-    /// a settlement in the bar; where a bar holds several, `rate` is their mark-weighted sum
-    /// at the first one's mark (the payment is the same: qty × Σ markᵢ × rateᵢ)
-    pub funding: Option<Settlement>,
+    /// the settlements falling in the bar, in time order, each at its own time and mark
+    pub funding: &'a [Settlement],
     /// the last settlement's own rate (for the strategy and the risk layer's drift)
     pub last_rate: Option<(i64, f64)>,
 }
@@ -301,14 +291,14 @@ impl Engine {
     }
 
     /// One time step: the bars of the symbols that have one at `open_time`, in symbol order.
-    pub fn step(&mut self, open_time: i64, bars: &[StepBar]) {
+    pub fn step(&mut self, open_time: i64, bars: &[StepBar<'_>]) {
         let equity = self.advance(open_time, bars);
         self.decide(open_time + self.timeframe, equity);
     }
 
     /// The market half of a step: the exchange walks the bars, the risk layer observes them
     /// and runs its guards, the account is recorded. Returns the equity at the close (USDT).
-    pub fn advance(&mut self, open_time: i64, bars: &[StepBar]) -> f64 {
+    pub fn advance(&mut self, open_time: i64, bars: &[StepBar<'_>]) -> f64 {
         self.begin_step(bars.len());
         for b in bars {
             self.take_bar(open_time, b);
@@ -329,11 +319,10 @@ impl Engine {
     /// layer reads nothing of the venue here, so walking and observing symbol by symbol is
     /// the same as walking every symbol first.
     #[inline(always)]
-    fn take_bar(&mut self, open_time: i64, b: &StepBar) {
+    fn take_bar(&mut self, open_time: i64, b: &StepBar<'_>) {
         let last = b.bar.ohlc();
-        let funding = b.funding.map(|f| (f.rate, f.mark));
         self.venue
-            .on_bar(b.symbol, open_time, &last, &b.mark, funding);
+            .on_bar(b.symbol, open_time, &last, &b.mark, b.funding);
         self.risk
             .observe(b.symbol, &last, b.mark.close, b.last_rate);
         // replayed signals were worked out from the bars already
@@ -344,7 +333,7 @@ impl Engine {
 
     /// What the strategy will see of `b`.
     #[inline(always)]
-    fn note_bar(&mut self, b: &StepBar) {
+    fn note_bar(&mut self, b: &StepBar<'_>) {
         self.bars[b.symbol] = Some(b.bar);
         if let Some((_, rate)) = b.last_rate {
             self.funding_rate[b.symbol] = Some(rate);
@@ -579,27 +568,21 @@ pub fn record_signals(spec: &RunSpec, market: &MarketData) -> Option<Recorded> {
 /// Symbol `s`'s bar `at` with its funding; `next` is the symbol's funding cursor (the index
 /// of its next settlement; start at 0 and keep it between calls).
 #[inline(always)]
-pub fn step_bar(market: &MarketData, s: usize, at: usize, next: &mut usize) -> StepBar {
+pub fn step_bar<'a>(market: &'a MarketData, s: usize, at: usize, next: &mut usize) -> StepBar<'a> {
     let h = &market.symbols[s];
     let c = &h.candles;
     let m = &h.mark;
     let f = &h.funding;
-    let mut funding: Option<Settlement> = None;
-    let mut last_rate = None;
-    while *next < f.len() && (f.bar[*next] as usize) <= at {
-        if f.bar[*next] as usize == at {
-            let (time, rate, mark) = (f.time[*next], f.rate[*next], f.mark[*next]);
-            funding = Some(match funding {
-                None => Settlement { time, rate, mark },
-                Some(first) => Settlement {
-                    rate: first.rate + rate * mark / first.mark,
-                    ..first
-                },
-            });
-            last_rate = Some((time, rate));
-        }
+    // settlements of earlier bars (a gap's) are passed over
+    while *next < f.len() && (f.bar[*next] as usize) < at {
         *next += 1;
     }
+    let first = *next;
+    while *next < f.len() && f.bar[*next] as usize == at {
+        *next += 1;
+    }
+    let funding = &f.due[first..*next];
+    let last_rate = funding.last().map(|d| (d.time, d.rate));
     StepBar {
         symbol: s,
         bar: Bar {

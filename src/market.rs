@@ -234,26 +234,44 @@ pub struct MarkColumns {
     pub close: Vec<f64>,
 }
 
+/// One funding settlement: when, at what rate, at what mark.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settlement {
+    /// ms, the settlement time
+    pub time: i64,
+    /// fraction per settlement; positive: longs pay shorts
+    pub rate: f64,
+    /// USDT, the mark price at `time` (the open of the finest mark candle holding it)
+    pub mark: f64,
+}
+
 /// Funding settlements placed on the candles: each one knows the bar it falls in.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlignedFunding {
-    /// ms, settlement time
-    pub time: Vec<i64>,
-    /// fraction per settlement
-    pub rate: Vec<f64>,
-    /// index into the symbol's candles of the bar whose span holds `time`
+    /// in time order
+    pub due: Vec<Settlement>,
+    /// per settlement: the index into the symbol's candles of the bar whose span holds its
+    /// time
     pub bar: Vec<u32>,
-    /// USDT, mark price at `time` (the open of the mark candle holding `time`)
-    pub mark: Vec<f64>,
 }
 
 impl AlignedFunding {
     pub fn len(&self) -> usize {
-        self.time.len()
+        self.due.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.time.is_empty()
+        self.due.is_empty()
+    }
+
+    pub fn push(&mut self, bar: u32, settlement: Settlement) {
+        self.bar.push(bar);
+        self.due.push(settlement);
+    }
+
+    pub fn clear(&mut self) {
+        self.bar.clear();
+        self.due.clear();
     }
 }
 
@@ -289,10 +307,8 @@ impl SymbolHistory {
         }
         let f = &mut self.funding;
         let keep = f.bar.iter().take_while(|&&b| (b as usize) < bars).count();
-        f.time.truncate(keep);
-        f.rate.truncate(keep);
+        f.due.truncate(keep);
         f.bar.truncate(keep);
-        f.mark.truncate(keep);
     }
 }
 

@@ -57,7 +57,9 @@ pub struct Paper {
     timeframe: i64,
     /// the open time of the step being gathered, and its bars per symbol
     gathering: Option<i64>,
-    pending: Vec<Option<StepBar>>,
+    pending: Vec<Option<StepBar<'static>>>,
+    /// per symbol, the settlements of its pending bar (the bar borrows them when the step runs)
+    pending_funding: Vec<Vec<Settlement>>,
     marks: Vec<Option<(i64, Ohlc)>>,
     funding: Vec<Vec<Waiting>>,
     /// the open time of the last step run
@@ -76,6 +78,7 @@ impl Paper {
             timeframe,
             gathering: None,
             pending: vec![None; n],
+            pending_funding: vec![Vec::new(); n],
             marks: vec![None; n],
             funding: vec![Vec::new(); n],
             done: None,
@@ -201,23 +204,15 @@ impl Paper {
             _ => last,
         };
         let end = open_time + self.timeframe;
-        let mut funding: Option<Settlement> = None;
         let mut last_rate = None;
         // settlements before this bar fell in a gap: they never apply (as in `run`)
         self.funding[symbol].retain(|w| w.time >= open_time);
+        let due = &mut self.pending_funding[symbol];
+        due.clear();
         for w in self.funding[symbol].iter().filter(|w| w.time < end) {
-            let at = w.mark.unwrap_or(mark.open);
-            funding = Some(match funding {
-                None => Settlement {
-                    time: w.time,
-                    rate: w.rate,
-                    mark: at,
-                },
-                Some(first) => Settlement {
-                    rate: first.rate + w.rate * at / first.mark,
-                    ..first
-                },
-            });
+            let (time, rate) = (w.time, w.rate);
+            let mark = w.mark.unwrap_or(mark.open);
+            due.push(Settlement { time, rate, mark });
             last_rate = Some((w.time, w.rate));
         }
         self.funding[symbol].retain(|w| w.time >= end);
@@ -233,7 +228,7 @@ impl Paper {
                 mark_close: mark.close,
             },
             mark,
-            funding,
+            funding: &[],
             last_rate,
         });
         if self.pending.iter().all(Option::is_some) {
@@ -247,7 +242,12 @@ impl Paper {
         let Some(open_time) = self.gathering.take() else {
             return Ok(());
         };
-        let bars: Vec<StepBar> = self.pending.iter_mut().filter_map(Option::take).collect();
+        let bars: Vec<StepBar<'_>> = self
+            .pending
+            .iter_mut()
+            .zip(&self.pending_funding)
+            .filter_map(|(bar, due)| bar.take().map(|b| StepBar { funding: due, ..b }))
+            .collect();
         let equity = self.engine.advance(open_time, &bars);
         self.write_new(out)?;
         self.engine.decide(open_time + self.timeframe, equity);

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::market::{
-    AlignedFunding, Candles, FundingSeries, MarkColumns, MarkSource, SymbolHistory, Timeframe,
+    AlignedFunding, Candles, FundingSeries, MarkColumns, MarkSource, Settlement, SymbolHistory,
+    Timeframe,
 };
 use check::{FundingFindings, GapPolicy};
 pub use error::{DataError, Result};
@@ -502,10 +503,8 @@ fn align_funding(
             continue;
         };
         let mark = marks[i].map_or(candles.open[bar], |j| mark_opens[j]);
-        out.time.push(funding.time[i]);
-        out.rate.push(funding.rate[i]);
-        out.bar.push(bar as u32);
-        out.mark.push(mark);
+        let (time, rate) = (funding.time[i], funding.rate[i]);
+        out.push(bar as u32, Settlement { time, rate, mark });
     }
     Ok((out, dropped))
 }

@@ -232,7 +232,9 @@ impl SynthSeries {
     /// on the bar holding each settlement, at that bar's mark open), for runs that skip files:
     /// Monte Carlo paths and benchmarks.
     pub fn history(&self, symbol: &str, timeframe: Timeframe) -> crate::market::SymbolHistory {
-        use crate::market::{AlignedFunding, Candles, MarkColumns, MarkSource, SymbolHistory};
+        use crate::market::{
+            AlignedFunding, Candles, MarkColumns, MarkSource, Settlement, SymbolHistory,
+        };
         let mut candles = Candles::with_capacity(self.last.len());
         let mut mark = MarkColumns::default();
         for (i, (b, m)) in self.last.iter().zip(&self.mark).enumerate() {
@@ -247,10 +249,15 @@ impl SynthSeries {
         for &(t, rate) in &self.funding {
             let bar = ((t - start) / timeframe.ms()) as usize;
             if bar < self.last.len() {
-                funding.time.push(t);
-                funding.rate.push(rate);
-                funding.bar.push(bar as u32);
-                funding.mark.push(self.mark[bar][0]);
+                let mark = self.mark[bar][0];
+                funding.push(
+                    bar as u32,
+                    Settlement {
+                        time: t,
+                        rate,
+                        mark,
+                    },
+                );
             }
         }
         SymbolHistory {

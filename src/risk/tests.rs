@@ -13,6 +13,7 @@ use crate::exchange::account::MarginMode;
 use crate::exchange::fill::{Ohlc, PathOrder, Slippage};
 use crate::exchange::venue::{Venue, VenueConfig};
 use crate::instrument::Instruments;
+use crate::market::Settlement;
 use crate::strategy::{Intent, Signal};
 
 const HOUR: i64 = 3_600_000;
@@ -67,8 +68,16 @@ impl Sim {
             low,
             close,
         };
-        let funding = rate.map(|r| (r, open));
-        self.venue.on_bar(0, self.time, &b, &b, funding);
+        let time = self.time;
+        let funding: Vec<Settlement> = rate
+            .map(|rate| Settlement {
+                time,
+                rate,
+                mark: open,
+            })
+            .into_iter()
+            .collect();
+        self.venue.on_bar(0, self.time, &b, &b, &funding);
         self.risk
             .observe(0, &b, close, rate.map(|r| (self.time, r)));
         self.time += HOUR;

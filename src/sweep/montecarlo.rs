@@ -34,7 +34,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::data::synth::{self, SynthConfig, SynthSymbol};
-use crate::market::{AlignedFunding, Candles, MarkColumns, MarketData, SymbolHistory, Timeframe};
+use crate::market::{
+    AlignedFunding, Candles, MarkColumns, MarketData, Settlement, SymbolHistory, Timeframe,
+};
 
 /// How paths are made.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -297,27 +299,23 @@ fn resample_symbol(
     in_force.clear();
     in_force.resize(c.len(), 0.0);
     let mut k = 0;
-    let mut rate = f.rate.first().copied().unwrap_or(0.0);
+    let mut rate = f.due.first().map_or(0.0, |d| d.rate);
     for (j, slot) in in_force.iter_mut().enumerate() {
         while k < f.len() && (f.bar[k] as usize) <= j {
-            rate = f.rate[k];
+            rate = f.due[k].rate;
             k += 1;
         }
         *slot = rate;
     }
     let n = mapping.len();
     let funding = &mut out.funding;
-    funding.time.clear();
-    funding.rate.clear();
-    funding.bar.clear();
-    funding.mark.clear();
+    funding.clear();
     for k in 0..f.len() {
         let bar = f.bar[k] as usize;
         if bar < n {
-            funding.time.push(f.time[k]);
-            funding.rate.push(in_force[mapping[bar] as usize]);
-            funding.bar.push(f.bar[k]);
-            funding.mark.push(mark.open[bar]);
+            let (time, rate) = (f.due[k].time, in_force[mapping[bar] as usize]);
+            let mark = mark.open[bar];
+            funding.push(f.bar[k], Settlement { time, rate, mark });
         }
     }
 }
@@ -441,12 +439,10 @@ mod tests {
             mark.close.push(c * 1.001);
             prev = c;
         }
-        let funding = AlignedFunding {
-            time: vec![0, 8 * 3_600_000],
-            rate: vec![0.0001, -0.002],
-            bar: vec![0, 8],
-            mark: vec![closes[0], closes[7]],
-        };
+        let mut funding = AlignedFunding::default();
+        let due = |time, rate, mark| Settlement { time, rate, mark };
+        funding.push(0, due(0, 0.0001, closes[0]));
+        funding.push(8, due(8 * 3_600_000, -0.002, closes[7]));
         MarketData::new(vec![SymbolHistory {
             symbol: "X".into(),
             timeframe: Timeframe::HOUR,
@@ -500,7 +496,7 @@ mod tests {
         let f = &p.symbols[0].funding;
         assert_eq!(f.bar, vec![0, 8]);
         let expect = if mapping[8] >= 8 { -0.002 } else { 0.0001 };
-        assert_eq!(f.rate[1], expect);
+        assert_eq!(f.due[1].rate, expect);
     }
 
     #[test]

@@ -25,8 +25,8 @@ fn messages(market: &MarketData) -> Vec<String> {
             let f = &h.funding;
             for k in (0..f.len()).filter(|&k| f.bar[k] as usize == at) {
                 lines.push(
-                    json!({"type": "funding", "symbol": h.symbol, "time": f.time[k],
-                           "rate": f.rate[k], "mark": f.mark[k]})
+                    json!({"type": "funding", "symbol": h.symbol, "time": f.due[k].time,
+                           "rate": f.due[k].rate, "mark": f.due[k].mark})
                     .to_string(),
                 );
             }

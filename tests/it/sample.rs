@@ -26,9 +26,9 @@ fn sample_loads_with_mark_and_funding_on_every_bar() {
     // settlements every 8 h after the first bar: 730 × 3 − 1
     assert_eq!((btc.funding.len(), btc.funding_dropped), (730 * 3 - 1, 0));
     // a settlement at 08:00 falls in the bar opening at 08:00 and uses that mark bar's open
-    let (t, bar) = (btc.funding.time[0], btc.funding.bar[0] as usize);
+    let (t, bar) = (btc.funding.due[0].time, btc.funding.bar[0] as usize);
     assert_eq!(btc.candles.open_time[bar], t);
-    assert_eq!(btc.funding.mark[0], btc.mark.open[bar]);
+    assert_eq!(btc.funding.due[0].mark, btc.mark.open[bar]);
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn resampling_to_4h_aggregates_each_group_of_four_bars() {
         );
     }
     // funding: 3 settlements per 12 h … every settlement lands in the 4 h bar that holds it
-    for (i, &t) in eth4.funding.time.iter().enumerate() {
+    for (i, t) in eth4.funding.due.iter().map(|d| d.time).enumerate() {
         let open = eth4.candles.open_time[eth4.funding.bar[i] as usize];
         assert!(open <= t && t < open + 4 * 3_600_000);
     }

@@ -25,6 +25,7 @@
 //! view, its log and snapshots), [`walk`] (the bar walk: funding, fills, liquidation and
 //! margin calls).
 
+mod funding;
 mod resting;
 mod view;
 mod walk;

@@ -5,13 +5,14 @@ use crate::exchange::fill::{Ohlc, PathOrder, Slippage};
 use crate::exchange::orders::Quantity;
 use crate::exchange::orders::{Order, OrderKind};
 use crate::instrument::Instruments;
+use crate::market::Settlement;
 use rust_decimal::prelude::ToPrimitive;
 
-fn d(s: &str) -> Decimal {
+pub(super) fn d(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-fn bar(open: f64, high: f64, low: f64, close: f64) -> Ohlc {
+pub(super) fn bar(open: f64, high: f64, low: f64, close: f64) -> Ohlc {
     Ohlc {
         open,
         high,
@@ -20,7 +21,7 @@ fn bar(open: f64, high: f64, low: f64, close: f64) -> Ohlc {
     }
 }
 
-fn venue() -> Venue {
+pub(super) fn venue() -> Venue {
     let config = VenueConfig {
         mode: MarginMode::Isolated,
         start_balance: d("10000"),
@@ -34,7 +35,7 @@ fn venue() -> Venue {
     )
 }
 
-fn market(side: Side, qty: &str) -> Order {
+pub(super) fn market(side: Side, qty: &str) -> Order {
     Order {
         symbol: 0,
         side,
@@ -58,11 +59,11 @@ fn close_at(kind: OrderKind) -> Order {
 
 /// A venue holding 1 BTC long from 65,000 at 10x: fee 32.5, margin 6,500, wallet 9,967.5,
 /// LP (tier 2) = (6,500 + 50 − 65,000)/(0.005 − 1) = 58,743.72, bankruptcy 58,500.
-fn long_one_btc() -> Venue {
+pub(super) fn long_one_btc() -> Venue {
     let mut v = venue();
     v.accept(market(Side::Long, "1"), 65_000.0).unwrap();
     let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
-    v.on_bar(0, 0, &flat, &flat, None);
+    v.on_bar(0, 0, &flat, &flat, &[]);
     assert_eq!(v.account.wallet(), d("9967.5"));
     v
 }
@@ -83,7 +84,7 @@ fn liquidation(v: &Venue) -> (Decimal, Decimal, Decimal) {
         .expect("a liquidation event")
 }
 
-fn kinds(v: &Venue) -> Vec<&'static str> {
+pub(super) fn kinds(v: &Venue) -> Vec<&'static str> {
     v.events()
         .iter()
         .map(|e| match e.kind {
@@ -107,7 +108,7 @@ fn a_stop_between_entry_and_liquidation_fires_first_on_a_falling_bar() {
     .unwrap();
     // 64,000 → 55,000: the stop (60,000) at t = 4,000/9,000 = 0.44 comes before LP (t = 0.58)
     let fall = bar(64_000.0, 64_100.0, 55_000.0, 56_000.0);
-    v.on_bar(0, 1, &fall, &fall, None);
+    v.on_bar(0, 1, &fall, &fall, &[]);
     assert_eq!(kinds(&v), ["fill", "fill"]);
     // PnL 60,000 − 65,000 = −5,000, fee 60,000 × 0.05 % = 30: 9,967.5 − 5,030 = 4,937.5
     assert_eq!(
@@ -125,7 +126,7 @@ fn a_stop_below_the_liquidation_price_comes_too_late() {
     )
     .unwrap();
     let fall = bar(64_000.0, 64_100.0, 55_000.0, 56_000.0);
-    v.on_bar(0, 1, &fall, &fall, None);
+    v.on_bar(0, 1, &fall, &fall, &[]);
     // liquidated at LP (58,743.7 at the tick); the stop is cancelled with the position
     assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
     assert_eq!(liquidation(&v), (d("58743.7"), d("6500"), d("0")));
@@ -142,7 +143,7 @@ fn a_gap_through_bankruptcy_liquidates_at_the_open_and_the_fund_covers_the_rest(
     .unwrap();
     // opens at 50,000, below the stop, the LP and the bankruptcy price (58,500)
     let gap = bar(50_000.0, 51_000.0, 49_000.0, 50_500.0);
-    v.on_bar(0, 1, &gap, &gap, None);
+    v.on_bar(0, 1, &gap, &gap, &[]);
     assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
     // PnL 50,000 − 65,000 = −15,000 against 6,500 of margin: the fund covers 8,500
     assert_eq!(liquidation(&v), (d("50000"), d("6500"), d("8500")));
@@ -157,7 +158,7 @@ fn a_gap_at_the_open_liquidates_before_a_waiting_market_order_trades() {
     let mut v = long_one_btc();
     v.accept(market(Side::Short, "2"), 65_000.0).unwrap();
     let gap = bar(50_000.0, 51_000.0, 49_000.0, 50_500.0);
-    v.on_bar(0, 1, &gap, &gap, None);
+    v.on_bar(0, 1, &gap, &gap, &[]);
     // liquidated at the open; the market order is cancelled with the symbol's orders
     assert_eq!(kinds(&v), ["fill", "liquidation", "cancelled"]);
     assert_eq!(
@@ -184,9 +185,9 @@ fn finer_bars_replace_the_guessed_path() {
         )
         .unwrap();
     let mut detailed = guessed.clone();
-    guessed.on_bar(0, 1, &hour, &hour, None);
+    guessed.on_bar(0, 1, &hour, &hour, &[]);
     assert_eq!(kinds(&guessed), ["fill", "liquidation", "cancelled"]);
-    detailed.on_bar_detailed(0, 1, &minutes, &minutes, None);
+    detailed.on_bar_detailed(0, 1, 1_800_000, &minutes, &minutes, &[]);
     assert_eq!(kinds(&detailed), ["fill", "fill"]);
     // +5,000 at 70,000, fee 35: 9,967.5 + 4,965 = 14,932.5
     assert_eq!(detailed.account.wallet(), d("14932.5"));
@@ -199,7 +200,12 @@ fn funding_raises_a_held_longs_liquidation_price_over_time() {
     let mut lps = vec![v.account.position(0).unwrap().liquidation.unwrap()];
     for t in 1..=3 {
         // each settlement: 1 × 65,000 × 0.01 % = 6.5 out of the margin
-        v.on_bar(0, t, &flat, &flat, Some((0.0001, 65_000.0)));
+        let due = [Settlement {
+            time: t,
+            rate: 0.0001,
+            mark: 65_000.0,
+        }];
+        v.on_bar(0, t, &flat, &flat, &due);
         lps.push(v.account.position(0).unwrap().liquidation.unwrap());
     }
     assert!(lps.windows(2).all(|w| w[1] > w[0]));
@@ -219,9 +225,9 @@ fn a_bracket_takes_profit_and_cancels_its_stop() {
     )
     .unwrap();
     let flat = bar(65_000.0, 65_100.0, 64_900.0, 65_000.0);
-    v.on_bar(0, 0, &flat, &flat, None); // the entry fills at 65,000 (fee 32.5)
+    v.on_bar(0, 0, &flat, &flat, &[]); // the entry fills at 65,000 (fee 32.5)
     let rally = bar(65_500.0, 71_000.0, 65_400.0, 70_500.0);
-    v.on_bar(0, 1, &rally, &rally, None);
+    v.on_bar(0, 1, &rally, &rally, &[]);
     assert_eq!(kinds(&v), ["fill", "fill", "cancelled"]);
     // +5,000 at 70,000, fee 35: 10,000 − 32.5 + 5,000 − 35 = 14,932.5
     assert_eq!(v.account.wallet(), d("14932.5"));
@@ -240,7 +246,7 @@ fn limits_fill_at_the_limit_or_a_better_open_with_the_maker_fee() {
         0,
         &bar(65_000.0, 65_200.0, 63_500.0, 64_500.0),
         &bar(65_000.0, 65_200.0, 63_500.0, 64_500.0),
-        None,
+        &[],
     );
     let EventKind::Fill {
         price, fee, reason, ..
@@ -260,7 +266,7 @@ fn limits_fill_at_the_limit_or_a_better_open_with_the_maker_fee() {
         0,
         &bar(65_000.0, 65_200.0, 64_800.0, 65_100.0),
         &bar(65_000.0, 65_200.0, 64_800.0, 65_100.0),
-        None,
+        &[],
     );
     let EventKind::Fill { price, .. } = &v.events()[0].kind else {
         panic!()
@@ -279,11 +285,11 @@ fn margin_calls_are_recorded_when_the_ratio_rises_through_the_threshold() {
     // close 58,780 (above LP 58,743.72): MM 58,780 × 0.005 − 50 = 243.9, balance
     // 6,500 − 6,220 = 280: ratio 0.871 ≥ 0.8
     let low = bar(60_000.0, 60_100.0, 58_780.0, 58_780.0);
-    v.on_bar(0, 1, &low, &low, None);
-    v.on_bar(0, 2, &low, &low, None); // still above: no second call
+    v.on_bar(0, 1, &low, &low, &[]);
+    v.on_bar(0, 2, &low, &low, &[]); // still above: no second call
     let up = bar(62_000.0, 62_100.0, 61_900.0, 62_000.0);
-    v.on_bar(0, 3, &up, &up, None); // back below the threshold
-    v.on_bar(0, 4, &low, &low, None); // through it again: a new call
+    v.on_bar(0, 3, &up, &up, &[]); // back below the threshold
+    v.on_bar(0, 4, &low, &low, &[]); // through it again: a new call
     assert_eq!(kinds(&v), ["fill", "margin call", "margin call"]);
     let EventKind::MarginCall { ratio } = v.events()[1].kind else {
         panic!()
@@ -323,7 +329,8 @@ mod streams {
                 let high = open.max(close_price) * (1.0 + f64::from(up) * 1e-4);
                 let low = (open.min(close_price) * (1.0 - f64::from(down) * 1e-4)).max(0.5);
                 let b = bar(open, high, low, close_price);
-                let funding = (rate != 0 && t % 8 == 0).then_some((f64::from(rate) * 1e-4, open));
+                let due = Settlement { time: t as i64, rate: f64::from(rate) * 1e-4, mark: open };
+                let funding: &[Settlement] = if rate != 0 && t % 8 == 0 { std::slice::from_ref(&due) } else { &[] };
                 v.on_bar(0, t as i64, &b, &b, funding);
                 prop_assert!(v.account.is_conserved(), "bar {}: wallet {}", t, v.account.wallet());
                 if let Some(p) = v.account.position(0)

@@ -6,15 +6,17 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::resting::{Resting, trigger_level};
 use super::view::ShadowPosition;
-use super::{Event, EventKind, FillReason, Venue, dec, round_to_tick};
+use super::{Event, EventKind, FillReason, Venue, round_to_tick};
 use crate::exchange::Side;
 use crate::exchange::account::{MarginMode, usdt};
 use crate::exchange::fill::{LIQUIDATION_SLIPPAGE_FACTOR, Level, Ohlc, path, reach_from};
 use crate::exchange::orders::{self, OrderKind};
+use crate::market::Settlement;
 
 impl Venue {
     /// One bar of one symbol: funding, market orders, the path, the margin check.
-    /// `funding` is `(rate, mark)` of a settlement falling in this bar.
+    /// `funding` holds the settlements falling in the bar, in time order (see the module
+    /// doc of [`super::funding`] for where each is booked).
     ///
     /// Most bars are quiet: no settlement, no market order waiting, no cross-margin
     /// liquidation prices to move, and a range that reaches neither the liquidation price
@@ -28,9 +30,9 @@ impl Venue {
         time: i64,
         last: &Ohlc,
         mark: &Ohlc,
-        funding: Option<(f64, f64)>,
+        funding: &[Settlement],
     ) {
-        let busy = funding.is_some()
+        let busy = !funding.is_empty()
             || self.levels[symbol].market
             || (self.config.mode == MarginMode::Cross && self.open_positions() > 1)
             || self.bar_reaches_a_level(symbol, last, mark);
@@ -39,26 +41,30 @@ impl Venue {
             self.check_margin_call(symbol, time);
             return;
         }
-        self.on_bar_detailed(
-            symbol,
-            time,
-            std::slice::from_ref(last),
-            std::slice::from_ref(mark),
-            funding,
-        );
+        self.open_bar(symbol, time, last, mark);
+        let held = self.shadow.positions[symbol];
+        let inside = self.settle_before_path(symbol, time, funding);
+        self.walk_path(symbol, time, last, mark);
+        self.marks[symbol] = mark.close;
+        self.settle_after_path(symbol, held, inside);
+        self.check_margin_call(symbol, time);
     }
 
     /// One bar of one symbol whose path is known at a finer timeframe: `last` and `mark` are
-    /// the fine bars covering it, in time order (equal length, at least one). The path is
-    /// theirs, one after another, instead of the guess from the coarse bar's OHLC; each fine
-    /// bar's own path still follows [`PathOrder`].
+    /// the fine bars covering it, in time order (equal length, at least one), each
+    /// `fine_ms` long. The path is theirs, one after another, instead of the guess from the
+    /// coarse bar's OHLC; each fine bar's own path still follows [`PathOrder`]. A
+    /// settlement is booked at the open of the fine bar holding it, before that bar's path.
+    ///
+    /// [`PathOrder`]: crate::exchange::fill::PathOrder
     pub fn on_bar_detailed(
         &mut self,
         symbol: usize,
         time: i64,
+        fine_ms: i64,
         last: &[Ohlc],
         mark: &[Ohlc],
-        funding: Option<(f64, f64)>,
+        funding: &[Settlement],
     ) {
         debug_assert!(
             !last.is_empty() && last.len() == mark.len(),
@@ -67,22 +73,31 @@ impl Venue {
         let (Some(first_last), Some(first_mark)) = (last.first(), mark.first()) else {
             return;
         };
-        self.marks[symbol] = first_mark.open;
-        if let Some((rate, funding_mark)) = funding {
-            self.settle_funding(symbol, time, rate, funding_mark);
-        }
-        if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
-            self.refresh_cross_liquidation_prices();
-        }
-        // a bar that opens through the liquidation price liquidates at the open, before any
-        // market order can trade the position at a price beyond its bankruptcy
-        self.liquidate_if_opened_through(symbol, time, first_mark);
-        self.fill_market_orders(symbol, time, first_last);
-        for (l, m) in last.iter().zip(mark) {
+        self.open_bar(symbol, time, first_last, first_mark);
+        let mut next = 0;
+        for (k, (l, m)) in last.iter().zip(mark).enumerate() {
+            let end = time + (k as i64 + 1) * fine_ms;
+            while next < funding.len() && funding[next].time < end {
+                self.marks[symbol] = m.open;
+                self.settle_funding(symbol, &funding[next]);
+                next += 1;
+            }
             self.walk_path(symbol, time, l, m);
             self.marks[symbol] = m.close;
         }
         self.check_margin_call(symbol, time);
+    }
+
+    /// The bar's open: the mark moves there, a bar that opens through the liquidation price
+    /// liquidates at the open (before any market order can trade the position at a price
+    /// beyond its bankruptcy), then market orders fill.
+    fn open_bar(&mut self, symbol: usize, time: i64, last: &Ohlc, mark: &Ohlc) {
+        self.marks[symbol] = mark.open;
+        if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
+            self.refresh_cross_liquidation_prices();
+        }
+        self.liquidate_if_opened_through(symbol, time, mark);
+        self.fill_market_orders(symbol, time, last);
     }
 
     pub(super) fn liquidate_if_opened_through(&mut self, symbol: usize, time: i64, mark: &Ohlc) {
@@ -118,22 +133,6 @@ impl Venue {
 
     pub(super) fn open_positions(&self) -> usize {
         self.shadow.positions.iter().filter(|p| p.is_some()).count()
-    }
-
-    pub(super) fn settle_funding(&mut self, symbol: usize, time: i64, rate: f64, mark: f64) {
-        if self.shadow.positions[symbol].is_none() {
-            return;
-        }
-        self.sync_marks();
-        let paid = self
-            .account
-            .settle_funding(time, symbol, dec(mark), dec(rate));
-        self.resync();
-        self.events.push(Event {
-            time,
-            symbol,
-            kind: EventKind::Funding { rate, mark, paid },
-        });
     }
 
     pub(super) fn fill_market_orders(&mut self, symbol: usize, time: i64, last: &Ohlc) {
