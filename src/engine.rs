@@ -344,6 +344,7 @@ impl Engine {
     #[inline(always)]
     fn end_market(&mut self, open_time: i64) -> f64 {
         let close = open_time + self.timeframe;
+        self.venue.end_step(open_time);
         self.risk.on_step(close, &mut self.venue);
         let snapshot = self.venue.snapshot_without_ratio();
         self.curve.record(open_time, close, &snapshot);

@@ -26,6 +26,7 @@
 //! margin calls).
 
 mod funding;
+mod joint;
 mod resting;
 mod view;
 mod walk;
@@ -139,11 +140,17 @@ pub struct Venue {
     shadow: Shadow,
     /// per symbol: what its active resting orders can do, refreshed when the orders change
     levels: Vec<Levels>,
+    /// cross margin over several symbols: bars are gathered and the step walked jointly
+    /// ([`joint`])
+    joint: bool,
+    gathered: Vec<joint::Gathered>,
+    gathered_funding: Vec<crate::market::Settlement>,
 }
 
 impl Venue {
     pub fn new(config: VenueConfig, instruments: Vec<InstrumentSpec>) -> Venue {
         let account = Account::new(config.start_balance, config.mode, instruments.clone());
+        let config_joint = config.mode == MarginMode::Cross && instruments.len() > 1;
         let n = instruments.len();
         let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
         let tiers: Vec<Vec<(f64, f64, f64)>> = instruments
@@ -189,6 +196,9 @@ impl Venue {
             marks,
             shadow,
             levels,
+            joint: config_joint,
+            gathered: Vec::new(),
+            gathered_funding: Vec::new(),
         }
     }
 

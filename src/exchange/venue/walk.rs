@@ -32,6 +32,9 @@ impl Venue {
         mark: &Ohlc,
         funding: &[Settlement],
     ) {
+        if self.joint {
+            return self.gather(symbol, last, mark, funding);
+        }
         let busy = !funding.is_empty()
             || self.levels[symbol].market
             || (self.config.mode == MarginMode::Cross && self.open_positions() > 1)

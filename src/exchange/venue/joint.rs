@@ -1,0 +1,338 @@
+//! Cross margin with several symbols: one account path per step.
+//!
+//! In cross margin the account is one thing: a fall in one symbol eats the margin that backs
+//! the others. So when the venue trades several symbols in cross margin, each symbol's bar
+//! is gathered ([`Venue::on_bar`]) and the step is walked once, for all of them together,
+//! when the step ends ([`Venue::end_step`]):
+//! 1. every symbol's mark moves to its bar's open; an account already at or below its
+//!    maintenance margin there (a joint gap) is liquidated at the opens;
+//! 2. market orders fill at their symbol's open, then the settlements at the open and those
+//!    inside the bar that cost the positions are booked (`funding.rs`);
+//! 3. the bars' paths are walked on one clock: every symbol's path is open → first extreme
+//!    → second extreme → close with segment k covering [k, k + 1] (`fill.rs`), so under
+//!    [`PathOrder::AdverseFirst`] **all positions reach their adverse extremes together**, at
+//!    time 1. This is the conservative reading of bars that cannot tell the order of their
+//!    extremes: the account's margin balance less its maintenance margin,
+//!    `wallet + Σ side·qty·(mark − entry) − Σ maintenance(qty·mark)`, falls in each symbol's
+//!    mark toward its adverse extreme, so no other path through the same bars goes lower.
+//!    The account is liquidated at the first time that figure reaches 0 (found exactly: it
+//!    is linear in time between tier boundaries), every position at its own mark then; the
+//!    symbol whose position lost most is the one recorded. Resting orders of every symbol
+//!    trigger on their own last-price paths, in time order with the liquidation
+//!    (liquidation first at equal times), each event re-evaluating what follows;
+//! 4. at the closes, the settlements a position receives, and the margin-call check.
+//!
+//! A symbol without a bar in the step keeps its latest mark. Finer bars are not yet walked
+//! here (a cross-margin portfolio uses the coarse bars' paths).
+//!
+//! [`PathOrder::AdverseFirst`]: crate::exchange::fill::PathOrder::AdverseFirst
+
+use super::resting::trigger_level;
+use super::{FillReason, Venue};
+use crate::exchange::fill::{Ohlc, path, reach_from};
+use crate::exchange::orders::OrderKind;
+use crate::market::Settlement;
+
+/// One symbol's bar, gathered for the step's joint walk.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Gathered {
+    symbol: usize,
+    last: Ohlc,
+    mark: Ohlc,
+    /// the bar's settlements: `Venue::gathered_funding[funding.0 .. funding.1]`
+    funding: (usize, usize),
+}
+
+/// The mark of `path` at time `u` (0 … 3).
+fn at(path: &[f64; 4], u: f64) -> f64 {
+    let k = if u < 1.0 {
+        0
+    } else if u < 2.0 {
+        1
+    } else {
+        2
+    };
+    let f = (u - k as f64).clamp(0.0, 1.0);
+    path[k] + (path[k + 1] - path[k]) * f
+}
+
+impl Venue {
+    /// Keeps `symbol`'s bar for the step's joint walk.
+    pub(super) fn gather(
+        &mut self,
+        symbol: usize,
+        last: &Ohlc,
+        mark: &Ohlc,
+        funding: &[Settlement],
+    ) {
+        let start = self.gathered_funding.len();
+        self.gathered_funding.extend_from_slice(funding);
+        self.gathered.push(Gathered {
+            symbol,
+            last: *last,
+            mark: *mark,
+            funding: (start, self.gathered_funding.len()),
+        });
+    }
+
+    /// Ends a step opening at `time`: walks the bars gathered in cross margin over several
+    /// symbols (see the module doc); nothing otherwise.
+    #[inline]
+    pub fn end_step(&mut self, time: i64) {
+        if self.gathered.is_empty() {
+            return;
+        }
+        let bars = std::mem::take(&mut self.gathered);
+        let funding = std::mem::take(&mut self.gathered_funding);
+        if self.step_is_quiet(&bars) {
+            for b in &bars {
+                self.marks[b.symbol] = b.mark.close;
+            }
+        } else {
+            self.walk_step(time, &bars, &funding);
+        }
+        if self.open_positions() > 1 {
+            self.refresh_cross_liquidation_prices();
+        }
+        self.check_margin_call(bars[0].symbol, time);
+        self.gathered = bars;
+        self.gathered.clear();
+        self.gathered_funding = funding;
+        self.gathered_funding.clear();
+    }
+
+    /// No settlement, no market order, no resting level in reach, and the account above its
+    /// maintenance margin with every position at its adverse extreme.
+    fn step_is_quiet(&self, bars: &[Gathered]) -> bool {
+        for b in bars {
+            let s = b.symbol;
+            let l = &self.levels[s];
+            if b.funding.0 != b.funding.1
+                || l.market
+                || b.last.low <= l.highest_below
+                || b.last.high >= l.lowest_above
+            {
+                return false;
+            }
+        }
+        self.headroom(|s| {
+            bars.iter()
+                .find(|b| b.symbol == s)
+                .map(|b| (b.mark.low, b.mark.high))
+        }) > 0.0
+    }
+
+    /// The account's margin balance less its maintenance margin (USDT) with each position
+    /// at its adverse extreme where `range(symbol)` gives its bar's (low, high), else at its
+    /// latest mark.
+    pub(super) fn headroom(&self, range: impl Fn(usize) -> Option<(f64, f64)>) -> f64 {
+        let mut room = self.shadow.wallet;
+        for (s, p) in self.shadow.positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mark = match range(s) {
+                Some((low, high)) => {
+                    if p.sign > 0.0 {
+                        low
+                    } else {
+                        high
+                    }
+                }
+                None => self.mark_or_entry(s, p.entry),
+            };
+            room += p.sign * p.qty * (mark - p.entry) - self.shadow.maint(s, p.qty, mark);
+        }
+        room
+    }
+
+    fn mark_or_entry(&self, s: usize, entry: f64) -> f64 {
+        if self.marks[s] > 0.0 {
+            self.marks[s]
+        } else {
+            entry
+        }
+    }
+
+    /// The account's margin balance less its maintenance margin at the current marks. USDT
+    fn headroom_now(&self) -> f64 {
+        self.headroom(|_| None)
+    }
+
+    /// The joint walk of one step (the module doc's steps 1–3, and the receipts of step 4).
+    fn walk_step(&mut self, time: i64, bars: &[Gathered], funding: &[Settlement]) {
+        for b in bars {
+            self.marks[b.symbol] = b.mark.open;
+        }
+        if self.open_positions() > 0 && self.headroom_now() <= 0.0 {
+            self.liquidate_account(time, bars);
+        }
+        for b in bars {
+            self.fill_market_orders(b.symbol, time, &b.last);
+        }
+        let mut held = Vec::with_capacity(bars.len());
+        let mut inside = Vec::with_capacity(bars.len());
+        for b in bars {
+            let due = &funding[b.funding.0..b.funding.1];
+            held.push(self.shadow.positions[b.symbol]);
+            let rest = self.settle_before_path(b.symbol, time, due);
+            inside.push(rest);
+        }
+        self.walk_paths(time, bars);
+        for b in bars {
+            self.marks[b.symbol] = b.mark.close;
+        }
+        for (i, b) in bars.iter().enumerate() {
+            self.settle_after_path(b.symbol, held[i], inside[i]);
+        }
+    }
+
+    /// Liquidates the account at the current marks, recorded on the position that loses
+    /// most there (the lowest symbol index among equals).
+    fn liquidate_account(&mut self, time: i64, bars: &[Gathered]) {
+        let mut worst: Option<(usize, f64)> = None;
+        for (s, p) in self.shadow.positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let loss = p.sign * p.qty * (p.entry - self.mark_or_entry(s, p.entry));
+            if worst.is_none_or(|w| loss > w.1) {
+                worst = Some((s, loss));
+            }
+        }
+        let Some((s, _)) = worst else { return };
+        let price = self.mark_or_entry(s, 0.0);
+        let mark = bars.iter().find(|b| b.symbol == s).map_or(
+            Ohlc {
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+            },
+            |b| b.mark,
+        );
+        self.liquidate(s, time, price, &mark);
+    }
+
+    /// Liquidation and every symbol's resting orders along the step's one clock, in time
+    /// order, re-evaluating after each event.
+    fn walk_paths(&mut self, time: i64, bars: &[Gathered]) {
+        let mut after = 0.0f64;
+        let order = self.config.path;
+        let mut last_paths = vec![[0.0; 4]; bars.len()];
+        let mut mark_paths = vec![[0.0; 4]; bars.len()];
+        for _ in 0..=self.resting.len() + self.open_positions() + 1 {
+            for (i, b) in bars.iter().enumerate() {
+                let side = self.shadow.positions[b.symbol].map_or(0i8, |p| p.sign as i8);
+                last_paths[i] = path(&b.last, side, order);
+                mark_paths[i] = path(&b.mark, side, order);
+            }
+            // (time, bar index, resting index; None = liquidation, price)
+            let mut best: Option<(f64, usize, Option<usize>, f64)> = None;
+            if let Some(u) = self.first_shortfall(bars, &mark_paths, after) {
+                best = Some((u, 0, None, 0.0));
+            }
+            for (j, r) in self.resting.iter().enumerate() {
+                if r.waits_for.is_some() {
+                    continue;
+                }
+                let Some(i) = bars
+                    .iter()
+                    .position(|b| b.symbol == r.prepared.order.symbol)
+                else {
+                    continue;
+                };
+                if let Some(level) = trigger_level(&r.prepared)
+                    && let Some((t, price)) = reach_from(&last_paths[i], level, after)
+                    && best.is_none_or(|b| t < b.0)
+                {
+                    best = Some((t, i, Some(j), price));
+                }
+            }
+            let Some((u, i, who, price)) = best else {
+                return;
+            };
+            after = u;
+            for (k, b) in bars.iter().enumerate() {
+                self.marks[b.symbol] = at(&mark_paths[k], u);
+            }
+            match who {
+                None => self.liquidate_account(time, bars),
+                Some(j) => {
+                    let r = self.resting[j];
+                    let reason = match r.prepared.order.kind {
+                        OrderKind::Limit { .. } => FillReason::Limit,
+                        OrderKind::StopMarket { .. } => FillReason::StopLoss,
+                        _ => FillReason::TakeProfit,
+                    };
+                    self.execute(r, time, price, &bars[i].last, reason);
+                }
+            }
+        }
+    }
+
+    /// The first time from `after` at which the account's margin balance reaches its
+    /// maintenance margin along the bars' mark paths, or `None`.
+    fn first_shortfall(&self, bars: &[Gathered], paths: &[[f64; 4]], after: f64) -> Option<f64> {
+        if self.open_positions() == 0 {
+            return None;
+        }
+        let room_at = |u: f64| self.headroom_along(bars, paths, u);
+        let k0 = if after < 1.0 {
+            0
+        } else if after < 2.0 {
+            1
+        } else {
+            2
+        };
+        if room_at(after) <= 0.0 {
+            return Some(after);
+        }
+        let mut cuts: Vec<f64> = Vec::new();
+        for k in k0..3 {
+            let (from, to) = ((k as f64).max(after), k as f64 + 1.0);
+            // the room is linear in time between the times a notional crosses a tier cap
+            cuts.clear();
+            cuts.push(from);
+            for (i, b) in bars.iter().enumerate() {
+                let Some(p) = self.shadow.positions[b.symbol] else {
+                    continue;
+                };
+                let (a, z) = (paths[i][k], paths[i][k + 1]);
+                for &(cap, _, _) in &self.shadow.tiers[b.symbol] {
+                    let price = cap / p.qty;
+                    if (a - price) * (z - price) < 0.0 {
+                        let u = k as f64 + (price - a) / (z - a);
+                        if u > from && u < to {
+                            cuts.push(u);
+                        }
+                    }
+                }
+            }
+            cuts.sort_by(f64::total_cmp);
+            cuts.push(to);
+            for w in cuts.windows(2) {
+                let (x0, x1) = (w[0], w[1]);
+                let (r0, r1) = (room_at(x0), room_at(x1));
+                if r1 <= 0.0 {
+                    return Some((x0 + (x1 - x0) * r0 / (r0 - r1)).clamp(x0, x1));
+                }
+            }
+        }
+        None
+    }
+
+    /// [`Venue::headroom`] with each gathered symbol's mark at time `u` on its path.
+    fn headroom_along(&self, bars: &[Gathered], paths: &[[f64; 4]], u: f64) -> f64 {
+        let mut room = self.shadow.wallet;
+        for (s, p) in self.shadow.positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mark = match bars.iter().position(|b| b.symbol == s) {
+                Some(i) => at(&paths[i], u),
+                None => self.mark_or_entry(s, p.entry),
+            };
+            room += p.sign * p.qty * (mark - p.entry) - self.shadow.maint(s, p.qty, mark);
+        }
+        room
+    }
+}
+
+#[cfg(test)]
+#[path = "joint_tests.rs"]
+mod tests;
