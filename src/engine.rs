@@ -68,8 +68,11 @@ pub struct Curve {
     pub wallet: Vec<f64>,
     /// USDT
     pub equity: Vec<f64>,
-    /// fraction
+    /// fraction, at the close
     pub margin_ratio: Vec<f64>,
+    /// fraction, at the step's worst point: every position at its adverse mark extreme
+    /// (the positions held at the close)
+    pub margin_ratio_worst: Vec<f64>,
     /// USDT, Σ |qty| × mark
     pub gross_notional: Vec<f64>,
     /// USDT: per step, each symbol's liquidation price in symbol order (NaN when flat), so
@@ -452,16 +455,22 @@ impl Engine {
         c.wallet = Vec::with_capacity(steps);
         c.equity = Vec::with_capacity(steps);
         c.margin_ratio = Vec::with_capacity(steps);
+        c.margin_ratio_worst = Vec::with_capacity(steps);
         c.gross_notional = Vec::with_capacity(steps);
         c.liquidation = Vec::with_capacity(steps * n);
         let mut marks = vec![0.0; n];
+        let (mut lows, mut highs, mut adverse) = (vec![0.0; n], vec![0.0; n], Vec::new());
         let mut k = 0;
         for i in 0..steps {
-            for (s, mark) in marks.iter_mut().enumerate() {
-                if let Some(&at) = market.bar_at[s].get(i)
-                    && at != NO_BAR
-                {
-                    *mark = market.symbols[s].mark.close[at as usize];
+            for s in 0..n {
+                let m = &market.symbols[s].mark;
+                match market.bar_at[s].get(i) {
+                    Some(&at) if at != NO_BAR => {
+                        let at = at as usize;
+                        (marks[s], lows[s], highs[s]) = (m.close[at], m.low[at], m.high[at]);
+                    }
+                    // no bar: the latest mark all step
+                    _ => (lows[s], highs[s]) = (marks[s], marks[s]),
                 }
             }
             while k + 1 < c.log.len() && c.log.step(k + 1) as usize <= i {
@@ -471,6 +480,10 @@ impl Engine {
             c.wallet.push(snapshot.wallet);
             c.equity.push(snapshot.equity());
             c.margin_ratio.push(snapshot.margin_ratio);
+            let worst = self
+                .venue
+                .logged_worst_ratio(&c.log, k, &lows, &highs, &mut adverse);
+            c.margin_ratio_worst.push(worst);
             c.gross_notional.push(snapshot.gross_notional);
             for s in 0..n {
                 c.liquidation

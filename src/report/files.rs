@@ -82,7 +82,7 @@ fn write_equity(path: &Path, run: &RunResult) -> std::io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     writeln!(
         out,
-        "time,utc,wallet,equity,unrealised_pnl,margin_ratio,exposure,drawdown"
+        "time,utc,wallet,equity,unrealised_pnl,margin_ratio,margin_ratio_worst,exposure,drawdown"
     )?;
     let mut peak = f64::NEG_INFINITY;
     for i in 0..c.time.len() {
@@ -96,13 +96,14 @@ fn write_equity(path: &Path, run: &RunResult) -> std::io::Result<()> {
         let drawdown = if peak > 0.0 { 1.0 - equity / peak } else { 0.0 };
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             c.time[i],
             format_utc(c.time[i]),
             num(wallet),
             num(equity),
             num(equity - wallet),
             num(c.margin_ratio[i]),
+            num(c.margin_ratio_worst[i]),
             num(exposure),
             num(drawdown)
         )?;

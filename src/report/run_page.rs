@@ -496,8 +496,15 @@ fn margin_chart(spec: &RunSpec, run: &RunResult) -> TimeChart {
     let mut tc = TimeChart::new("Margin ratio", "maintenance / margin balance (%)");
     tc.y_format = YFormat::Percent;
     let ratio: Vec<f64> = c.margin_ratio.iter().map(|&r| r.min(1.5)).collect();
+    let worst: Vec<f64> = c.margin_ratio_worst.iter().map(|&r| r.min(1.5)).collect();
     tc.lines.push(Line {
-        label: "margin ratio".into(),
+        label: "worst point of each bar".into(),
+        points: downsample::min_max(&c.time, &worst, COLUMNS),
+        pen: pen(ORANGE, Dash::Solid, 1),
+        fill: false,
+    });
+    tc.lines.push(Line {
+        label: "margin ratio at the close".into(),
         points: downsample::min_max(&c.time, &ratio, COLUMNS),
         pen: pen(BLUE, Dash::Solid, 1),
         fill: false,

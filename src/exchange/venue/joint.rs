@@ -94,7 +94,11 @@ impl Venue {
         if self.open_positions() > 1 {
             self.refresh_cross_liquidation_prices();
         }
-        self.check_margin_call(bars[0].symbol, time);
+        self.check_account_margin_call(time, |s| {
+            bars.iter()
+                .find(|b| b.symbol == s)
+                .map(|b| (b.mark.low, b.mark.high))
+        });
         self.gathered = bars;
         self.gathered.clear();
         self.gathered_funding = funding;
@@ -335,4 +339,4 @@ impl Venue {
 
 #[cfg(test)]
 #[path = "joint_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -37,7 +37,7 @@ fn order(symbol: usize, side: Side, qty: &str, kind: OrderKind, reduce_only: boo
 }
 
 /// One step of both symbols: BTC's bar, then ETH's, then the step's end.
-fn step(v: &mut Venue, time: i64, btc: Ohlc, eth: Ohlc) {
+pub(in crate::exchange::venue) fn joint_step(v: &mut Venue, time: i64, btc: Ohlc, eth: Ohlc) {
     v.on_bar(0, time, &btc, &btc, &[]);
     v.on_bar(1, time, &eth, &eth, &[]);
     v.end_step(time);
@@ -45,7 +45,7 @@ fn step(v: &mut Venue, time: i64, btc: Ohlc, eth: Ohlc) {
 
 /// Long 1 BTC at 50,000 and 15 ETH at 3,000 at 10x each: 95,000 of notional on 10,000, 9.5x.
 /// Fees 50,000 × 0.05 % = 25 and 45,000 × 0.05 % = 22.5: wallet 9,952.5.
-fn two_longs(mode: MarginMode) -> Venue {
+pub(in crate::exchange::venue) fn two_longs(mode: MarginMode) -> Venue {
     let mut v = two_symbols(mode);
     v.accept(
         order(0, Side::Long, "1", OrderKind::Market, false),
@@ -62,7 +62,7 @@ fn two_longs(mode: MarginMode) -> Venue {
         bar(3_000.0, 3_010.0, 2_990.0, 3_000.0),
     );
     if mode == MarginMode::Cross {
-        step(&mut v, 0, btc, eth);
+        joint_step(&mut v, 0, btc, eth);
     } else {
         v.on_bar(0, 0, &btc, &btc, &[]);
         v.on_bar(1, 0, &eth, &eth, &[]);
@@ -88,7 +88,7 @@ fn realised(v: &Venue) -> Vec<Decimal> {
 fn a_joint_wick_liquidates_two_cross_longs_where_the_account_runs_out() {
     let mut v = two_longs(MarginMode::Cross);
     let (btc, eth) = joint_wick();
-    step(&mut v, HOUR, btc, eth);
+    joint_step(&mut v, HOUR, btc, eth);
     // Both marks walk to their lows together, on one clock u ∈ [0, 1]: BTC 50,000 − 7,500u,
     // ETH 3,000 − 450u. Maintenance is tier 1 for both (4 %, amount 0; BTC's notional leaves
     // tier 2 as soon as it falls below 50,000), so the margin balance less maintenance is
@@ -141,7 +141,7 @@ fn a_smaller_joint_wick_leaves_the_account_alive_at_the_closes() {
     // −5 %: 9,572.5 − 14,193 × (1/3) > 0
     let btc = bar(50_000.0, 50_000.0, 47_500.0, 49_000.0);
     let eth = bar(3_000.0, 3_000.0, 2_850.0, 2_950.0);
-    step(&mut v, HOUR, btc, eth);
+    joint_step(&mut v, HOUR, btc, eth);
     assert_eq!(kinds(&v), ["fill", "fill"]);
     // equity at the closes: 9,952.5 − 1,000 − 15 × 50 = 8,202.5
     assert!((v.snapshot().equity() - 8_202.5).abs() < 1e-6);
@@ -156,7 +156,7 @@ fn one_cross_position_among_two_symbols_liquidates_at_its_own_price() {
     )
     .unwrap();
     let flat_eth = bar(3_000.0, 3_010.0, 2_990.0, 3_000.0);
-    step(
+    joint_step(
         &mut v,
         0,
         bar(50_000.0, 50_100.0, 49_900.0, 50_000.0),
@@ -164,7 +164,7 @@ fn one_cross_position_among_two_symbols_liquidates_at_its_own_price() {
     );
     // wallet 10,000 − 25 = 9,975 backs the long alone: LP = (9,975 − 50,000) / (0.004 − 1)
     // = 40,185.74 (tier 1 at that notional)
-    step(
+    joint_step(
         &mut v,
         HOUR,
         bar(45_000.0, 45_000.0, 39_000.0, 41_000.0),
@@ -192,7 +192,7 @@ fn a_stop_inside_the_joint_wick_fires_first_and_the_rest_still_liquidates() {
     )
     .unwrap();
     let (btc, eth) = joint_wick();
-    step(&mut v, HOUR, btc, eth);
+    joint_step(&mut v, HOUR, btc, eth);
     // the stop at u = 4,000 / 7,500 = 0.533 comes before the shortfall (0.674): wallet
     // 9,952.5 − 4,000 − fee 23 = 5,929.5. ETH alone: 5,929.5 − 6,750u − 0.06 × (3,000 − 450u)
     // = 5,749.5 − 6,723u, 0 at u = 0.8552, ETH at 2,615.16 — still above its low of 2,550
@@ -238,7 +238,7 @@ mod streams {
                     price[s] = c;
                 }
                 let before = v.events().len();
-                step(&mut v, t as i64 * HOUR, bars[0], bars[1]);
+                joint_step(&mut v, t as i64 * HOUR, bars[0], bars[1]);
                 prop_assert!(v.account.is_conserved());
                 let quiet = v.events()[before..].iter().all(|e| matches!(e.kind, EventKind::Funding { .. } | EventKind::MarginCall { .. }));
                 if quiet && v.open_positions() > 0 {

@@ -27,6 +27,7 @@
 
 mod funding;
 mod joint;
+mod margin_call;
 mod resting;
 mod view;
 mod walk;
@@ -131,7 +132,9 @@ pub struct Venue {
     resting: Vec<Resting>,
     events: Vec<Event>,
     next_id: u64,
-    in_margin_call: bool,
+    /// per symbol in isolated margin (slot 0 for the account in cross): a margin call is
+    /// open ([`margin_call`])
+    in_margin_call: Vec<bool>,
     /// USDT, latest mark per symbol as `f64` (the account's `Decimal` marks are synced only
     /// before something is booked)
     marks: Vec<f64>,
@@ -192,7 +195,7 @@ impl Venue {
             resting,
             events,
             next_id: 1,
-            in_margin_call: false,
+            in_margin_call: vec![false; n],
             marks,
             shadow,
             levels,

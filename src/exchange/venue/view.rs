@@ -287,6 +287,28 @@ impl Venue {
         self.snapshot_of::<true>(log.wallets[k], &log.positions[k * n..(k + 1) * n], marks)
     }
 
+    /// The margin ratio of `log`'s state `k` at its step's worst point: each position at
+    /// its symbol's adverse mark extreme (`lows` for a long, `highs` for a short), together
+    /// in cross margin (`margin_call.rs`). `adverse` is a buffer.
+    pub fn logged_worst_ratio(
+        &self,
+        log: &AccountLog,
+        k: usize,
+        lows: &[f64],
+        highs: &[f64],
+        adverse: &mut Vec<f64>,
+    ) -> f64 {
+        let n = self.shadow.positions.len();
+        let positions = &log.positions[k * n..(k + 1) * n];
+        adverse.clear();
+        adverse.extend(positions.iter().enumerate().map(|(s, p)| match p {
+            Some(p) if p.sign < 0.0 => highs[s],
+            _ => lows[s],
+        }));
+        self.snapshot_of::<true>(log.wallets[k], positions, adverse)
+            .margin_ratio
+    }
+
     /// [`Venue::liquidation_price`] of `symbol` in `log`'s state `k`.
     pub fn logged_liquidation_price(&self, log: &AccountLog, k: usize, symbol: usize) -> f64 {
         let n = self.shadow.positions.len();

@@ -5,7 +5,6 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::resting::{Resting, trigger_level};
-use super::view::ShadowPosition;
 use super::{Event, EventKind, FillReason, Venue, round_to_tick};
 use crate::exchange::Side;
 use crate::exchange::account::{MarginMode, usdt};
@@ -41,7 +40,7 @@ impl Venue {
             || self.bar_reaches_a_level(symbol, last, mark);
         if !busy {
             self.marks[symbol] = mark.close;
-            self.check_margin_call(symbol, time);
+            self.check_margin_call(symbol, time, mark.low, mark.high);
             return;
         }
         self.open_bar(symbol, time, last, mark);
@@ -50,7 +49,7 @@ impl Venue {
         self.walk_path(symbol, time, last, mark);
         self.marks[symbol] = mark.close;
         self.settle_after_path(symbol, held, inside);
-        self.check_margin_call(symbol, time);
+        self.check_margin_call(symbol, time, mark.low, mark.high);
     }
 
     /// One bar of one symbol whose path is known at a finer timeframe: `last` and `mark` are
@@ -88,7 +87,12 @@ impl Venue {
             self.walk_path(symbol, time, l, m);
             self.marks[symbol] = m.close;
         }
-        self.check_margin_call(symbol, time);
+        let low = mark.iter().map(|m| m.low).fold(f64::INFINITY, f64::min);
+        let high = mark
+            .iter()
+            .map(|m| m.high)
+            .fold(f64::NEG_INFINITY, f64::max);
+        self.check_margin_call(symbol, time, low, high);
     }
 
     /// The bar's open: the mark moves there, a bar that opens through the liquidation price
@@ -387,84 +391,5 @@ impl Venue {
         for id in ids {
             self.cancel(time, id);
         }
-    }
-
-    /// Records a margin call when the ratio at the close rises through the threshold
-    /// (computed in `f64` from the shadow; the margin ratio is maintenance / margin balance,
-    /// per position in isolated margin, over the account in cross).
-    #[inline]
-    pub(super) fn check_margin_call(&mut self, symbol: usize, time: i64) {
-        // One comparison per position when every position has its margin-call price: the
-        // ratio is at or above θ exactly when the mark is at or past that price.
-        let mut above = false;
-        for (p, &mark) in self.shadow.positions.iter().zip(&self.marks) {
-            let Some(p) = p else { continue };
-            if p.margin_call.is_nan() {
-                return self.check_margin_call_exactly(symbol, time);
-            }
-            above |= if p.sign > 0.0 {
-                mark <= p.margin_call
-            } else {
-                mark >= p.margin_call
-            };
-        }
-        if !above || self.in_margin_call {
-            self.in_margin_call = above;
-            return;
-        }
-        self.check_margin_call_exactly(symbol, time);
-    }
-
-    /// [`Venue::check_margin_call`] from the maintenance margin itself, when a position has
-    /// no margin-call price or a call may be starting.
-    #[inline(never)]
-    pub(super) fn check_margin_call_exactly(&mut self, symbol: usize, time: i64) {
-        let sh = &self.shadow;
-        let threshold = self.config.margin_call_ratio;
-        // maintenance ≥ threshold × balance, compared without dividing (once per bar); the
-        // ratio itself is computed only when a call is recorded
-        let (mut above, mut reported) = (false, (0.0f64, 1.0f64));
-        let (mut maint_sum, mut upnl_sum) = (0.0, 0.0);
-        for (s, p) in sh.positions.iter().enumerate() {
-            let Some(ShadowPosition {
-                sign,
-                qty,
-                entry,
-                margin,
-                ..
-            }) = *p
-            else {
-                continue;
-            };
-            let mark = if self.marks[s] > 0.0 {
-                self.marks[s]
-            } else {
-                entry
-            };
-            let (maint, upnl) = (sh.maint(s, qty, mark), sign * qty * (mark - entry));
-            if self.config.mode == MarginMode::Isolated && maint >= threshold * (margin + upnl) {
-                above = true;
-                reported = (maint, margin + upnl);
-            }
-            maint_sum += maint;
-            upnl_sum += upnl;
-        }
-        if self.config.mode == MarginMode::Cross && maint_sum > 0.0 {
-            above = maint_sum >= threshold * (sh.wallet + upnl_sum);
-            reported = (maint_sum, sh.wallet + upnl_sum);
-        }
-        if above && !self.in_margin_call {
-            let ratio = if reported.1 > 0.0 {
-                reported.0 / reported.1
-            } else {
-                f64::INFINITY
-            };
-            self.events.push(Event {
-                time,
-                symbol,
-                kind: EventKind::MarginCall { ratio },
-            });
-        }
-        self.in_margin_call = above;
     }
 }
