@@ -1,29 +1,29 @@
-//! The simulated exchange: resting orders, and the work of one bar of one symbol.
+//! The simulated exchange: resting orders, and the work of one bar of one symbol (or, in
+//! cross margin over several symbols, of one step of all of them: `joint.rs`).
 //!
 //! Per bar, in this order (the contract of `fill.rs` says where within the bar):
-//! 1. funding due in the bar is settled at its open (before the path, so it moves the
-//!    liquidation price the path is checked against);
-//! 2. a bar that opens through the liquidation price liquidates there first; then market
+//! 1. a bar that opens through the liquidation price liquidates there first; then market
 //!    orders submitted before the bar fill at its open (plus slippage);
+//! 2. funding settlements are booked at their own times and marks (`funding.rs`): those at
+//!    the open after the open's fills, those inside the bar by the rule written there;
 //! 3. the path is walked: liquidation (mark path) and resting limit, stop-loss and take-profit
 //!    orders (last path) execute in path order, each fill re-evaluating what comes after it;
 //!    the two legs of a bracket cancel each other (OCO) and are cancelled with the position;
 //!    a liquidation cancels every open order of the liquidated symbols (all, in cross margin);
-//! 4. at the close, a margin call is recorded when the margin ratio crosses the threshold
-//!    upward.
+//! 4. a margin call is recorded when the margin ratio at the bar's worst point reaches the
+//!    threshold (`margin_call.rs`).
 //!
 //! Where a finer timeframe of the symbol is given, [`Venue::on_bar_detailed`] walks the fine
 //! bars' paths in order instead of guessing the coarse bar's.
 //!
 //! Everything that happens is an [`Event`]. In a bar where nothing happens the work is `f64`
 //! comparisons (see `benches/exchange.rs`); `Decimal` is used only when something is booked.
-//! Limits of this stage: one-way positions; in cross margin with several positions, each
-//! liquidation price is refreshed at each bar's open from the other symbols' latest marks.
-
+//! Limits of this stage: one-way positions.
 //!
-//! Rooms: [`resting`] (resting orders, brackets, cancels), [`view`] (the account's `f64`
-//! view, its log and snapshots), [`walk`] (the bar walk: funding, fills, liquidation and
-//! margin calls).
+//! Rooms: `resting.rs` (resting orders, brackets, cancels), `view.rs` (the account's `f64`
+//! view, its log and snapshots), `walk.rs` (one symbol's bar walk: fills, liquidation),
+//! `funding.rs` (where settlements are booked), `joint.rs` (cross margin over several
+//! symbols), `margin_call.rs`.
 
 mod funding;
 mod joint;
@@ -133,7 +133,7 @@ pub struct Venue {
     events: Vec<Event>,
     next_id: u64,
     /// per symbol in isolated margin (slot 0 for the account in cross): a margin call is
-    /// open ([`margin_call`])
+    /// open (`margin_call.rs`)
     in_margin_call: Vec<bool>,
     /// USDT, latest mark per symbol as `f64` (the account's `Decimal` marks are synced only
     /// before something is booked)
@@ -144,7 +144,7 @@ pub struct Venue {
     /// per symbol: what its active resting orders can do, refreshed when the orders change
     levels: Vec<Levels>,
     /// cross margin over several symbols: bars are gathered and the step walked jointly
-    /// ([`joint`])
+    /// (`joint.rs`)
     joint: bool,
     gathered: Vec<joint::Gathered>,
     gathered_funding: Vec<crate::market::Settlement>,

@@ -15,7 +15,7 @@ use crate::market::Settlement;
 impl Venue {
     /// One bar of one symbol: funding, market orders, the path, the margin check.
     /// `funding` holds the settlements falling in the bar, in time order (see the module
-    /// doc of [`super::funding`] for where each is booked).
+    /// doc of `funding.rs` for where each is booked).
     ///
     /// Most bars are quiet: no settlement, no market order waiting, no cross-margin
     /// liquidation prices to move, and a range that reaches neither the liquidation price
