@@ -55,6 +55,9 @@ pub struct StepBar<'a> {
     pub funding: &'a [Settlement],
     /// the last settlement's own rate (for the strategy and the risk layer's drift)
     pub last_rate: Option<(i64, f64)>,
+    /// the bar's path at a finer timeframe (`data.detail`): (ms per fine bar, last-price
+    /// bars, mark bars)
+    pub detail: Option<(i64, &'a [Ohlc], &'a [Ohlc])>,
 }
 
 /// The per-step account record: the running figures, kept every step, and (for a run's
@@ -324,8 +327,20 @@ impl Engine {
     #[inline(always)]
     fn take_bar(&mut self, open_time: i64, b: &StepBar<'_>) {
         let last = b.bar.ohlc();
-        self.venue
-            .on_bar(b.symbol, open_time, &last, &b.mark, b.funding);
+        match b.detail {
+            None => self
+                .venue
+                .on_bar(b.symbol, open_time, &last, &b.mark, b.funding),
+            Some((ms, fine_last, fine_mark)) => self.venue.on_bar_in_detail(
+                b.symbol,
+                open_time,
+                (&last, &b.mark),
+                b.funding,
+                ms,
+                fine_last,
+                fine_mark,
+            ),
+        }
         self.risk
             .observe(b.symbol, &last, b.mark.close, b.last_rate);
         // replayed signals were worked out from the bars already
@@ -616,6 +631,10 @@ pub fn step_bar<'a>(market: &'a MarketData, s: usize, at: usize, next: &mut usiz
         },
         funding,
         last_rate,
+        detail: h.detail.as_ref().map(|d| {
+            let (fine_last, fine_mark) = d.of(at);
+            (d.timeframe.ms(), fine_last, fine_mark)
+        }),
     }
 }
 

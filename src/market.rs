@@ -89,6 +89,51 @@ impl fmt::Display for Timeframe {
     }
 }
 
+/// One bar's prices. USDT
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ohlc {
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+}
+
+/// A symbol's bars at a finer timeframe than its trading bars (`data.detail`), so that the
+/// exchange walks their paths instead of guessing the trading bar's: trading bar `i` is
+/// covered by fine bars `i × per_bar .. (i + 1) × per_bar`, back to back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detail {
+    pub timeframe: Timeframe,
+    /// fine bars per trading bar
+    pub per_bar: usize,
+    /// last-price bars
+    pub last: Vec<Ohlc>,
+    /// mark-price bars, one per `last` bar
+    pub mark: Vec<Ohlc>,
+    /// where the fine marks come from
+    pub mark_source: MarkSource,
+}
+
+impl Detail {
+    /// The same timeframe and sources with no bars.
+    pub fn clone_empty(&self) -> Detail {
+        Detail {
+            timeframe: self.timeframe,
+            per_bar: self.per_bar,
+            last: Vec::new(),
+            mark: Vec::new(),
+            mark_source: self.mark_source,
+        }
+    }
+
+    /// The fine (last, mark) bars of trading bar `bar`.
+    #[inline]
+    pub fn of(&self, bar: usize) -> (&[Ohlc], &[Ohlc]) {
+        let span = bar * self.per_bar..(bar + 1) * self.per_bar;
+        (&self.last[span.clone()], &self.mark[span])
+    }
+}
+
 /// OHLCV bars of one symbol, one `Vec` per field, all the same length, in time order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Candles {
@@ -286,6 +331,8 @@ pub struct SymbolHistory {
     pub funding: AlignedFunding,
     /// Funding settlements that fell outside the candles' span or in a gap, so never apply.
     pub funding_dropped: usize,
+    /// the bars at a finer timeframe, when the spec asks for them (`data.detail`)
+    pub detail: Option<Detail>,
 }
 
 impl SymbolHistory {
@@ -309,6 +356,10 @@ impl SymbolHistory {
         let keep = f.bar.iter().take_while(|&&b| (b as usize) < bars).count();
         f.due.truncate(keep);
         f.bar.truncate(keep);
+        if let Some(d) = &mut self.detail {
+            d.last.truncate(bars * d.per_bar);
+            d.mark.truncate(bars * d.per_bar);
+        }
     }
 }
 
@@ -436,6 +487,7 @@ mod tests {
             mark_source: MarkSource::LastPrice,
             funding: AlignedFunding::default(),
             funding_dropped: 0,
+            detail: None,
         }
     }
 

@@ -230,6 +230,7 @@ impl Paper {
             mark,
             funding: &[],
             last_rate,
+            detail: None,
         });
         if self.pending.iter().all(Option::is_some) {
             self.run_step(out)?;

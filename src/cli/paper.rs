@@ -24,6 +24,13 @@ pub fn run(args: PaperArgs) -> Result<(), Failure> {
             args.spec.display()
         ))
     })?;
+    if let Some(fine) = spec.load.detail {
+        return Err(Failure::Work(format!(
+            "{}: data.detail = \"{fine}\": paper trading walks the bars it is fed; remove detail \
+             (a live feed of {fine} bars can be fed at timeframe = \"{fine}\")",
+            args.spec.display()
+        )));
+    }
     let mut paper = Paper::new(&spec, timeframe.ms());
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();

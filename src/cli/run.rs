@@ -57,6 +57,9 @@ pub fn terminal_summary(r: &RunResult) -> String {
         s.from,
         s.to
     );
+    for (symbol, detail) in &s.detail {
+        out += &format!("  detail      {symbol}: paths walked from {detail}\n");
+    }
     out += &format!(
         "  equity      {:.2} → {:.2} USDT ({}), CAGR {}\n",
         m.start_equity,

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::market::{
-    AlignedFunding, Candles, FundingSeries, MarkColumns, MarkSource, Settlement, SymbolHistory,
-    Timeframe,
+    AlignedFunding, Candles, Detail, FundingSeries, MarkColumns, MarkSource, Ohlc, Settlement,
+    SymbolHistory, Timeframe,
 };
 use check::{FundingFindings, GapPolicy};
 pub use error::{DataError, Result};
@@ -43,6 +43,8 @@ pub struct LoadOptions {
     pub from: Option<i64>,
     /// ms, keep bars opening before this time
     pub to: Option<i64>,
+    /// walk each trading bar's path from bars of this finer timeframe (`data.detail`)
+    pub detail: Option<Timeframe>,
 }
 
 /// One file, read and checked.
@@ -351,7 +353,7 @@ pub fn load_funding(spec: &str, options: &LoadOptions) -> Result<FundingSeries> 
 }
 
 /// Where one symbol's history is, as a spec names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SymbolSource {
     pub symbol: String,
     /// file, directory or glob of last-price candles
@@ -359,6 +361,11 @@ pub struct SymbolSource {
     /// mark-price candles; without them the last price stands in for mark
     pub mark: Option<String>,
     pub funding: Option<String>,
+    /// last-price candles at the detail timeframe or finer; default: `candles`
+    pub detail_candles: Option<String>,
+    /// mark-price candles at the detail timeframe or finer; default: `mark` when it is fine
+    /// enough, else the detail's last price stands in
+    pub detail_mark: Option<String>,
 }
 
 /// Loads one symbol: candles, mark and funding, cut to the date range, resampled to the
@@ -411,6 +418,24 @@ pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHi
         }
         None => (AlignedFunding::default(), 0),
     };
+    let detail = match options.detail {
+        Some(fine) => {
+            let default_mark = native_mark
+                .as_ref()
+                .map(|(m, tf, spec)| (m, *tf, spec.as_str()));
+            let native = (&native_candles, native_tf, src.candles.as_str());
+            Some(load_detail(
+                src,
+                options,
+                &candles,
+                timeframe,
+                fine,
+                native,
+                default_mark,
+            )?)
+        }
+        None => None,
+    };
     Ok(SymbolHistory {
         symbol: src.symbol.clone(),
         timeframe,
@@ -419,7 +444,165 @@ pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHi
         mark_source,
         funding,
         funding_dropped,
+        detail,
     })
+}
+
+/// Candles as loaded: the bars, their own timeframe, and the file spec they came from.
+type Native<'a> = (&'a Candles, Timeframe, &'a str);
+
+/// The bars of timeframe `fine` covering each of `candles` (of timeframe `tf`) back to back,
+/// from the symbol's detail files or, where none are given, from its own candles and mark
+/// (`default_mark`) resampled, when those are fine enough.
+fn load_detail(
+    src: &SymbolSource,
+    options: &LoadOptions,
+    candles: &Candles,
+    tf: Timeframe,
+    fine: Timeframe,
+    native: Native<'_>,
+    default_mark: Option<Native<'_>>,
+) -> Result<Detail> {
+    let (from, to) = (
+        options.from.unwrap_or(i64::MIN),
+        options.to.unwrap_or(i64::MAX),
+    );
+    if fine.ms() >= tf.ms() || tf.ms() % fine.ms() != 0 {
+        let message = format!("data.detail = \"{fine}\" must divide the {tf} trading bars");
+        return Err(DataError::Layout {
+            file: src.candles.clone(),
+            message,
+        });
+    }
+    let loaded;
+    let (last_native, last_tf, last_file) = match &src.detail_candles {
+        Some(spec) => {
+            loaded = load_candles(spec, options)?;
+            (&loaded.candles, loaded.timeframe, spec.as_str())
+        }
+        None => native,
+    };
+    if fine.ms() % last_tf.ms() != 0 {
+        let message = format!(
+            "these candles are {last_tf}, too coarse for data.detail = \"{fine}\": give \
+             data.symbols.detail_candles at {fine} or finer"
+        );
+        return Err(DataError::Layout {
+            file: last_file.into(),
+            message,
+        });
+    }
+    let mut last = last_native.clone();
+    last.retain_range(from, to);
+    let last = to_timeframe(&last, last_tf, fine, last_file)?;
+    let mark_loaded;
+    let mark_native = match &src.detail_mark {
+        Some(spec) => {
+            mark_loaded = load_candles(spec, options)?;
+            Some((&mark_loaded.candles, mark_loaded.timeframe, spec.as_str()))
+        }
+        None => default_mark.filter(|m| fine.ms() % m.1.ms() == 0),
+    };
+    let mark = match mark_native {
+        Some((m, mtf, file)) => {
+            let mut m = m.clone();
+            m.retain_range(from, to);
+            Some(to_timeframe(&m, mtf, fine, file)?)
+        }
+        None => None,
+    };
+    let per_bar = (tf.ms() / fine.ms()) as usize;
+    let last_bars = covering(candles, tf, &last, fine, last_file)?;
+    let (mark_bars, mark_source) = match &mark {
+        Some(m) => {
+            let (bars, missing) = aligned_marks(candles, per_bar, fine, &last_bars, m);
+            let source = match missing {
+                0 => MarkSource::MarkCandles,
+                n => MarkSource::Partial { missing: n },
+            };
+            (bars, source)
+        }
+        None => (last_bars.clone(), MarkSource::LastPrice),
+    };
+    Ok(Detail {
+        timeframe: fine,
+        per_bar,
+        last: last_bars,
+        mark: mark_bars,
+        mark_source,
+    })
+}
+
+/// The fine bars of every trading bar, in order, checked to cover each one back to back
+/// (`per_bar` bars opening at its open, then every `fine` after).
+fn covering(
+    candles: &Candles,
+    tf: Timeframe,
+    fine_bars: &Candles,
+    fine: Timeframe,
+    file: &str,
+) -> Result<Vec<Ohlc>> {
+    let per_bar = (tf.ms() / fine.ms()) as usize;
+    let ranges = crate::market::covering_ranges(&candles.open_time, tf, &fine_bars.open_time);
+    let mut out = Vec::with_capacity(candles.len() * per_bar);
+    for (i, range) in ranges.into_iter().enumerate() {
+        let open = candles.open_time[i];
+        let complete = range.len() == per_bar
+            && fine_bars.open_time[range.clone()]
+                .iter()
+                .enumerate()
+                .all(|(j, &t)| t == open + j as i64 * fine.ms());
+        if !complete {
+            let message = format!(
+                "the detail bars do not cover the {tf} bar opening {}: {} of {per_bar} {fine} \
+                 bars found (set data.from / data.to inside the detail's span, or fill the gap)",
+                time::format_utc(open),
+                range.len()
+            );
+            return Err(DataError::Layout {
+                file: file.into(),
+                message,
+            });
+        }
+        out.extend(range.map(|j| Ohlc {
+            open: fine_bars.open[j],
+            high: fine_bars.high[j],
+            low: fine_bars.low[j],
+            close: fine_bars.close[j],
+        }));
+    }
+    Ok(out)
+}
+
+/// The mark bar opening with each fine last-price bar (`last`, covering `candles` back to
+/// back at `per_bar` bars of `fine` each); where there is none, the last price stands in and
+/// is counted.
+fn aligned_marks(
+    candles: &Candles,
+    per_bar: usize,
+    fine: Timeframe,
+    last: &[Ohlc],
+    mark: &Candles,
+) -> (Vec<Ohlc>, usize) {
+    let (mut out, mut missing, mut next) = (Vec::with_capacity(last.len()), 0, 0);
+    for (i, &open) in candles.open_time.iter().enumerate() {
+        for j in 0..per_bar {
+            let t = open + j as i64 * fine.ms();
+            next += mark.open_time[next..].partition_point(|&m| m < t);
+            if mark.open_time.get(next) == Some(&t) {
+                out.push(Ohlc {
+                    open: mark.open[next],
+                    high: mark.high[next],
+                    low: mark.low[next],
+                    close: mark.close[next],
+                });
+            } else {
+                missing += 1;
+                out.push(last[i * per_bar + j]);
+            }
+        }
+    }
+    (out, missing)
 }
 
 fn to_timeframe(candles: &Candles, from: Timeframe, to: Timeframe, file: &str) -> Result<Candles> {

@@ -268,6 +268,7 @@ impl SynthSeries {
             mark_source: MarkSource::MarkCandles,
             funding,
             funding_dropped: 0,
+            detail: None,
         }
     }
 }

@@ -25,14 +25,7 @@
 //! - **Slippage** ([`Slippage`]) moves every taker fill against the trader; liquidation fills
 //!   take [`LIQUIDATION_SLIPPAGE_FACTOR`] times the model's slippage (never better than LP).
 
-/// One bar's prices. USDT
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Ohlc {
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-}
+pub use crate::market::Ohlc;
 
 /// Which extreme a bar's path visits first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -56,6 +56,10 @@ pub struct Summary {
     pub mark_price: BTreeMap<String, String>,
     /// funding settlements outside the candles (never applied), per symbol
     pub funding_dropped: BTreeMap<String, usize>,
+    /// per symbol, the finer bars each bar's path was walked from (`data.detail`), with the
+    /// source of their mark; absent without detail
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub detail: BTreeMap<String, String>,
     #[serde(flatten)]
     pub metrics: Metrics,
     /// risk-layer decisions: rule → action → count
@@ -131,6 +135,15 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
             .symbols
             .iter()
             .map(|h| (h.symbol.clone(), h.funding_dropped))
+            .collect(),
+        detail: market
+            .symbols
+            .iter()
+            .filter_map(|h| {
+                let d = h.detail.as_ref()?;
+                let text = format!("{} bars; mark: {}", d.timeframe, mark_source(d.mark_source));
+                Some((h.symbol.clone(), text))
+            })
             .collect(),
         metrics,
         risk_events: engine.risk.audit().counts(),

@@ -68,6 +68,8 @@ pub struct RawData {
     pub to: Option<String>,
     /// "fail" (default) or "allow"
     pub gaps: Option<String>,
+    /// walk each bar's path from bars of this finer timeframe ("1m")
+    pub detail: Option<String>,
     pub symbols: Vec<RawSymbol>,
 }
 
@@ -78,6 +80,10 @@ pub struct RawSymbol {
     pub candles: String,
     pub mark: Option<String>,
     pub funding: Option<String>,
+    /// last-price candles for `data.detail` (default: `candles`)
+    pub detail_candles: Option<String>,
+    /// mark-price candles for `data.detail` (default: `mark`, when fine enough)
+    pub detail_mark: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -435,6 +441,29 @@ impl RawData {
                 )
             })?),
         };
+        let detail = match &self.detail {
+            None => None,
+            Some(t) => {
+                let fine = Timeframe::parse(t).ok_or_else(|| {
+                    src.error(
+                        "data.detail",
+                        format!(
+                            "unknown timeframe {t:?}; known: {}",
+                            Timeframe::known_names()
+                        ),
+                    )
+                })?;
+                if let Some(tf) = timeframe
+                    && (fine.ms() >= tf.ms() || tf.ms() % fine.ms() != 0)
+                {
+                    return Err(src.error(
+                        "data.detail",
+                        format!("{fine} must be finer than data.timeframe = {tf} and divide it"),
+                    ));
+                }
+                Some(fine)
+            }
+        };
         let date = |field: &str, text: &Option<String>| -> Result<Option<i64>, SpecError> {
             text.as_deref()
                 .map(|t| {
@@ -498,13 +527,30 @@ impl RawData {
                     .as_deref()
                     .map(|f| path("funding", f))
                     .transpose()?,
+                detail_candles: s
+                    .detail_candles
+                    .as_deref()
+                    .map(|f| path("detail_candles", f))
+                    .transpose()?,
+                detail_mark: s
+                    .detail_mark
+                    .as_deref()
+                    .map(|f| path("detail_mark", f))
+                    .transpose()?,
             });
+            if detail.is_none() && (s.detail_candles.is_some() || s.detail_mark.is_some()) {
+                return Err(src.error(
+                    "data.symbols.detail_candles",
+                    "detail files are given but data.detail (their timeframe) is not set",
+                ));
+            }
         }
         let load = LoadOptions {
             gaps,
             timeframe,
             from,
             to,
+            detail,
             ..LoadOptions::default()
         };
         Ok((symbols, load))

@@ -103,6 +103,19 @@ impl Sweep {
                 field: format!("sweep.montecarlo.{key}"),
                 message,
             })?;
+        if let (Some(mc), Some(fine)) = (&montecarlo, base.load.detail)
+            && mc.method == montecarlo::Method::Synth
+        {
+            return Err(SweepError::Spec(SpecError {
+                file: file.display().to_string(),
+                line: spec::line_of_key(&text, "sweep.montecarlo.method"),
+                field: "sweep.montecarlo.method".into(),
+                message: format!(
+                    "synthetic paths have no {fine} bars inside their bars (data.detail): use \
+                     method = \"block_bootstrap\", whose paths carry the history's detail"
+                ),
+            }));
+        }
         // the report's heatmap axes must be swept paths
         let axes: Vec<String> = grid.axes.iter().map(|a| a.path.clone()).collect();
         for (key, value) in [

@@ -35,7 +35,8 @@ use serde::Deserialize;
 
 use crate::data::synth::{self, SynthConfig, SynthSymbol};
 use crate::market::{
-    AlignedFunding, Candles, MarkColumns, MarketData, Settlement, SymbolHistory, Timeframe,
+    AlignedFunding, Candles, Detail, MarkColumns, MarketData, Ohlc, Settlement, SymbolHistory,
+    Timeframe,
 };
 
 /// How paths are made.
@@ -252,6 +253,7 @@ fn empty_like(h: &SymbolHistory) -> SymbolHistory {
         mark_source: h.mark_source,
         funding: AlignedFunding::default(),
         funding_dropped: 0,
+        detail: None,
     }
 }
 
@@ -294,6 +296,7 @@ fn resample_symbol(
     scaled(&mut mark.high, &m.high);
     scaled(&mut mark.low, &m.low);
     scaled(&mut mark.close, &m.close);
+    resample_detail(h, mapping, scales, &mut out.detail);
     // the rate in force at each history bar, then the history's schedule with those rates
     let f = &h.funding;
     in_force.clear();
@@ -317,6 +320,29 @@ fn resample_symbol(
             let mark = mark.open[bar];
             funding.push(f.bar[k], Settlement { time, rate, mark });
         }
+    }
+}
+
+/// A path bar's finer bars (`data.detail`): its source bar's, scaled by the same factor, so
+/// the path keeps each bar's intrabar shape.
+fn resample_detail(h: &SymbolHistory, mapping: &[u32], scales: &[f64], out: &mut Option<Detail>) {
+    let Some(d) = &h.detail else {
+        *out = None;
+        return;
+    };
+    let o = out.get_or_insert_with(|| d.clone_empty());
+    o.last.clear();
+    o.mark.clear();
+    let times = |b: &Ohlc, k: f64| Ohlc {
+        open: b.open * k,
+        high: b.high * k,
+        low: b.low * k,
+        close: b.close * k,
+    };
+    for (&j, &scale) in mapping.iter().zip(scales) {
+        let (last, mark) = d.of(j as usize);
+        o.last.extend(last.iter().map(|b| times(b, scale)));
+        o.mark.extend(mark.iter().map(|b| times(b, scale)));
     }
 }
 
@@ -451,6 +477,7 @@ mod tests {
             mark_source: MarkSource::MarkCandles,
             funding,
             funding_dropped: 0,
+            detail: None,
         }])
     }
 

@@ -9,6 +9,7 @@
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
+mod detail;
 mod engine;
 mod loaders;
 mod paper;

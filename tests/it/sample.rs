@@ -13,6 +13,7 @@ fn source(symbol: &str) -> SymbolSource {
         candles: path(format!("{symbol}-1h.zip")),
         mark: Some(path(format!("{symbol}-1h-markPrice.zip"))),
         funding: Some(path(format!("{symbol}-fundingRate.zip"))),
+        ..SymbolSource::default()
     }
 }
 

@@ -194,6 +194,7 @@ fn one_minute_bars_resample_to_the_published_hours() {
             candles: fine.display().to_string(),
             mark: None,
             funding: None,
+            ..SymbolSource::default()
         };
         let rebuilt = data::load_symbol(&source, &options).unwrap().candles;
         let hourly = dir.join(format!("binance_um_{symbol}_1h.csv"));
@@ -225,6 +226,7 @@ fn real_symbol_aligns_mark_and_funding() {
         candles: path("binance_um_ETHUSDT_1h.csv"),
         mark: Some(path("binance_um_ETHUSDT_1h_mark.csv")),
         funding: Some(path("binance_um_ETHUSDT_funding_vision.csv")),
+        ..SymbolSource::default()
     };
     let eth = data::load_symbol(&source, &LoadOptions::default()).unwrap();
     // Trade bars from 2019-11-27 07:00 (56,713 of them); mark bars from 2019-12-23 11:00 to

@@ -34,11 +34,7 @@ impl Venue {
         if self.joint {
             return self.gather(symbol, last, mark, funding);
         }
-        let busy = !funding.is_empty()
-            || self.levels[symbol].market
-            || (self.config.mode == MarginMode::Cross && self.open_positions() > 1)
-            || self.bar_reaches_a_level(symbol, last, mark);
-        if !busy {
+        if self.is_quiet(symbol, last, mark, funding) {
             self.marks[symbol] = mark.close;
             self.check_margin_call(symbol, time, mark.low, mark.high);
             return;
@@ -50,6 +46,45 @@ impl Venue {
         self.marks[symbol] = mark.close;
         self.settle_after_path(symbol, held, inside);
         self.check_margin_call(symbol, time, mark.low, mark.high);
+    }
+
+    /// No settlement, no market order waiting, no cross-margin liquidation prices to move,
+    /// and a range that reaches neither the liquidation price nor any resting order's level.
+    #[inline(always)]
+    fn is_quiet(&self, symbol: usize, last: &Ohlc, mark: &Ohlc, funding: &[Settlement]) -> bool {
+        funding.is_empty()
+            && !self.levels[symbol].market
+            && (self.config.mode != MarginMode::Cross || self.open_positions() <= 1)
+            && !self.bar_reaches_a_level(symbol, last, mark)
+    }
+
+    /// [`Venue::on_bar`] for a bar whose path is known from finer bars (`fine_last`,
+    /// `fine_mark`, each `fine_ms` long, covering it back to back): a quiet bar is as in
+    /// `on_bar` (its range reaches nothing, so neither do its fine bars'); any other walks
+    /// the fine bars ([`Venue::on_bar_detailed`]). In cross margin over several symbols the
+    /// coarse bar is gathered for the joint walk (`joint.rs`), whose paths are the coarse
+    /// bars'.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_bar_in_detail(
+        &mut self,
+        symbol: usize,
+        time: i64,
+        bar: (&Ohlc, &Ohlc),
+        funding: &[Settlement],
+        fine_ms: i64,
+        fine_last: &[Ohlc],
+        fine_mark: &[Ohlc],
+    ) {
+        let (last, mark) = bar;
+        if self.joint {
+            return self.gather(symbol, last, mark, funding);
+        }
+        if self.is_quiet(symbol, last, mark, funding) {
+            self.marks[symbol] = mark.close;
+            self.check_margin_call(symbol, time, mark.low, mark.high);
+            return;
+        }
+        self.on_bar_detailed(symbol, time, fine_ms, fine_last, fine_mark, funding);
     }
 
     /// One bar of one symbol whose path is known at a finer timeframe: `last` and `mark` are
