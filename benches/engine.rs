@@ -16,7 +16,10 @@
 //! - `engine/sma_cross_trading`: the same with the curve but without the drawdown kill
 //!   switch: on this market the default rules stop the bot for good (30 % drawdown) early,
 //!   after which most steps are flat and refused; here it trades to the end;
-//! - `engine/core_hedge`: two symbols (bar-steps = 2 × steps), cross margin.
+//! - `engine/core_hedge`: two symbols (bar-steps = 2 × steps), cross margin;
+//! - `engine/sma_cross_1h_detail_1m`: `sma_cross_trading` on the same minutes gathered into
+//!   1h bars, each bar's path walked from its 60 minutes (`data.detail = "1m"`) whenever it
+//!   reaches a level; throughput counted in detail (1m) bars (issue: ≥ 2 million/s).
 
 use std::hint::black_box;
 
@@ -26,7 +29,7 @@ use criterion::{
 };
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::engine::{Engine, run_history};
-use perpsim::market::{MarketData, SymbolHistory, Timeframe};
+use perpsim::market::{Detail, MarkSource, MarketData, Ohlc, SymbolHistory, Timeframe};
 use perpsim::spec::{self, RunSpec};
 
 const BARS: usize = 1_000_000;
@@ -47,6 +50,60 @@ fn market() -> MarketData {
         h.truncate(BARS);
     }
     MarketData::new(histories)
+}
+
+/// `minutes` gathered into 1h bars, with the minutes as their detail.
+fn hourly_with_detail(minutes: &SymbolHistory) -> SymbolHistory {
+    let (c, m) = (&minutes.candles, &minutes.mark);
+    let hours = c.len() / 60;
+    let mut h = minutes.clone();
+    h.truncate(hours * 60);
+    let ohlc = |o: &[f64], hi: &[f64], lo: &[f64], cl: &[f64], i: usize| Ohlc {
+        open: o[i],
+        high: hi[i],
+        low: lo[i],
+        close: cl[i],
+    };
+    let last: Vec<Ohlc> = (0..hours * 60)
+        .map(|i| ohlc(&c.open, &c.high, &c.low, &c.close, i))
+        .collect();
+    let mark: Vec<Ohlc> = (0..hours * 60)
+        .map(|i| ohlc(&m.open, &m.high, &m.low, &m.close, i))
+        .collect();
+    let gather = |bars: &[Ohlc], k: usize| {
+        let b = &bars[k * 60..(k + 1) * 60];
+        Ohlc {
+            open: b[0].open,
+            high: b.iter().map(|x| x.high).fold(f64::MIN, f64::max),
+            low: b.iter().map(|x| x.low).fold(f64::MAX, f64::min),
+            close: b[59].close,
+        }
+    };
+    h.timeframe = Timeframe::HOUR;
+    h.candles = perpsim::market::Candles::with_capacity(hours);
+    (h.mark.open, h.mark.high, h.mark.low, h.mark.close) = Default::default();
+    for k in 0..hours {
+        let b = gather(&last, k);
+        let volume = c.volume[k * 60..(k + 1) * 60].iter().sum();
+        h.candles
+            .push(c.open_time[k * 60], b.open, b.high, b.low, b.close, volume);
+        let mk = gather(&mark, k);
+        h.mark.open.push(mk.open);
+        h.mark.high.push(mk.high);
+        h.mark.low.push(mk.low);
+        h.mark.close.push(mk.close);
+    }
+    for bar in &mut h.funding.bar {
+        *bar /= 60;
+    }
+    h.detail = Some(Detail {
+        timeframe: Timeframe::MINUTE,
+        per_bar: 60,
+        last,
+        mark,
+        mark_source: MarkSource::MarkCandles,
+    });
+    h
 }
 
 /// A spec naming the sample's files (checked to exist) whose history is replaced in memory.
@@ -103,9 +160,10 @@ fn runs(
     market: &MarketData,
     keep: bool,
 ) {
+    let timeframe = market.symbols[0].timeframe.ms();
     group.bench_function(name, |b| {
         b.iter_batched(
-            || Engine::new(spec, 60_000, keep),
+            || Engine::new(spec, timeframe, keep),
             |mut engine| {
                 run_history(&mut engine, market);
                 engine
@@ -163,6 +221,15 @@ fn bench(c: &mut Criterion) {
     );
     group.throughput(Throughput::Elements(2 * BARS as u64));
     runs(&mut group, "engine/core_hedge", &hedge, &market, true);
+    let detailed = MarketData::new(vec![hourly_with_detail(&one.symbols[0])]);
+    group.throughput(Throughput::Elements(BARS as u64));
+    runs(
+        &mut group,
+        "engine/sma_cross_1h_detail_1m",
+        &trading,
+        &detailed,
+        true,
+    );
     group.finish();
 }
 

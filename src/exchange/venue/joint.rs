@@ -58,6 +58,7 @@ fn at(path: &[f64; 4], u: f64) -> f64 {
 
 impl Venue {
     /// Keeps `symbol`'s bar for the step's joint walk.
+    #[inline(always)]
     pub(super) fn gather(
         &mut self,
         symbol: usize,
@@ -65,8 +66,11 @@ impl Venue {
         mark: &Ohlc,
         funding: &[Settlement],
     ) {
+        (self.step_low[symbol], self.step_high[symbol]) = (mark.low, mark.high);
         let start = self.gathered_funding.len();
-        self.gathered_funding.extend_from_slice(funding);
+        if !funding.is_empty() {
+            self.gathered_funding.extend_from_slice(funding);
+        }
         self.gathered.push(Gathered {
             symbol,
             last: *last,
@@ -77,72 +81,83 @@ impl Venue {
 
     /// Ends a step opening at `time`: walks the bars gathered in cross margin over several
     /// symbols (see the module doc); nothing otherwise.
-    #[inline]
+    #[inline(always)]
     pub fn end_step(&mut self, time: i64) {
-        if self.gathered.is_empty() {
-            return;
+        if self.joint && !self.gathered.is_empty() {
+            self.end_joint_step(time);
         }
-        let bars = std::mem::take(&mut self.gathered);
-        let funding = std::mem::take(&mut self.gathered_funding);
-        if self.step_is_quiet(&bars) {
-            for b in &bars {
-                self.marks[b.symbol] = b.mark.close;
+    }
+
+    fn end_joint_step(&mut self, time: i64) {
+        let (maint, balance) = self.adverse_figures();
+        if self.step_is_quiet(balance - maint) {
+            // nothing to book: the marks move to the closes, the figures at the extremes
+            // serve the margin-call check as they are
+            for g in &self.gathered {
+                let close = g.mark.close;
+                self.marks[g.symbol] = close;
+                (self.step_low[g.symbol], self.step_high[g.symbol]) = (close, close);
             }
+            self.gathered.clear();
+            self.check_account_margin_call(time, maint, balance);
         } else {
+            let bars = std::mem::take(&mut self.gathered);
+            let funding = std::mem::take(&mut self.gathered_funding);
             self.walk_step(time, &bars, &funding);
+            let (maint, balance) = self.adverse_figures();
+            self.check_account_margin_call(time, maint, balance);
+            for b in &bars {
+                let close = b.mark.close;
+                (self.step_low[b.symbol], self.step_high[b.symbol]) = (close, close);
+            }
+            self.gathered = bars;
+            self.gathered.clear();
+            self.gathered_funding = funding;
+            self.gathered_funding.clear();
         }
         if self.open_positions() > 1 {
             self.refresh_cross_liquidation_prices();
         }
-        self.check_account_margin_call(time, |s| {
-            bars.iter()
-                .find(|b| b.symbol == s)
-                .map(|b| (b.mark.low, b.mark.high))
-        });
-        self.gathered = bars;
-        self.gathered.clear();
-        self.gathered_funding = funding;
-        self.gathered_funding.clear();
     }
 
     /// No settlement, no market order, no resting level in reach, and the account above its
-    /// maintenance margin with every position at its adverse extreme.
-    fn step_is_quiet(&self, bars: &[Gathered]) -> bool {
-        for b in bars {
-            let s = b.symbol;
-            let l = &self.levels[s];
-            if b.funding.0 != b.funding.1
-                || l.market
-                || b.last.low <= l.highest_below
-                || b.last.high >= l.lowest_above
-            {
-                return false;
-            }
-        }
-        self.headroom(|s| {
-            bars.iter()
-                .find(|b| b.symbol == s)
-                .map(|b| (b.mark.low, b.mark.high))
-        }) > 0.0
+    /// maintenance margin (`room` > 0) with every position at its adverse extreme.
+    fn step_is_quiet(&self, room: f64) -> bool {
+        room > 0.0
+            && self.gathered.iter().all(|b| {
+                let l = &self.levels[b.symbol];
+                b.funding.0 == b.funding.1
+                    && !l.market
+                    && b.last.low > l.highest_below
+                    && b.last.high < l.lowest_above
+            })
     }
 
-    /// The account's margin balance less its maintenance margin (USDT) with each position
-    /// at its adverse extreme where `range(symbol)` gives its bar's (low, high), else at its
-    /// latest mark.
-    pub(super) fn headroom(&self, range: impl Fn(usize) -> Option<(f64, f64)>) -> f64 {
+    /// The account's maintenance margin and margin balance (USDT) with every position at
+    /// its adverse extreme over the step's gathered bars (`step_low`, `step_high`; a symbol
+    /// without a bar at its latest mark, or its entry before any).
+    pub(super) fn adverse_figures(&self) -> (f64, f64) {
+        let (mut maint, mut balance) = (0.0, self.shadow.wallet);
+        for (s, p) in self.shadow.positions.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mark = if p.sign > 0.0 {
+                self.step_low[s]
+            } else {
+                self.step_high[s]
+            };
+            let mark = if mark > 0.0 { mark } else { p.entry };
+            maint += self.shadow.maint(s, p.qty, mark);
+            balance += p.sign * p.qty * (mark - p.entry);
+        }
+        (maint, balance)
+    }
+
+    /// The account's margin balance less its maintenance margin (USDT) at the current marks.
+    fn headroom_now(&self) -> f64 {
         let mut room = self.shadow.wallet;
         for (s, p) in self.shadow.positions.iter().enumerate() {
             let Some(p) = p else { continue };
-            let mark = match range(s) {
-                Some((low, high)) => {
-                    if p.sign > 0.0 {
-                        low
-                    } else {
-                        high
-                    }
-                }
-                None => self.mark_or_entry(s, p.entry),
-            };
+            let mark = self.mark_or_entry(s, p.entry);
             room += p.sign * p.qty * (mark - p.entry) - self.shadow.maint(s, p.qty, mark);
         }
         room
@@ -154,11 +169,6 @@ impl Venue {
         } else {
             entry
         }
-    }
-
-    /// The account's margin balance less its maintenance margin at the current marks. USDT
-    fn headroom_now(&self) -> f64 {
-        self.headroom(|_| None)
     }
 
     /// The joint walk of one step (the module doc's steps 1–3, and the receipts of step 4).
@@ -322,7 +332,8 @@ impl Venue {
         None
     }
 
-    /// [`Venue::headroom`] with each gathered symbol's mark at time `u` on its path.
+    /// The account's margin balance less its maintenance margin with each gathered symbol's
+    /// mark at time `u` on its path.
     fn headroom_along(&self, bars: &[Gathered], paths: &[[f64; 4]], u: f64) -> f64 {
         let mut room = self.shadow.wallet;
         for (s, p) in self.shadow.positions.iter().enumerate() {

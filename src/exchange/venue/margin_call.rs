@@ -20,7 +20,7 @@ use crate::exchange::account::MarginMode;
 impl Venue {
     /// The margin-call check after `symbol`'s bar, whose mark ranged over `[low, high]`:
     /// one comparison with the position's margin-call price unless a call may be starting.
-    #[inline]
+    #[inline(always)]
     pub(super) fn check_margin_call(&mut self, symbol: usize, time: i64, low: f64, high: f64) {
         let slot = self.call_slot(symbol);
         let Some(p) = self.shadow.positions[symbol] else {
@@ -65,28 +65,11 @@ impl Venue {
         self.record_margin_call(symbol, time, maint, balance);
     }
 
-    /// The account's check in cross margin over several symbols, with each position at its
-    /// adverse extreme where `range(symbol)` gives its bar's mark (low, high).
-    pub(super) fn check_account_margin_call(
-        &mut self,
-        time: i64,
-        range: impl Fn(usize) -> Option<(f64, f64)>,
-    ) {
-        let (mut maint, mut balance) = (0.0, self.shadow.wallet);
-        let mut first = None;
-        for (s, p) in self.shadow.positions.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let mark = match range(s) {
-                Some((low, _)) if p.sign > 0.0 => low,
-                Some((_, high)) => high,
-                None if self.marks[s] > 0.0 => self.marks[s],
-                None => p.entry,
-            };
-            maint += self.shadow.maint(s, p.qty, mark);
-            balance += p.sign * p.qty * (mark - p.entry);
-            first.get_or_insert(s);
-        }
-        match first {
+    /// The account's check in cross margin over several symbols, from its maintenance margin
+    /// and margin balance with every position at its adverse extreme
+    /// ([`Venue::adverse_figures`]).
+    pub(super) fn check_account_margin_call(&mut self, time: i64, maint: f64, balance: f64) {
+        match self.shadow.positions.iter().position(Option::is_some) {
             Some(s) => self.record_margin_call(s, time, maint, balance),
             None => self.in_margin_call[0] = false,
         }

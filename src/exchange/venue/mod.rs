@@ -148,6 +148,10 @@ pub struct Venue {
     joint: bool,
     gathered: Vec<joint::Gathered>,
     gathered_funding: Vec<crate::market::Settlement>,
+    /// per symbol, the mark's low and high over the step being gathered (its latest mark
+    /// when it has no bar in it)
+    step_low: Vec<f64>,
+    step_high: Vec<f64>,
 }
 
 impl Venue {
@@ -202,6 +206,8 @@ impl Venue {
             joint: config_joint,
             gathered: Vec::new(),
             gathered_funding: Vec::new(),
+            step_low: vec![0.0; n],
+            step_high: vec![0.0; n],
         }
     }
 
