@@ -1,20 +1,17 @@
 //! The exchange's per-bar work for one open position with a resting stop-loss and take-profit
-//! (issue: ≤ 20 ns per bar per symbol on one core, no allocation per bar): both path walks
-//! (last and mark), the stop / take-profit / liquidation checks in path order, and
-//! mark-to-market with a running drawdown, all in `f64`.
+//! (issue: ≤ 20 ns per bar per symbol on one core, no allocation per bar): every bar through
+//! `Venue::on_bar` (funding, market orders, the path's levels, the margin-call check).
 //!
 //! Regime: 500,000 synthetic 1m bars of one symbol (last and mark candles), one thread; the
 //! position's exits sit far enough away that it stays open (the steady state of a held
-//! position), and a second case with exits close enough to fire now and then.
-
-use std::hint::black_box;
+//! position).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::exchange::Side;
 use perpsim::exchange::account::MarginMode;
 use perpsim::exchange::fill::Slippage;
-use perpsim::exchange::fill::{Guards, Ohlc, PathOrder, first_exit};
+use perpsim::exchange::fill::{Ohlc, PathOrder};
 use perpsim::exchange::venue::{Venue, VenueConfig};
 use perpsim::instrument::Instruments;
 use perpsim::market::Timeframe;
@@ -46,49 +43,10 @@ fn bars() -> (Vec<Ohlc>, Vec<Ohlc>) {
     )
 }
 
-/// One bar per iteration of the inner loop: the exit check and mark-to-market.
-fn walk(last: &[Ohlc], mark: &[Ohlc], guards: &Guards) -> (usize, f64) {
-    let (wallet, qty, entry) = (10_000.0, 0.2, 42_000.0);
-    let (mut peak, mut max_drawdown, mut exits) = (f64::MIN, 0.0f64, 0usize);
-    for (l, m) in last.iter().zip(mark) {
-        if first_exit(l, m, guards, PathOrder::AdverseFirst).is_some() {
-            exits += 1;
-        }
-        let equity = wallet + qty * (m.close - entry);
-        peak = peak.max(equity);
-        max_drawdown = max_drawdown.max(1.0 - equity / peak);
-    }
-    (exits, max_drawdown)
-}
-
 fn bench(c: &mut Criterion) {
     let (last, mark) = bars();
     let mut group = c.benchmark_group("exchange_per_bar");
     group.throughput(Throughput::Elements(last.len() as u64));
-    let held = Guards {
-        side: 1,
-        stop_loss: Some(1_000.0),
-        take_profit: Some(10_000_000.0),
-        liquidation: Some(500.0),
-    };
-    group.bench_function("open_position_stop_tp_liq_mtm", |b| {
-        b.iter(|| walk(black_box(&last), black_box(&mark), black_box(&held)))
-    });
-    let near = Guards {
-        side: 1,
-        stop_loss: Some(40_000.0),
-        take_profit: Some(44_000.0),
-        liquidation: Some(38_000.0),
-    };
-    let (exits, _) = walk(&last, &mark, &near);
-    println!(
-        "near exits: a stop, take-profit or liquidation level is reached in {exits} of {} bars",
-        last.len()
-    );
-    group.bench_function("exits_near_the_price", |b| {
-        b.iter(|| walk(black_box(&last), black_box(&mark), black_box(&near)))
-    });
-
     // The whole venue: one long with a resting stop-loss and take-profit far from the price,
     // every bar through `Venue::on_bar` (funding, market orders, path, margin-call check).
     let venue = held_position(last[0].open);

@@ -226,6 +226,12 @@ pub struct Engine {
     /// venue events already reflected in `holdings`
     seen_events: usize,
     pub curve: Curve,
+    /// dated bracket tables taking over, in time order: (from, symbol, table's date, tiers)
+    brackets: Vec<(i64, usize, String, Vec<crate::instrument::Tier>)>,
+    /// the next of `brackets` to apply, and its time (`i64::MAX` when none is left)
+    next_brackets: (usize, i64),
+    /// the bracket tables put in force: (index in `brackets`, the step's open from which)
+    brackets_used: Vec<(usize, i64)>,
 }
 
 impl Engine {
@@ -281,7 +287,22 @@ impl Engine {
             ),
         };
         let n = names.len();
+        let mut brackets = Vec::new();
+        for (s, spec) in spec.instruments.iter().enumerate() {
+            let tables = spec.bracket_tables();
+            if tables.len() > 1 {
+                for (from, date, tiers) in tables {
+                    brackets.push((from, s, date.to_string(), tiers.to_vec()));
+                }
+            }
+        }
+        brackets.sort_by_key(|b| (b.0, b.1));
+        let next_brackets = (0, brackets.first().map_or(i64::MAX, |b| b.0));
+        let brackets_used = Vec::with_capacity(brackets.len());
         Engine {
+            brackets,
+            next_brackets,
+            brackets_used,
             venue,
             risk,
             strategy,
@@ -305,11 +326,51 @@ impl Engine {
     /// The market half of a step: the exchange walks the bars, the risk layer observes them
     /// and runs its guards, the account is recorded. Returns the equity at the close (USDT).
     pub fn advance(&mut self, open_time: i64, bars: &[StepBar<'_>]) -> f64 {
+        self.apply_brackets(open_time);
         self.begin_step(bars.len());
         for b in bars {
             self.take_bar(open_time, b);
         }
         self.end_market(open_time)
+    }
+
+    /// Puts in force the dated bracket tables due by a step opening at `open_time`: one
+    /// comparison on most steps.
+    #[inline(always)]
+    fn apply_brackets(&mut self, open_time: i64) {
+        if open_time >= self.next_brackets.1 {
+            self.apply_brackets_due(open_time);
+        }
+    }
+
+    #[inline(never)]
+    fn apply_brackets_due(&mut self, open_time: i64) {
+        let (mut k, _) = self.next_brackets;
+        while k < self.brackets.len() && self.brackets[k].0 <= open_time {
+            let (_, s, _, tiers) = &self.brackets[k];
+            self.venue.set_brackets(*s, tiers);
+            self.risk.set_brackets(*s, tiers);
+            // a later table due at the same step replaces this one before it is used
+            let brackets = &self.brackets;
+            let replaced = self
+                .brackets_used
+                .iter()
+                .rposition(|&(j, at)| at == open_time && brackets[j].1 == *s);
+            if let Some(i) = replaced {
+                self.brackets_used.remove(i);
+            }
+            self.brackets_used.push((k, open_time));
+            k += 1;
+        }
+        self.next_brackets = (k, self.brackets.get(k).map_or(i64::MAX, |b| b.0));
+    }
+
+    /// The dated bracket tables put in force over the run, in order: (symbol, the table's
+    /// date, the open of the step from which).
+    pub fn brackets_used(&self) -> impl Iterator<Item = (usize, &str, i64)> {
+        self.brackets_used
+            .iter()
+            .map(|&(k, from)| (self.brackets[k].1, self.brackets[k].2.as_str(), from))
     }
 
     /// Readies the per-symbol inputs for a step in which `present` symbols have a bar.
@@ -476,7 +537,16 @@ impl Engine {
         let mut marks = vec![0.0; n];
         let (mut lows, mut highs, mut adverse) = (vec![0.0; n], vec![0.0; n], Vec::new());
         let mut k = 0;
+        let mut table = 0;
         for i in 0..steps {
+            // the step's figures on the bracket table in force at it
+            while let Some(&(j, from)) = self.brackets_used.get(table)
+                && from <= market.clock[i]
+            {
+                let (_, s, _, tiers) = &self.brackets[j];
+                self.venue.set_view_brackets(*s, tiers);
+                table += 1;
+            }
             for s in 0..n {
                 let m = &market.symbols[s].mark;
                 match market.bar_at[s].get(i) {
@@ -526,6 +596,7 @@ impl Engine {
 pub fn run_history(engine: &mut Engine, market: &MarketData) {
     let mut funding_next = vec![0usize; market.symbols.len()];
     for (i, &open_time) in market.clock.iter().enumerate() {
+        engine.apply_brackets(open_time);
         for (s, next) in funding_next.iter_mut().enumerate() {
             match market.bar_at[s][i] {
                 // a symbol without a bar this step must not show the last one's
@@ -547,6 +618,7 @@ pub fn run_history(engine: &mut Engine, market: &MarketData) {
 pub fn run_history_together(engines: &mut [Engine], market: &MarketData) {
     let mut funding_next = vec![0usize; market.symbols.len()];
     for (i, &open_time) in market.clock.iter().enumerate() {
+        engines.iter_mut().for_each(|e| e.apply_brackets(open_time));
         for (s, next) in funding_next.iter_mut().enumerate() {
             match market.bar_at[s][i] {
                 NO_BAR => engines.iter_mut().for_each(|e| e.bars[s] = None),

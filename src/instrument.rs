@@ -141,10 +141,56 @@ pub struct InstrumentSpec {
     pub maker_fee: Decimal,
     /// fraction of filled notional, for orders that took liquidity
     pub taker_fee: Decimal,
+    /// the table in force now (since `brackets_from`)
+    pub brackets: Vec<Tier>,
+    /// the date (UTC) `brackets` took effect; needed with `dated_brackets`
+    #[serde(default)]
+    pub brackets_from: Option<String>,
+    /// earlier tables, oldest first, each in force from its date until the next one's
+    #[serde(default)]
+    pub dated_brackets: Vec<DatedBrackets>,
+}
+
+/// A bracket table of the past and the date it took effect.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatedBrackets {
+    /// UTC date or ISO time, "2021-03-26"
+    pub from: String,
     pub brackets: Vec<Tier>,
 }
 
+/// ms: a table's date, as [`crate::data::time::parse_text_time`] reads it.
+fn table_date(text: &str) -> Option<i64> {
+    crate::data::time::parse_text_time(text)
+}
+
 impl InstrumentSpec {
+    /// Every bracket table, oldest first, with the time (ms) from which it applies: the
+    /// oldest from the start of time (a run before its date uses the oldest record there
+    /// is), the current one last. One table, from the start of time, for an instrument
+    /// without dated tables.
+    pub fn bracket_tables(&self) -> Vec<(i64, &str, &[Tier])> {
+        let mut out: Vec<(i64, &str, &[Tier])> = Vec::new();
+        let dated = self
+            .dated_brackets
+            .iter()
+            .map(|t| (t.from.as_str(), t.brackets.as_slice()));
+        let current = (
+            self.brackets_from.as_deref().unwrap_or(""),
+            self.brackets.as_slice(),
+        );
+        for (k, (from, tiers)) in dated.chain(std::iter::once(current)).enumerate() {
+            let start = if k == 0 {
+                i64::MIN
+            } else {
+                table_date(from).unwrap_or(i64::MIN)
+            };
+            out.push((start, from, tiers));
+        }
+        out
+    }
+
     /// The tier holding `notional` (USDT, taken as its absolute value); past the last cap,
     /// the last tier.
     pub fn tier(&self, notional: Decimal) -> (usize, &Tier) {
@@ -192,11 +238,65 @@ impl InstrumentSpec {
                 ));
             }
         }
-        if self.brackets.is_empty() {
-            out.push("brackets: at least one tier is needed".into());
+        out.extend(table_problems("brackets", &self.brackets));
+        for (k, t) in self.dated_brackets.iter().enumerate() {
+            let key = format!("dated_brackets[{k}] (from {:?}) brackets", t.from);
+            out.extend(table_problems(&key, &t.brackets));
         }
-        let tiers: Vec<_> = self
-            .brackets
+        out.extend(self.date_problems());
+        out
+    }
+
+    /// The dates of the tables: readable, and strictly increasing to `brackets_from`.
+    fn date_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.dated_brackets.is_empty() {
+            return out;
+        }
+        let Some(current) = &self.brackets_from else {
+            out.push(
+                "brackets_from: with dated_brackets, the date the current brackets took \
+                 effect is needed (brackets_from = \"2024-05-30\")"
+                    .into(),
+            );
+            return out;
+        };
+        let dates = self
+            .dated_brackets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (format!("dated_brackets[{k}].from"), &t.from))
+            .chain(std::iter::once(("brackets_from".to_string(), current)));
+        let mut previous: Option<(i64, String, &String)> = None;
+        for (key, text) in dates {
+            let Some(at) = table_date(text) else {
+                out.push(format!(
+                    "{key} = {text:?}: not a date (2021-03-26) or ISO time"
+                ));
+                continue;
+            };
+            if let Some((before, before_key, before_text)) = &previous
+                && at <= *before
+            {
+                out.push(format!(
+                    "{key} = {text:?}: tables overlap: it must come after {before_key} = \
+                     {before_text:?} (oldest first, one table per date)"
+                ));
+            }
+            previous = Some((at, key, text));
+        }
+        out
+    }
+}
+
+/// The problems of one bracket table, named by `key`.
+fn table_problems(key: &str, brackets: &[Tier]) -> Vec<String> {
+    let mut out = Vec::new();
+    {
+        if brackets.is_empty() {
+            out.push(format!("{key}: at least one tier is needed"));
+        }
+        let tiers: Vec<_> = brackets
             .iter()
             .map(|t| {
                 (
@@ -210,15 +310,44 @@ impl InstrumentSpec {
             .collect();
         for p in tier_problems(&tiers) {
             out.push(format!(
-                "brackets tier {}: {} = {}: {}",
+                "{key} tier {}: {} = {}: {}",
                 p.tier + 1,
                 p.field,
                 p.value,
                 p.message
             ));
         }
-        out
     }
+    out
+}
+
+/// The line (1-based) of `text` a dated-table problem of `symbol` is about: the `k`-th
+/// `[[SYMBOL.dated_brackets]]` header for `dated_brackets[k]`, the symbol's `brackets_from`.
+fn line_of_problem(text: &str, symbol: &str, problem: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |l: &str| l.trim() == format!("[{symbol}]");
+    let section = lines.iter().position(|l| header(l))?;
+    if problem.starts_with("brackets_from") {
+        let found = lines[section..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("brackets_from"))?;
+        return Some(section + found + 1);
+    }
+    let k: usize = problem
+        .strip_prefix("dated_brackets[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()?;
+    let table = format!("[[{symbol}.dated_brackets]]");
+    let (line, _) = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == table)
+        .nth(k)?;
+    // a date's problem points at the table's `from`, the line after its header
+    let at_from = problem.contains("].from ");
+    Some(line + 1 + usize::from(at_from))
 }
 
 /// All instruments of one file: per symbol, and a `default` for the rest.
@@ -255,11 +384,12 @@ impl Instruments {
             toml::from_str(text).map_err(|e| format!("{source}: {e}"))?;
         let mut problems = Vec::new();
         for (symbol, spec) in &table {
-            problems.extend(
-                spec.problems()
-                    .into_iter()
-                    .map(|p| format!("[{symbol}] {p}")),
-            );
+            problems.extend(spec.problems().into_iter().map(|p| {
+                match line_of_problem(text, symbol, &p) {
+                    Some(line) => format!("line {line}: [{symbol}] {p}"),
+                    None => format!("[{symbol}] {p}"),
+                }
+            }));
         }
         if !problems.is_empty() {
             return Err(format!("{source}: {}", problems.join("; ")));
@@ -385,6 +515,96 @@ brackets = [
         let typo = bad.replace("taker_fee", "taker_fe");
         let err = Instruments::parse(&typo, "x.toml").unwrap_err();
         assert!(err.contains("unknown field `taker_fe`"), "{err}");
+    }
+
+    /// A file holding XUSDT with its current table from 2024-05-30 and `dated` before it.
+    fn dated(dated: &str) -> String {
+        format!(
+            r#"
+[XUSDT]
+tick_size = "0.1"
+lot_size = "0.001"
+min_notional = "5"
+maker_fee = "0.0002"
+taker_fee = "0.0005"
+brackets = [
+    {{ floor = "0", cap = "50000", max_leverage = 125, maint_margin_rate = "0.004", maint_amount = "0" }},
+    {{ floor = "50000", cap = "1000000", max_leverage = 100, maint_margin_rate = "0.005", maint_amount = "50" }},
+]
+brackets_from = "2024-05-30"
+{dated}"#
+        )
+    }
+
+    const TABLE_2021: &str = r#"
+[[XUSDT.dated_brackets]]
+from = "2021-03-26"
+brackets = [
+    { floor = "0", cap = "10000", max_leverage = 100, maint_margin_rate = "0.005", maint_amount = "0" },
+    { floor = "10000", cap = "1000000", max_leverage = 75, maint_margin_rate = "0.0065", maint_amount = "15" },
+]
+"#;
+
+    #[test]
+    fn dated_tables_apply_from_their_dates_oldest_first() {
+        let inst = Instruments::parse(&dated(TABLE_2021), "x.toml").unwrap();
+        let x = inst.get("XUSDT").unwrap();
+        let tables = x.bracket_tables();
+        // the oldest serves from the start of time; the current one from its date
+        let starts: Vec<(i64, &str)> = tables.iter().map(|t| (t.0, t.1)).collect();
+        assert_eq!(
+            starts,
+            [(i64::MIN, "2021-03-26"), (1_717_027_200_000, "2024-05-30")]
+        );
+        assert_eq!(tables[0].2[1].maint_amount, d("15"));
+        // the shipped file: BTCUSDT's ten tables from 2021-03-26 to 2024-05-30
+        let btc = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+        let dates: Vec<&str> = btc.bracket_tables().iter().map(|t| t.1).collect();
+        assert_eq!(dates.len(), 10);
+        assert_eq!(
+            (dates[0], dates[1], dates[9]),
+            ("2021-03-26", "2022-02-05", "2024-05-30")
+        );
+        // 2021: tier 3 is 250,000 to 1,000,000 at 1 %; 2024: 600,000 to 3,000,000 at 0.65 %
+        let tier3 = |t: &[Tier]| (t[2].floor, t[2].maint_margin_rate);
+        assert_eq!(tier3(btc.bracket_tables()[0].2), (d("250000"), d("0.01")));
+        assert_eq!(tier3(&btc.brackets), (d("600000"), d("0.0065")));
+    }
+
+    #[test]
+    fn overlapping_or_undated_tables_are_refused_with_their_line() {
+        let later = TABLE_2021.replace("2021-03-26", "2024-06-01");
+        let err = Instruments::parse(&dated(&later), "x.toml").unwrap_err();
+        assert_eq!(
+            err,
+            "x.toml: line 12: [XUSDT] brackets_from = \"2024-05-30\": tables overlap: it must \
+             come after dated_brackets[0].from = \"2024-06-01\" (oldest first, one table per date)"
+        );
+        let twice = format!("{TABLE_2021}{TABLE_2021}");
+        let err = Instruments::parse(&dated(&twice), "x.toml").unwrap_err();
+        assert!(
+            err.contains(
+                "line 22: [XUSDT] dated_brackets[1].from = \"2021-03-26\": tables overlap"
+            ),
+            "{err}"
+        );
+        let undated = dated(TABLE_2021).replace("brackets_from = \"2024-05-30\"\n", "");
+        let err = Instruments::parse(&undated, "x.toml").unwrap_err();
+        assert!(err.contains("brackets_from: with dated_brackets"), "{err}");
+        let bad_date = TABLE_2021.replace("2021-03-26", "spring 2021");
+        let err = Instruments::parse(&dated(&bad_date), "x.toml").unwrap_err();
+        assert!(
+            err.contains("line 15: [XUSDT] dated_brackets[0].from = \"spring 2021\": not a date"),
+            "{err}"
+        );
+        let bad_tier = TABLE_2021.replace("maint_amount = \"15\"", "maint_amount = \"16\"");
+        let err = Instruments::parse(&dated(&bad_tier), "x.toml").unwrap_err();
+        assert!(
+            err.contains(
+                "dated_brackets[0] (from \"2021-03-26\") brackets tier 2: maint_amount = 16: expected 15"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub fn terminal_summary(r: &RunResult) -> String {
         s.from,
         s.to
     );
+    for (symbol, tables) in &s.brackets {
+        out += &format!("  brackets    {symbol}: {}\n", tables.join(", "));
+    }
     for (symbol, detail) in &s.detail {
         out += &format!("  detail      {symbol}: paths walked from {detail}\n");
     }

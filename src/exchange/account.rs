@@ -481,6 +481,13 @@ impl Account {
         }
     }
 
+    /// Puts `tiers` in force for `symbol` (a dated bracket table taking over) and
+    /// recomputes the liquidation prices on them.
+    pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
+        super::venue::replace_tiers(&mut self.instruments[symbol].brackets, tiers);
+        self.refresh_liquidation_prices();
+    }
+
     /// Recomputes every position's liquidation price. Done after every booking; in cross
     /// margin with several positions each one's price also moves with the others' marks, so
     /// the engine calls this when it needs the prices rather than the margin ratio.

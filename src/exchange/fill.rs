@@ -1,7 +1,7 @@
 //! The fill model: when, within one OHLC bar, a resting order or a liquidation happens, and
 //! at what price. Per-bar code, so `f64` and no allocation; the price it returns is rounded to
-//! the tick and booked as `Decimal` by the account. [`first_exit`] is the per-bar check of an
-//! open position: its cost is measured in `benches/exchange.rs`.
+//! the tick and booked as `Decimal` by the account. The venue's walk (`venue/walk.rs`,
+//! `venue/joint.rs`) places every level on these paths with [`reach_from`].
 //!
 //! Contract:
 //! - **Path.** A bar is walked open → first extreme → second extreme → close, straight lines
@@ -98,80 +98,6 @@ pub fn reach_from(path: &[f64; 4], level: Level, after: f64) -> Option<(f64, f64
         }
     }
     None
-}
-
-/// What closes an open position within a bar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitKind {
-    Liquidation,
-    StopLoss,
-    TakeProfit,
-}
-
-/// The first exit of a position within a bar: what, when (0 … 3 along the path), at what
-/// price before slippage. USDT
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Exit {
-    pub kind: ExitKind,
-    pub time: f64,
-    pub price: f64,
-}
-
-/// The resting exits of one position, as the per-bar check needs them. USDT
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Guards {
-    /// +1 long, −1 short
-    pub side: i8,
-    pub stop_loss: Option<f64>,
-    pub take_profit: Option<f64>,
-    /// from the account (exact in `Decimal`, compared here as `f64`)
-    pub liquidation: Option<f64>,
-}
-
-/// The earliest exit of a position within a bar: stop-loss and take-profit on the last-price
-/// path, liquidation on the mark path; at equal times liquidation first, then the stop.
-/// No allocation: this runs for every bar of every open position.
-pub fn first_exit(last: &Ohlc, mark: &Ohlc, guards: &Guards, order: PathOrder) -> Option<Exit> {
-    let long = guards.side > 0;
-    let adverse = |x: f64| {
-        if long {
-            Level::AtOrBelow(x)
-        } else {
-            Level::AtOrAbove(x)
-        }
-    };
-    let favourable = |x: f64| {
-        if long {
-            Level::AtOrAbove(x)
-        } else {
-            Level::AtOrBelow(x)
-        }
-    };
-    let last_path = path(last, guards.side, order);
-    let mut best: Option<Exit> = None;
-    let mut consider = |kind: ExitKind, found: Option<(f64, f64)>| {
-        if let Some((time, price)) = found
-            && best.is_none_or(|b| time < b.time)
-        {
-            best = Some(Exit { kind, time, price });
-        }
-    };
-    if let Some(lp) = guards.liquidation {
-        consider(
-            ExitKind::Liquidation,
-            first_reach(&path(mark, guards.side, order), adverse(lp)),
-        );
-    }
-    if let Some(stop) = guards.stop_loss {
-        consider(ExitKind::StopLoss, first_reach(&last_path, adverse(stop)));
-    }
-    if let Some(tp) = guards.take_profit {
-        consider(
-            ExitKind::TakeProfit,
-            first_reach(&last_path, favourable(tp)),
-        );
-    }
-    best
 }
 
 /// How far taker fills land from the price the model gives.
@@ -317,65 +243,6 @@ mod tests {
         let p = path(&gap, 1, PathOrder::AdverseFirst);
         assert_eq!(first_reach(&p, Level::AtOrBelow(92.0)), Some((0.0, 85.0)));
         assert_eq!(first_reach(&p, Level::AtOrBelow(91.0)), Some((0.0, 85.0)));
-    }
-
-    #[test]
-    fn first_exit_orders_stop_take_profit_and_liquidation() {
-        let mark = Ohlc {
-            open: 100.0,
-            high: 103.0,
-            low: 90.0,
-            close: 101.0,
-        };
-        let guards = Guards {
-            side: 1,
-            stop_loss: Some(91.0),
-            take_profit: Some(102.0),
-            liquidation: Some(92.0),
-        };
-        // long: down first; the mark reaches LP 92 (t 0.8) before the last reaches the stop 91 (t 0.9)
-        let exit = first_exit(&BAR, &mark, &guards, PathOrder::AdverseFirst).unwrap();
-        assert_eq!((exit.kind, exit.price), (ExitKind::Liquidation, 92.0));
-        // nearer-first goes up first: the take-profit at 102 (t 0.5) comes before anything else
-        let exit = first_exit(&BAR, &mark, &guards, PathOrder::NearerFirst).unwrap();
-        assert_eq!(
-            (exit.kind, exit.time, exit.price),
-            (ExitKind::TakeProfit, 0.5, 102.0)
-        );
-        // a short with its stop at 103: reached on the way up at t = 0.75, fills at 103
-        let short = Guards {
-            side: -1,
-            stop_loss: Some(103.0),
-            take_profit: Some(95.0),
-            liquidation: Some(110.0),
-        };
-        let exit = first_exit(&BAR, &mark, &short, PathOrder::AdverseFirst).unwrap();
-        assert_eq!(
-            (exit.kind, exit.time, exit.price),
-            (ExitKind::StopLoss, 0.75, 103.0)
-        );
-        // equal times (a gap through LP and stop): liquidation wins
-        let gap = Ohlc {
-            open: 85.0,
-            high: 88.0,
-            low: 84.0,
-            close: 87.0,
-        };
-        let exit = first_exit(&gap, &gap, &guards, PathOrder::AdverseFirst).unwrap();
-        assert_eq!(
-            (exit.kind, exit.time, exit.price),
-            (ExitKind::Liquidation, 0.0, 85.0)
-        );
-        let calm = Ohlc {
-            open: 100.0,
-            high: 100.5,
-            low: 99.5,
-            close: 100.2,
-        };
-        assert_eq!(
-            first_exit(&calm, &calm, &guards, PathOrder::AdverseFirst),
-            None
-        );
     }
 
     #[test]

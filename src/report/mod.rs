@@ -60,6 +60,10 @@ pub struct Summary {
     /// source of their mark; absent without detail
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
+    /// per symbol with dated bracket tables, the tables in force during the run, in order:
+    /// "<the table's date> from <the step it took over>"
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub brackets: BTreeMap<String, Vec<String>>,
     #[serde(flatten)]
     pub metrics: Metrics,
     /// risk-layer decisions: rule → action → count
@@ -145,6 +149,7 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
                 Some((h.symbol.clone(), text))
             })
             .collect(),
+        brackets: brackets_used(&engine, &symbols),
         metrics,
         risk_events: engine.risk.audit().counts(),
     };
@@ -154,6 +159,16 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
         engine,
         symbols,
     }
+}
+
+/// [`Summary::brackets`] from the engine's record.
+fn brackets_used(engine: &Engine, symbols: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (s, date, from) in engine.brackets_used() {
+        let line = format!("table of {date} from {}", format_utc(from));
+        out.entry(symbols[s].clone()).or_default().push(line);
+    }
+    out
 }
 
 fn mark_source(m: MarkSource) -> String {

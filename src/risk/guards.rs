@@ -385,8 +385,8 @@ impl RiskLayer {
     }
 
     /// Makes the next step take every full check — breakers, margin guard, and the exact
-    /// liquidation trigger — instead of the quick ones (tests compare the two paths).
-    #[cfg(test)]
+    /// liquidation trigger — instead of the quick ones (after a change of tiers; tests
+    /// compare the two paths).
     pub(super) fn forget_quick_checks(&mut self) {
         self.breakers.checked_trades = u32::MAX;
         self.guards.margin_band = (f64::NAN, f64::NAN);

@@ -132,6 +132,17 @@ pub struct RiskLayer {
 }
 
 impl RiskLayer {
+    /// Puts the bracket table `tiers` in force for `symbol` (a dated table taking over, as
+    /// the venue does at the same step): the next step takes every full check, since the
+    /// quick ones were worked out on the old tiers.
+    pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
+        let view = &mut self.tiers[symbol];
+        view.clear();
+        view.extend(tiers.iter().map(tier_f64));
+        self.guards.position_changed(symbol);
+        self.forget_quick_checks();
+    }
+
     /// `instruments` in the venue's symbol order; `timeframe` ms of a bar; `start` the
     /// starting wallet (USDT).
     pub fn new(
@@ -737,13 +748,18 @@ pub(super) fn tier_index(tiers: &[TierF], notional: f64) -> usize {
 }
 
 fn tiers_f64(spec: &InstrumentSpec) -> Vec<TierF> {
-    spec.brackets
-        .iter()
-        .map(|t| TierF {
-            cap: t.cap.to_f64().unwrap_or(f64::INFINITY),
-            max_leverage: f64::from(t.max_leverage),
-            rate: t.maint_margin_rate.to_f64().unwrap_or(0.0),
-            amount: t.maint_amount.to_f64().unwrap_or(0.0),
-        })
-        .collect()
+    tiers_of(&spec.brackets)
+}
+
+fn tiers_of(brackets: &[crate::instrument::Tier]) -> Vec<TierF> {
+    brackets.iter().map(tier_f64).collect()
+}
+
+fn tier_f64(t: &crate::instrument::Tier) -> TierF {
+    TierF {
+        cap: t.cap.to_f64().unwrap_or(f64::INFINITY),
+        max_leverage: f64::from(t.max_leverage),
+        rate: t.maint_margin_rate.to_f64().unwrap_or(0.0),
+        amount: t.maint_amount.to_f64().unwrap_or(0.0),
+    }
 }

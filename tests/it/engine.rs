@@ -394,3 +394,26 @@ fn columns_rebuilt_from_the_account_log_are_the_snapshots_of_every_step() {
         }
     }
 }
+
+#[test]
+fn a_run_uses_the_bracket_table_in_force_at_each_step_and_says_which() {
+    // The sample spans 2024-01-01 to 2025-12-31: Binance's BTCUSDT table of 2023-12-12 is in
+    // force at the start, those of 2024-02-03 and 2024-05-30 take over on their dates.
+    let path = crate::repo().join("strategies/naive_leverage.toml");
+    let spec = perpsim::spec::read(&path).unwrap();
+    let market = spec.load_market().unwrap();
+    let run = report::run(&spec, &market, false);
+    assert_eq!(
+        run.summary.brackets["BTCUSDT"],
+        [
+            "table of 2023-12-12 from 2024-01-01 00:00",
+            "table of 2024-02-03 from 2024-02-03 00:00",
+            "table of 2024-05-30 from 2024-05-30 00:00"
+        ]
+    );
+    let json = serde_json::to_value(&run.summary).unwrap();
+    assert_eq!(
+        json["brackets"]["BTCUSDT"][2],
+        "table of 2024-05-30 from 2024-05-30 00:00"
+    );
+}

@@ -159,29 +159,11 @@ impl Venue {
         let account = Account::new(config.start_balance, config.mode, instruments.clone());
         let config_joint = config.mode == MarginMode::Cross && instruments.len() > 1;
         let n = instruments.len();
+        let tiers: Vec<Vec<(f64, f64, f64)>> =
+            instruments.iter().map(|i| tiers_f64(&i.brackets)).collect();
+        let theta = call_threshold(config.margin_call_ratio);
+        let call_tiers = tiers.iter().map(|t| call_tiers(t, theta)).collect();
         let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
-        let tiers: Vec<Vec<(f64, f64, f64)>> = instruments
-            .iter()
-            .map(|i| {
-                i.brackets
-                    .iter()
-                    .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
-                    .collect()
-            })
-            .collect();
-        let theta = if config.margin_call_ratio > 0.0 {
-            config.margin_call_ratio
-        } else {
-            1.0
-        };
-        let call_tiers = tiers
-            .iter()
-            .map(|ts: &Vec<(f64, f64, f64)>| {
-                ts.iter()
-                    .map(|&(cap, rate, amount)| (cap, rate / theta, amount / theta))
-                    .collect()
-            })
-            .collect();
         let shadow = Shadow {
             wallet: f(config.start_balance),
             positions: vec![None; n],
@@ -211,6 +193,38 @@ impl Venue {
         }
     }
 
+    /// Puts the bracket table `tiers` in force for `symbol` from now on (a dated table
+    /// taking over): the account, the `f64` view and the liquidation and margin-call prices
+    /// move to it.
+    pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
+        // into the buffers already there: a run allocates nothing in its steady state
+        replace_tiers(&mut self.instruments[symbol].brackets, tiers);
+        self.sync_marks();
+        self.account.set_brackets(symbol, tiers);
+        self.set_view_brackets(symbol, tiers);
+        self.resync();
+    }
+
+    /// Puts `tiers` in the `f64` view of `symbol` only: the figures rebuilt after a run from
+    /// its account log take, at each step, the table that was in force then.
+    pub fn set_view_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
+        let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
+        let theta = call_threshold(self.config.margin_call_ratio);
+        let view = &mut self.shadow.tiers[symbol];
+        view.clear();
+        view.extend(
+            tiers
+                .iter()
+                .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount))),
+        );
+        let calls = &mut self.shadow.call_tiers[symbol];
+        calls.clear();
+        calls.extend(
+            view.iter()
+                .map(|&(cap, rate, amount)| (cap, rate / theta, amount / theta)),
+        );
+    }
+
     pub fn events(&self) -> &[Event] {
         &self.events
     }
@@ -219,6 +233,38 @@ impl Venue {
     pub fn symbol_count(&self) -> usize {
         self.shadow.positions.len()
     }
+}
+
+/// Tiers as the `f64` checks read them: (cap, maintenance rate, maintenance amount).
+fn tiers_f64(brackets: &[crate::instrument::Tier]) -> Vec<(f64, f64, f64)> {
+    let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
+    brackets
+        .iter()
+        .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
+        .collect()
+}
+
+/// `into` made a copy of `tiers`, in its own buffer when that is large enough.
+pub(crate) fn replace_tiers(
+    into: &mut Vec<crate::instrument::Tier>,
+    tiers: &[crate::instrument::Tier],
+) {
+    into.clear();
+    into.extend_from_slice(tiers);
+}
+
+/// The margin-call threshold θ the call tiers are divided by (1 when calls are off).
+fn call_threshold(ratio: f64) -> f64 {
+    if ratio > 0.0 { ratio } else { 1.0 }
+}
+
+/// `tiers` with rate and amount divided by θ: the liquidation-price formula on them gives
+/// the price where the margin ratio reaches θ.
+fn call_tiers(tiers: &[(f64, f64, f64)], theta: f64) -> Vec<(f64, f64, f64)> {
+    tiers
+        .iter()
+        .map(|&(cap, rate, amount)| (cap, rate / theta, amount / theta))
+        .collect()
 }
 
 /// A market price or rate as `Decimal`, to 10⁻⁸ ([`super::to_decimal`]).

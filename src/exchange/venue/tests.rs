@@ -361,3 +361,44 @@ mod streams {
         }
     }
 }
+
+/// The liquidation price of `qty` BTC long from 50,000 at 10x (isolated), under the current
+/// table and then after the 2021-03-26 table is put in force. USDT
+fn lp_before_and_after_the_2021_table(qty: &str) -> (f64, f64) {
+    let btc = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+    let table_2021 = btc.bracket_tables()[0].2.to_vec();
+    let config = VenueConfig {
+        start_balance: d("1000000"),
+        ..venue().config
+    };
+    let mut v = Venue::new(config, vec![btc]);
+    v.accept(market(Side::Long, qty), 50_000.0).unwrap();
+    let flat = bar(50_000.0, 50_000.0, 50_000.0, 50_000.0);
+    v.on_bar(0, 0, &flat, &flat, &[]);
+    let before = v.liquidation_price(0);
+    v.set_brackets(0, &table_2021);
+    let after = v.liquidation_price(0);
+    // the exact account moved with the view
+    let exact = v.account.position(0).unwrap().liquidation.unwrap();
+    assert!((exact.to_f64().unwrap() - after).abs() < 1e-6);
+    (before, after)
+}
+
+#[test]
+fn a_dated_table_moves_an_open_positions_liquidation_price() {
+    // 20 BTC (1,000,000 notional, margin 100,000). Current table, tier 3 (600,000 to
+    // 3,000,000: 0.65 %, amount 950) holds the notional at LP:
+    //   (100,000 + 950 − 1,000,000) / (20 × 0.0065 − 20) = −899,050 / −19.87 = 45,246.60
+    // 2021 table, tier 3 (250,000 to 1,000,000: 1 %, amount 1,300):
+    //   (100,000 + 1,300 − 1,000,000) / (20 × 0.01 − 20) = −898,700 / −19.8 = 45,388.89
+    let (now, then) = lp_before_and_after_the_2021_table("20");
+    assert!((now - 45_246.602_919).abs() < 1e-3, "{now}");
+    assert!((then - 45_388.888_889).abs() < 1e-3, "{then}");
+    // 80 BTC (4,000,000, margin 400,000): tier 4 in both, 3,000,000 to 12,000,000 at 1 %
+    // (amount 11,450) against 1,000,000 to 10,000,000 at 2.5 % (amount 16,300):
+    //   (400,000 + 11,450 − 4,000,000) / (0.8 − 80) = 45,309.97
+    //   (400,000 + 16,300 − 4,000,000) / (2 − 80) = 45,944.87, 1.40 % higher
+    let (now, then) = lp_before_and_after_the_2021_table("80");
+    assert!((now - 45_309.974_747).abs() < 1e-3, "{now}");
+    assert!((then - 45_944.871_795).abs() < 1e-3, "{then}");
+}
