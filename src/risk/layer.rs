@@ -751,7 +751,7 @@ fn tiers_f64(spec: &InstrumentSpec) -> Vec<TierF> {
     tiers_of(&spec.brackets)
 }
 
-fn tiers_of(brackets: &[crate::instrument::Tier]) -> Vec<TierF> {
+pub(super) fn tiers_of(brackets: &[crate::instrument::Tier]) -> Vec<TierF> {
     brackets.iter().map(tier_f64).collect()
 }
 

@@ -880,3 +880,55 @@ mod property {
         }
     }
 }
+
+mod formulas {
+    //! The risk layer's `f64` maintenance margin against the exact one, in every tier of
+    //! every shipped table (current and dated): tier 1's amount is 0, so a copy that dropped
+    //! the amount or took the wrong tier would pass there and fail here.
+
+    use super::super::layer::{Held, tiers_of};
+    use crate::exchange::margin;
+    use crate::instrument::Instruments;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::ToPrimitive;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn maintenance_agrees_with_the_exact_one_in_every_tier(
+            table in any::<prop::sample::Index>(),
+            tier in any::<prop::sample::Index>(),
+            within in 0.0f64..1.0,
+            long in any::<bool>(),
+        ) {
+            let inst = Instruments::binance_usdm();
+            let tables: Vec<_> = inst
+                .symbols
+                .values()
+                .chain(inst.default.iter())
+                .flat_map(|s| s.bracket_tables().into_iter().map(|t| t.2.to_vec()))
+                .collect();
+            let tiers = &tables[table.index(tables.len())];
+            let t = &tiers[tier.index(tiers.len())];
+            let (floor, cap) = (t.floor.to_f64().unwrap(), t.cap.to_f64().unwrap());
+            let mark = 3_000.0;
+            let qty = (floor + (cap - floor) * within) / mark;
+            prop_assume!(qty * mark > 1.0);
+            let held = Held {
+                sign: if long { 1.0 } else { -1.0 },
+                qty,
+                entry: mark,
+                margin: 0.0,
+                liquidation: f64::NAN,
+            };
+            let f64_form = held.maintenance(mark, &tiers_of(tiers));
+            let dec = |x: f64| Decimal::from_f64_retain(x).unwrap();
+            let exact = margin::maintenance_margin(tiers, dec(qty), dec(mark)).to_f64().unwrap();
+            prop_assert!(
+                (f64_form - exact).abs() <= 1e-9 * exact.abs() + 1e-7,
+                "risk layer {} exact {} (tier {} of {})", f64_form, exact, tier.index(tiers.len()) + 1, tiers.len()
+            );
+        }
+    }
+}

@@ -385,3 +385,106 @@ impl Snapshot {
         self.wallet + self.unrealised
     }
 }
+
+#[cfg(test)]
+mod formula_tests {
+    //! Every `f64` form of the perp maths agrees with the exact `Decimal` one, in every tier
+    //! of every table the shipped instrument file holds (current and dated): a copy that
+    //! dropped the maintenance amount, or looked up the wrong tier, would pass in tier 1
+    //! (amount 0) and fail here.
+
+    use super::*;
+    use crate::exchange::Side;
+    use crate::exchange::margin::{self, PositionInput};
+    use crate::instrument::{Instruments, Tier};
+    use crate::risk::liquidation_distance;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::ToPrimitive;
+
+    /// Every bracket table shipped, per symbol, oldest first.
+    fn tables() -> Vec<Vec<Tier>> {
+        let inst = Instruments::binance_usdm();
+        inst.symbols
+            .values()
+            .chain(inst.default.iter())
+            .flat_map(|spec| spec.bracket_tables().into_iter().map(|t| t.2.to_vec()))
+            .collect()
+    }
+
+    fn f(d: Decimal) -> f64 {
+        d.to_f64().unwrap()
+    }
+
+    /// `x` exactly (the f64 forms get the same inputs bit for bit)
+    fn dec(x: f64) -> Decimal {
+        Decimal::from_f64_retain(x).unwrap()
+    }
+
+    /// Within 1e-9 relative, or 1e-7 USDT (the exact forms book to 10⁻⁸).
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-7
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn f64_forms_agree_with_the_exact_ones_in_every_tier(
+            table in any::<prop::sample::Index>(),
+            tier in any::<prop::sample::Index>(),
+            within in 0.0f64..1.0,
+            long in any::<bool>(),
+            margin_pct in 1u32..60,
+        ) {
+            let tables = tables();
+            let tiers = &tables[table.index(tables.len())];
+            let t = &tiers[tier.index(tiers.len())];
+            // a notional inside the tier (the last tier's cap is its end)
+            let (floor, cap) = (f(t.floor), f(t.cap));
+            let notional = floor + (cap - floor) * within;
+            prop_assume!(notional > 1.0);
+            let entry = 50_000.0;
+            let qty = notional / entry;
+            let view: Vec<(f64, f64, f64)> = tiers
+                .iter()
+                .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
+                .collect();
+            let shadow = Shadow {
+                tiers: vec![view.clone()],
+                ..Shadow::default()
+            };
+            // maintenance margin at the entry: the venue's view, the risk layer's and the exact
+            let exact = f(margin::maintenance_margin(tiers, dec(qty), dec(entry)));
+            prop_assert!(close(shadow.maint(0, qty, entry), exact), "venue {} exact {}", shadow.maint(0, qty, entry), exact);
+            // the liquidation price, isolated on `margin_pct` % of the notional
+            let (side, sign) = if long { (Side::Long, 1.0) } else { (Side::Short, -1.0) };
+            let backing = notional * f64::from(margin_pct) / 100.0;
+            let input = PositionInput {
+                side,
+                qty: dec(qty),
+                entry: dec(entry),
+                wallet: dec(backing),
+                other_maint: Decimal::ZERO,
+                other_upnl: Decimal::ZERO,
+            };
+            let exact = margin::liquidation_price(&input, tiers);
+            let venue = liquidation_f64(sign, qty, entry, backing, 0.0, &view);
+            match exact.price {
+                None => prop_assert!(venue.is_none(), "venue {:?}, exact none", venue),
+                Some(lp) => {
+                    let lp = f(lp);
+                    prop_assert!(venue.is_some_and(|v| close(v, lp)), "venue {:?} exact {}", venue, lp);
+                    // the risk layer's form, in the tier the exact price lands in
+                    let (rate, amount) = (f(exact.maint_margin_rate), f(exact.maint_amount));
+                    let risk = liquidation_distance::liquidation_price(sign, qty, entry, backing, rate, amount);
+                    prop_assert!(close(risk, lp), "risk {} exact {}", risk, lp);
+                    // its inverse: the highest leverage whose LP sits at `risk` is this margin's
+                    // (a difference of near-equal terms, so to 1e-7 relative)
+                    let most = liquidation_distance::max_isolated_leverage(sign, entry, notional, risk, rate, amount);
+                    let leverage = 100.0 / f64::from(margin_pct);
+                    prop_assert!((most / leverage - 1.0).abs() < 1e-7, "max leverage {} for {}", most, leverage);
+                }
+            }
+        }
+    }
+}
