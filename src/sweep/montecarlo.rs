@@ -482,6 +482,45 @@ mod tests {
     }
 
     #[test]
+    fn a_path_bar_carries_its_source_bars_detail_scaled_with_it() {
+        // three hourly bars, each with two half-hour bars (last and mark alike)
+        let m = market(&[100.0, 110.0, 99.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0]);
+        let mut h = (*m.symbols[0]).clone();
+        let half = |o: f64| Ohlc {
+            open: o,
+            high: o + 2.0,
+            low: o - 1.0,
+            close: o + 1.0,
+        };
+        let mut fine: Vec<Ohlc> = [100.0, 101.0, 110.0, 111.0, 99.0, 98.0].map(half).to_vec();
+        fine.resize(18, half(100.0));
+        h.detail = Some(Detail {
+            timeframe: Timeframe::parse("30m").unwrap(),
+            per_bar: 2,
+            last: fine.clone(),
+            mark: fine,
+            mark_source: MarkSource::MarkCandles,
+        });
+        // the path takes source bars 0, 2, 1
+        let mapping = [0u32, 2, 1];
+        let mut out = empty_like(&h);
+        let (mut scales, mut in_force) = (Vec::new(), Vec::new());
+        let clock = [0, 3_600_000, 7_200_000];
+        resample_symbol(&h, &mapping, &clock, &mut out, &mut scales, &mut in_force);
+        let d = out.detail.as_ref().unwrap();
+        // bar 1 is source bar 2 scaled so that it starts from the path's close of bar 0
+        // (100): scale = 100 / close[1] = 100 / 110
+        let k = 100.0 / 110.0;
+        assert!((scales[1] - k).abs() < 1e-12);
+        let (last, mark) = d.of(1);
+        assert_eq!(last.len(), 2);
+        assert!((last[0].open - 99.0 * k).abs() < 1e-9 && (last[1].low - 97.0 * k).abs() < 1e-9);
+        assert_eq!(last, mark);
+        // bar 0 is copied as it is
+        assert_eq!(d.of(0).0[1], half(101.0));
+    }
+
+    #[test]
     fn same_seed_same_path_and_blocks_are_runs_of_consecutive_bars() {
         let a = bootstrap_indices(1000, 10.0, 7, 3);
         assert_eq!(a, bootstrap_indices(1000, 10.0, 7, 3));
