@@ -58,7 +58,15 @@ pub fn terminal_summary(r: &RunResult) -> String {
         s.to
     );
     for (symbol, tables) in &s.brackets {
-        out += &format!("  brackets    {symbol}: {}\n", tables.join(", "));
+        let shown = match tables.as_slice() {
+            [only] => only.clone(),
+            [first, .., last] => format!(
+                "{} dated tables, {first} … {last} (summary.json lists them)",
+                tables.len()
+            ),
+            [] => continue,
+        };
+        out += &format!("  brackets    {symbol}: {shown}\n");
     }
     for (symbol, detail) in &s.detail {
         out += &format!("  detail      {symbol}: paths walked from {detail}\n");

@@ -22,8 +22,9 @@
 //!    (liquidation first at equal times), each event re-evaluating what follows;
 //! 4. at the closes, the settlements a position receives, and the margin-call check.
 //!
-//! A symbol without a bar in the step keeps its latest mark. Finer bars are not yet walked
-//! here (a cross-margin portfolio uses the coarse bars' paths).
+//! A symbol without a bar in the step keeps its latest mark. Where every bar of the step has
+//! finer bars (`data.detail`), step 3 walks them instead, fine bar by fine bar on one clock,
+//! each fine bar's settlements booked at its open.
 //!
 //! [`PathOrder::AdverseFirst`]: crate::exchange::fill::PathOrder::AdverseFirst
 
@@ -41,6 +42,17 @@ pub(super) struct Gathered {
     mark: Ohlc,
     /// the bar's settlements: `Venue::gathered_funding[funding.0 .. funding.1]`
     funding: (usize, usize),
+    /// the bar's finer bars (`data.detail`): (ms each, where they start in
+    /// `Venue::gathered_fine`, how many)
+    fine: Option<(i64, usize, usize)>,
+}
+
+/// `(ms, count)` of the bars' finer bars when every bar has them alike.
+fn common_detail(bars: &[Gathered]) -> Option<(i64, usize)> {
+    let (ms, _, count) = bars.first()?.fine?;
+    bars.iter()
+        .all(|b| b.fine.is_some_and(|(m, _, c)| m == ms && c == count))
+        .then_some((ms, count))
 }
 
 /// The mark of `path` at time `u` (0 … 3).
@@ -76,7 +88,30 @@ impl Venue {
             last: *last,
             mark: *mark,
             funding: (start, self.gathered_funding.len()),
+            fine: None,
         });
+    }
+
+    /// [`Venue::gather`] for a bar whose path is known from finer bars: they are kept too,
+    /// and a step whose bars all have them is walked on them, fine bar by fine bar.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn gather_in_detail(
+        &mut self,
+        symbol: usize,
+        last: &Ohlc,
+        mark: &Ohlc,
+        funding: &[Settlement],
+        fine_ms: i64,
+        fine_last: &[Ohlc],
+        fine_mark: &[Ohlc],
+    ) {
+        self.gather(symbol, last, mark, funding);
+        let start = self.gathered_fine.len();
+        self.gathered_fine
+            .extend(fine_last.iter().copied().zip(fine_mark.iter().copied()));
+        if let Some(g) = self.gathered.last_mut() {
+            g.fine = Some((fine_ms, start, fine_last.len()));
+        }
     }
 
     /// Ends a step opening at `time`: walks the bars gathered in cross margin over several
@@ -99,6 +134,7 @@ impl Venue {
                 (self.step_low[g.symbol], self.step_high[g.symbol]) = (close, close);
             }
             self.gathered.clear();
+            self.gathered_fine.clear();
             self.check_account_margin_call(time, maint, balance);
         } else {
             let bars = std::mem::take(&mut self.gathered);
@@ -114,6 +150,7 @@ impl Venue {
             self.gathered.clear();
             self.gathered_funding = funding;
             self.gathered_funding.clear();
+            self.gathered_fine.clear();
         }
         if self.open_positions() > 1 {
             self.refresh_cross_liquidation_prices();
@@ -182,6 +219,9 @@ impl Venue {
         for b in bars {
             self.fill_market_orders(b.symbol, time, &b.last);
         }
+        if let Some((fine_ms, count)) = common_detail(bars) {
+            return self.walk_fine_step(time, bars, funding, fine_ms, count);
+        }
         let mut held = Vec::with_capacity(bars.len());
         let mut inside = Vec::with_capacity(bars.len());
         for b in bars {
@@ -197,6 +237,50 @@ impl Venue {
         for (i, b) in bars.iter().enumerate() {
             self.settle_after_path(b.symbol, held[i], inside[i]);
         }
+    }
+
+    /// The joint walk of a step from its bars' finer bars, `count` of `fine_ms` each: fine
+    /// bar `k` of every symbol is walked together, after the settlements due in it are
+    /// booked at its open; at equal times the fine bars' order is exact, so no settlement
+    /// needs the coarse bar's costing rule.
+    fn walk_fine_step(
+        &mut self,
+        time: i64,
+        bars: &[Gathered],
+        funding: &[Settlement],
+        fine_ms: i64,
+        count: usize,
+    ) {
+        let mut fine = std::mem::take(&mut self.fine_step);
+        for k in 0..count {
+            fine.clear();
+            fine.extend(bars.iter().map(|b| {
+                let (_, start, _) = b.fine.unwrap_or_default();
+                let (last, mark) = self.gathered_fine[start + k];
+                Gathered {
+                    last,
+                    mark,
+                    fine: None,
+                    ..*b
+                }
+            }));
+            let end = time + (k as i64 + 1) * fine_ms;
+            for (b, f) in bars.iter().zip(&fine) {
+                self.marks[b.symbol] = f.mark.open;
+                let due = &funding[b.funding.0..b.funding.1];
+                for s in due
+                    .iter()
+                    .filter(|s| s.time < end && s.time >= end - fine_ms)
+                {
+                    self.settle_funding(b.symbol, s);
+                }
+            }
+            self.walk_paths(time, &fine);
+            for f in &fine {
+                self.marks[f.symbol] = f.mark.close;
+            }
+        }
+        self.fine_step = fine;
     }
 
     /// Liquidates the account at the current marks, recorded on the position that loses

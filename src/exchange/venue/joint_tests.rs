@@ -289,3 +289,38 @@ mod streams {
         }
     }
 }
+
+#[test]
+fn finer_bars_show_the_two_wicks_came_apart_and_the_account_lives() {
+    // The hour of `joint_wick` (BTC to 42,500, ETH to 2,550), as two half hours: BTC wicks
+    // in the first while ETH holds near 3,000, ETH in the second after BTC came back.
+    //   first half:  9,952.5 + (42,500 − 50,000) + 15 × (2,990 − 3,000)
+    //                − 0.004 × 42,500 − 0.004 × 15 × 2,990 = 1,953.1 > 0
+    //   second half: 9,952.5 + (48,900 − 50,000) + 15 × (2,550 − 3,000)
+    //                − 0.004 × 48,900 − 0.004 × 15 × 2,550 = 1,753.9 > 0
+    // The coarse bars, walked with both lows together, liquidate (see the first test).
+    let mut v = two_longs(MarginMode::Cross);
+    let (btc, eth) = joint_wick();
+    let btc_fine = [
+        bar(50_000.0, 50_000.0, 42_500.0, 49_000.0),
+        bar(49_000.0, 49_100.0, 48_900.0, 49_000.0),
+    ];
+    let eth_fine = [
+        bar(3_000.0, 3_000.0, 2_990.0, 3_000.0),
+        bar(3_000.0, 3_000.0, 2_550.0, 2_950.0),
+    ];
+    let half = HOUR / 2;
+    v.on_bar_in_detail(0, HOUR, (&btc, &btc), &[], half, &btc_fine, &btc_fine);
+    v.on_bar_in_detail(1, HOUR, (&eth, &eth), &[], half, &eth_fine, &eth_fine);
+    v.end_step(HOUR);
+    assert!(!kinds(&v).contains(&"liquidation"), "{:?}", kinds(&v));
+    // equity at the closes: 9,952.5 − 1,000 − 15 × 50 = 8,202.5
+    assert!((v.snapshot().equity() - 8_202.5).abs() < 1e-6);
+    // a second half that takes BTC back down with ETH does liquidate, inside it
+    let mut v = two_longs(MarginMode::Cross);
+    let btc_fine = [btc_fine[0], bar(49_000.0, 49_100.0, 42_500.0, 49_000.0)];
+    v.on_bar_in_detail(0, HOUR, (&btc, &btc), &[], half, &btc_fine, &btc_fine);
+    v.on_bar_in_detail(1, HOUR, (&eth, &eth), &[], half, &eth_fine, &eth_fine);
+    v.end_step(HOUR);
+    assert_eq!(kinds(&v), ["fill", "fill", "liquidation"]);
+}

@@ -148,6 +148,10 @@ pub struct Venue {
     joint: bool,
     gathered: Vec<joint::Gathered>,
     gathered_funding: Vec<crate::market::Settlement>,
+    /// the gathered bars' finer bars, (last, mark)
+    gathered_fine: Vec<(crate::market::Ohlc, crate::market::Ohlc)>,
+    /// scratch for the joint walk of one fine bar of every symbol
+    fine_step: Vec<joint::Gathered>,
     /// per symbol, the mark's low and high over the step being gathered (its latest mark
     /// when it has no bar in it)
     step_low: Vec<f64>,
@@ -188,6 +192,8 @@ impl Venue {
             joint: config_joint,
             gathered: Vec::new(),
             gathered_funding: Vec::new(),
+            gathered_fine: Vec::new(),
+            fine_step: Vec::new(),
             step_low: vec![0.0; n],
             step_high: vec![0.0; n],
         }

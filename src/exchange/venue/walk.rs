@@ -62,8 +62,7 @@ impl Venue {
     /// `fine_mark`, each `fine_ms` long, covering it back to back): a quiet bar is as in
     /// `on_bar` (its range reaches nothing, so neither do its fine bars'); any other walks
     /// the fine bars ([`Venue::on_bar_detailed`]). In cross margin over several symbols the
-    /// coarse bar is gathered for the joint walk (`joint.rs`), whose paths are the coarse
-    /// bars'.
+    /// bar and its fine bars are gathered for the joint walk (`joint.rs`).
     #[allow(clippy::too_many_arguments)]
     pub fn on_bar_in_detail(
         &mut self,
@@ -77,7 +76,8 @@ impl Venue {
     ) {
         let (last, mark) = bar;
         if self.joint {
-            return self.gather(symbol, last, mark, funding);
+            return self
+                .gather_in_detail(symbol, last, mark, funding, fine_ms, fine_last, fine_mark);
         }
         if self.is_quiet(symbol, last, mark, funding) {
             self.marks[symbol] = mark.close;
