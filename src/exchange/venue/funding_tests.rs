@@ -59,6 +59,24 @@ fn a_position_closed_at_a_funding_time_does_not_pay_it() {
     assert_eq!(kinds(&v), ["fill", "fill"]);
 }
 
+/// [`long_one_btc`] with a stop-loss at 60,000 closing the whole position.
+fn long_with_a_stop_at_60k() -> Venue {
+    let mut v = long_one_btc();
+    v.accept(
+        Order {
+            symbol: 0,
+            side: Side::Short,
+            qty: Quantity::ClosePosition,
+            kind: OrderKind::StopMarket { trigger: 60_000.0 },
+            reduce_only: true,
+            leverage: d("10"),
+        },
+        65_000.0,
+    )
+    .unwrap();
+    v
+}
+
 /// A day bar opening at `DAY` holding settlements at 00:00, 08:00 and 16:00: the long pays
 /// the first two and receives the third.
 fn day_settlements() -> [Settlement; 3] {
@@ -90,19 +108,7 @@ fn a_day_bar_books_every_settlement_at_its_own_time_and_mark() {
 
 #[test]
 fn an_exit_inside_a_bar_pays_what_costs_and_forfeits_what_it_would_receive() {
-    let mut v = long_one_btc();
-    v.accept(
-        Order {
-            symbol: 0,
-            side: Side::Short,
-            qty: Quantity::ClosePosition,
-            kind: OrderKind::StopMarket { trigger: 60_000.0 },
-            reduce_only: true,
-            leverage: d("10"),
-        },
-        65_000.0,
-    )
-    .unwrap();
+    let mut v = long_with_a_stop_at_60k();
     // the day falls to 59,000: the stop at 60,000 fills somewhere inside it, and the bar
     // cannot tell whether before or after 08:00 and 16:00
     let day = bar(65_000.0, 65_200.0, 59_000.0, 59_500.0);
@@ -122,19 +128,7 @@ fn an_exit_inside_a_bar_pays_what_costs_and_forfeits_what_it_would_receive() {
 fn finer_bars_place_the_settlements_between_exits() {
     // the same day walked in three 8 h bars: the stop fills in the second (08:00–16:00),
     // after the 08:00 settlement and before the 16:00 one
-    let mut v = long_one_btc();
-    v.accept(
-        Order {
-            symbol: 0,
-            side: Side::Short,
-            qty: Quantity::ClosePosition,
-            kind: OrderKind::StopMarket { trigger: 60_000.0 },
-            reduce_only: true,
-            leverage: d("10"),
-        },
-        65_000.0,
-    )
-    .unwrap();
+    let mut v = long_with_a_stop_at_60k();
     let thirds: [Ohlc; 3] = [
         bar(65_000.0, 65_200.0, 64_000.0, 65_900.0),
         bar(66_000.0, 66_100.0, 59_000.0, 59_500.0),

@@ -28,10 +28,9 @@
 //!
 //! [`PathOrder::AdverseFirst`]: crate::exchange::fill::PathOrder::AdverseFirst
 
+use super::Venue;
 use super::resting::trigger_level;
-use super::{FillReason, Venue};
 use crate::exchange::fill::{Ohlc, path, reach_from};
-use crate::exchange::orders::OrderKind;
 use crate::market::Settlement;
 
 /// One symbol's bar, gathered for the step's joint walk.
@@ -352,15 +351,7 @@ impl Venue {
             }
             match who {
                 None => self.liquidate_account(time, bars),
-                Some(j) => {
-                    let r = self.resting[j];
-                    let reason = match r.prepared.order.kind {
-                        OrderKind::Limit { .. } => FillReason::Limit,
-                        OrderKind::StopMarket { .. } => FillReason::StopLoss,
-                        _ => FillReason::TakeProfit,
-                    };
-                    self.execute(r, time, price, &bars[i].last, reason);
-                }
+                Some(j) => self.execute_triggered(j, time, price, &bars[i].last),
             }
         }
     }

@@ -259,17 +259,21 @@ impl Venue {
             after = t;
             match who {
                 None => self.liquidate(symbol, time, price, mark),
-                Some(i) => {
-                    let r = self.resting[i];
-                    let reason = match r.prepared.order.kind {
-                        OrderKind::Limit { .. } => FillReason::Limit,
-                        OrderKind::StopMarket { .. } => FillReason::StopLoss,
-                        _ => FillReason::TakeProfit,
-                    };
-                    self.execute(r, time, price, last, reason);
-                }
+                Some(i) => self.execute_triggered(i, time, price, last),
             }
         }
+    }
+
+    /// Fills the resting order at index `i`, whose level the path reached at `price`, for
+    /// the reason its kind gives.
+    pub(super) fn execute_triggered(&mut self, i: usize, time: i64, price: f64, bar: &Ohlc) {
+        let r = self.resting[i];
+        let reason = match r.prepared.order.kind {
+            OrderKind::Limit { .. } => FillReason::Limit,
+            OrderKind::StopMarket { .. } => FillReason::StopLoss,
+            _ => FillReason::TakeProfit,
+        };
+        self.execute(r, time, price, bar, reason);
     }
 
     /// Fills a resting order at `price` (before slippage for taker fills) and books it.
