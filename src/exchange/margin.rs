@@ -1,5 +1,8 @@
 //! Margin maths of a USDⓈ-margined perpetual, as Binance publishes it: pure functions on
-//! `Decimal` (USDT amounts, prices in USDT, quantities in the base asset).
+//! `Decimal` (USDT amounts, prices in USDT, quantities in the base asset), and below them the
+//! same formulas and their rearrangements in `f64` for the per-bar checks of the venue and
+//! the risk layer (the one place either computes maintenance, a liquidation price, the mark
+//! at a margin-ratio level, or the leverage and size that keep a liquidation limit).
 //!
 //! - Maintenance margin = notional × rate − maintenance amount, with the rate and amount of the
 //!   tier holding the *current* notional (at the mark price).
@@ -132,6 +135,140 @@ pub fn bankruptcy_price(p: &PositionInput) -> Option<Decimal> {
         Decimal::ZERO,
     );
     (price > Decimal::ZERO).then_some(price)
+}
+
+// ----- the same maths in `f64`, for per-bar checks and risk estimates (never booked) -----
+//
+// Each form below is the exact formula above (or its rearrangement) on `f64` inputs: `s` is
+// +1 long / −1 short, `q` the size, `E` the entry, `B` the backing (isolated: the position's
+// margin; cross: the wallet less the other positions' maintenance, plus their unrealised
+// PnL), `r` and `c` a tier's maintenance rate and amount. A property test checks every form
+// against the `Decimal` one in every tier of every shipped table (`venue/view.rs`).
+
+/// The f64 tier index of `notional` in tiers `(cap, rate, amount)`: the first whose cap it is
+/// below, else the last. A linear scan: positions sit in the first tier or two, so the branch
+/// is predicted (a binary search's dependent compares were a third of a bar's time).
+#[inline(always)]
+pub fn tier_index_f64(tiers: &[(f64, f64, f64)], notional: f64) -> usize {
+    tiers
+        .iter()
+        .position(|t| notional < t.0)
+        .unwrap_or(tiers.len() - 1)
+}
+
+/// [`maintenance_margin`] in a tier: `notional × r − c`. USDT
+#[inline(always)]
+pub fn maintenance_f64(notional: f64, rate: f64, amount: f64) -> f64 {
+    notional * rate - amount
+}
+
+/// [`liquidation_price_with`] in one tier: `LP = (B + c − s·q·E) / (q·(r − s))`. USDT; ≤ 0
+/// (long) when no price liquidates it.
+#[inline(always)]
+pub fn liquidation_price_f64(
+    sign: f64,
+    qty: f64,
+    entry: f64,
+    backing: f64,
+    rate: f64,
+    amount: f64,
+) -> f64 {
+    (backing + amount - sign * qty * entry) / (qty * (rate - sign))
+}
+
+/// [`liquidation_price`] in `f64`: [`liquidation_price_f64`] recomputed until the tier of the
+/// notional at LP is the tier used. USDT; `None` when no price > 0 reaches it.
+pub fn liquidation_price_tiered_f64(
+    sign: f64,
+    qty: f64,
+    entry: f64,
+    backing: f64,
+    tiers: &[(f64, f64, f64)],
+) -> Option<f64> {
+    let mut tier = tier_index_f64(tiers, qty * entry);
+    let mut price = 0.0;
+    for _ in 0..=tiers.len() {
+        let (_, rate, amount) = tiers[tier];
+        price = liquidation_price_f64(sign, qty, entry, backing, rate, amount);
+        if price <= 0.0 {
+            break;
+        }
+        let at = tier_index_f64(tiers, qty * price);
+        if at == tier {
+            break;
+        }
+        tier = at;
+    }
+    (price > 0.0).then_some(price)
+}
+
+/// The mark at which a position's margin ratio (maintenance / margin balance) equals `level`
+/// in one tier, where the margin balance at mark `m` is `w0 + s·q·m` (`w0` = B − s·q·E):
+/// `q·m·r − c = level·(w0 + s·q·m)`, so `m = (c + level·w0) / (q·(r − level·s))`. At
+/// `level` = 1 it is [`liquidation_price_f64`]. USDT
+#[inline(always)]
+pub fn mark_at_margin_ratio_f64(
+    sign: f64,
+    qty: f64,
+    w0: f64,
+    rate: f64,
+    amount: f64,
+    level: f64,
+) -> f64 {
+    (amount + level * w0) / (qty * (rate - level * sign))
+}
+
+/// The isolated liquidation price of a position of `notional` at `leverage` (B = N / L) in
+/// one tier: `LP = E·(1 − s/L − s·c/N) / (1 − s·r)`, [`liquidation_price_f64`] rearranged.
+/// USDT
+#[inline(always)]
+pub fn isolated_liquidation_price_f64(
+    sign: f64,
+    entry: f64,
+    notional: f64,
+    leverage: f64,
+    rate: f64,
+    amount: f64,
+) -> f64 {
+    entry * (1.0 - sign / leverage - sign * amount / notional) / (1.0 - sign * rate)
+}
+
+/// Isolated margin: the highest leverage at which the liquidation price sits at or beyond
+/// `limit` (at or below it for a long). From [`isolated_liquidation_price_f64`], `s·LP ≤ s·X`
+/// gives `1/L ≥ s − c/N − s·(X/E)·(1 − s·r)`. `+∞` when any leverage will do.
+pub fn max_isolated_leverage_f64(
+    sign: f64,
+    entry: f64,
+    notional: f64,
+    limit: f64,
+    rate: f64,
+    amount: f64,
+) -> f64 {
+    let need = sign - amount / notional - sign * (limit / entry) * (1.0 - sign * rate);
+    if need <= 0.0 {
+        f64::INFINITY
+    } else {
+        1.0 / need
+    }
+}
+
+/// Cross margin: the largest quantity whose liquidation price sits at or beyond `limit`,
+/// given the backing `B`. From [`liquidation_price_f64`], `s·LP ≤ s·X` ⇔
+/// `q · s·(E − X·(1 − s·r)) ≤ B + c`. `+∞` when any quantity will do.
+pub fn max_cross_qty_f64(
+    sign: f64,
+    entry: f64,
+    limit: f64,
+    backing: f64,
+    rate: f64,
+    amount: f64,
+) -> f64 {
+    let k = sign * (entry - limit * (1.0 - sign * rate));
+    if k <= 0.0 {
+        f64::INFINITY
+    } else {
+        ((backing + amount) / k).max(0.0)
+    }
 }
 
 #[cfg(test)]
@@ -343,5 +480,41 @@ mod tests {
             let p = PositionInput { side: Side::Long, qty, entry, wallet: entry * qty, other_maint: Decimal::ZERO, other_upnl: Decimal::ZERO };
             prop_assert_eq!(liquidation_price(&p, &btc_tiers()).price, None);
         }
+    }
+
+    #[test]
+    fn the_f64_form_mirrors_binance_published_example() {
+        // Binance's example (also the exchange's Decimal test): 500 USDT wallet, a 1,000 USDT
+        // long at 50,000 (q = 0.02), tier 1: m = 0.4 %, c = 0. Isolated with B = 500:
+        // LP = (500 + 0 − 0.02 × 50,000) / (0.02 × (0.004 − 1)) = −500 / −0.01992 = 25,100.40
+        let lp = liquidation_price_f64(1.0, 0.02, 50_000.0, 500.0, 0.004, 0.0);
+        assert!((lp - 25_100.401_606).abs() < 1e-3, "{lp}");
+    }
+
+    #[test]
+    fn f64_leverage_and_size_that_keep_a_liquidation_limit() {
+        // long at 100, stop 92, buffer 2 → LP must be ≤ 90; m = 0.4 %, c = 0:
+        // 1/L ≥ 1 − 0 − 0.9 × 0.996 = 0.1036 → L ≤ 9.6525
+        let l = max_isolated_leverage_f64(1.0, 100.0, 1_000.0, 90.0, 0.004, 0.0);
+        assert!((l - 1.0 / 0.1036).abs() < 1e-9, "{l}");
+        // and at that leverage the liquidation price is 90: B = 1,000 / L = 103.6, q = 10
+        let lp = liquidation_price_f64(1.0, 10.0, 100.0, 1_000.0 / l, 0.004, 0.0);
+        assert!((lp - 90.0).abs() < 1e-9, "{lp}");
+        // short at 100, stop 108, buffer 2 → LP ≥ 110: 1/L ≥ −1 + 1.1 × 1.004 = 0.1044
+        let l = max_isolated_leverage_f64(-1.0, 100.0, 1_000.0, 110.0, 0.004, 0.0);
+        assert!((l - 1.0 / 0.1044).abs() < 1e-9, "{l}");
+        // cross, long, backing 1,000 USDT, LP ≤ 90: q × (100 − 90 × 0.996) ≤ 1,000
+        // → q ≤ 1,000 / 10.36 = 96.525; its LP: (1,000 − 96.525 × 100) / (96.525 × −0.996) = 90
+        let q = max_cross_qty_f64(1.0, 100.0, 90.0, 1_000.0, 0.004, 0.0);
+        assert!((q - 1_000.0 / 10.36).abs() < 1e-9, "{q}");
+        let lp = liquidation_price_f64(1.0, q, 100.0, 1_000.0, 0.004, 0.0);
+        assert!((lp - 90.0).abs() < 1e-9, "{lp}");
+        // a long backed by B ≥ 0 has its LP below the entry: a limit above it always holds
+        assert_eq!(
+            max_cross_qty_f64(1.0, 100.0, 101.0, 0.0, 0.004, 0.0),
+            f64::INFINITY
+        );
+        // with nothing to back it (B < 0), no quantity keeps the limit
+        assert_eq!(max_cross_qty_f64(1.0, 100.0, 90.0, -5.0, 0.004, 0.0), 0.0);
     }
 }

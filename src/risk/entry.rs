@@ -26,9 +26,13 @@ use super::audit::{Action, Measure, Rule};
 use super::caps;
 use super::config::{BufferAction, Sizing};
 use super::layer::RiskLayer;
-use super::liquidation_distance::{max_cross_qty, max_isolated_leverage, safe_log_distance};
+use super::liquidation_distance::safe_log_distance;
 use super::sizing;
 use crate::exchange::account::MarginMode;
+use crate::exchange::margin::{
+    isolated_liquidation_price_f64, max_cross_qty_f64 as max_cross_qty,
+    max_isolated_leverage_f64 as max_isolated_leverage,
+};
 use crate::exchange::orders::{Order, OrderKind, Quantity};
 use crate::exchange::venue::Venue;
 use crate::exchange::{QTY_SCALE, Side, to_decimal};
@@ -303,8 +307,14 @@ impl RiskLayer {
                     return Ok((leverage, notional));
                 }
                 let lower = most.floor();
-                let lp = price * (1.0 - sign / leverage - sign * tier.amount / notional)
-                    / (1.0 - sign * tier.rate);
+                let lp = isolated_liquidation_price_f64(
+                    sign,
+                    price,
+                    notional,
+                    leverage,
+                    tier.rate,
+                    tier.amount,
+                );
                 if refuse || lower < 1.0 {
                     return Err((rule, lp, limit));
                 }

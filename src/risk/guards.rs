@@ -36,10 +36,10 @@
 use super::audit::{Action, Measure, Rule};
 use super::entry::distance_slot;
 use super::layer::{DAY, Held, RiskLayer};
-use super::liquidation_distance::max_cross_qty;
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
 use crate::exchange::Side;
 use crate::exchange::account::MarginMode;
+use crate::exchange::margin::max_cross_qty_f64 as max_cross_qty;
 use crate::exchange::venue::Venue;
 
 mod calm;

@@ -73,7 +73,7 @@ impl Held {
     /// USDT: maintenance margin at `mark` in the tier `t`.
     #[inline(always)]
     pub fn maintenance_in(&self, mark: f64, t: TierF) -> f64 {
-        self.qty * mark * t.rate - t.amount
+        crate::exchange::margin::maintenance_f64(self.qty * mark, t.rate, t.amount)
     }
 }
 

@@ -1,69 +1,16 @@
 //! How far the liquidation price must sit from an entry, and the leverage or size that puts
 //! it there: the maths of the liquidation buffer and of the liquidation-probability guard.
 //!
-//! These are `f64` mirrors of the exchange's `Decimal` formula (risk estimates, not money).
-//! For a position of side `s` (+1 long, −1 short), quantity `q` at entry `E`, backed by
-//! margin `B` (isolated: the position's margin; cross: the equity not needed by other
-//! positions' maintenance), in a bracket with maintenance rate `m` and amount `c`:
-//!
-//! `LP = (B + c − s·q·E) / (q·(m − s))`
-//!
-//! A limit `X` for the liquidation price means `LP ≤ X` for a long and `LP ≥ X` for a short.
+//! The liquidation price itself and the leverage or size that puts it at a limit are the
+//! exchange's formulas in `f64` (`exchange::margin`: `liquidation_price_f64`,
+//! `max_isolated_leverage_f64`, `max_cross_qty_f64`); this module holds the distance the
+//! probability guard asks for. A limit `X` for the liquidation price means `LP ≤ X` for a
+//! long and `LP ≥ X` for a short.
 
 use super::liquidation_probability::normal_cdf;
 #[cfg(test)]
 use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
 use crate::exchange::Side;
-
-/// USDT; ≤ 0 (long) when no price liquidates the position.
-pub fn liquidation_price(
-    sign: f64,
-    qty: f64,
-    entry: f64,
-    backing: f64,
-    rate: f64,
-    amount: f64,
-) -> f64 {
-    (backing + amount - sign * qty * entry) / (qty * (rate - sign))
-}
-
-/// Isolated margin: the highest leverage at which the liquidation price sits at or beyond
-/// `limit`. With `B = N / L` (N = q·E) the formula becomes `LP = E·(1 − s/L − s·c/N) / (1 − s·m)`,
-/// and `s·LP ≤ s·X` gives `1/L ≥ s − c/N − s·(X/E)·(1 − s·m)`. `+∞` when any leverage will do.
-pub fn max_isolated_leverage(
-    sign: f64,
-    entry: f64,
-    notional: f64,
-    limit: f64,
-    rate: f64,
-    amount: f64,
-) -> f64 {
-    let need = sign - amount / notional - sign * (limit / entry) * (1.0 - sign * rate);
-    if need <= 0.0 {
-        f64::INFINITY
-    } else {
-        1.0 / need
-    }
-}
-
-/// Cross margin: the largest quantity whose liquidation price sits at or beyond `limit`,
-/// given the backing `B`. From the formula, `s·LP ≤ s·X` ⇔ `q · s·(E − X·(1 − s·m)) ≤ B + c`.
-/// `+∞` when any quantity will do.
-pub fn max_cross_qty(
-    sign: f64,
-    entry: f64,
-    limit: f64,
-    backing: f64,
-    rate: f64,
-    amount: f64,
-) -> f64 {
-    let k = sign * (entry - limit * (1.0 - sign * rate));
-    if k <= 0.0 {
-        f64::INFINITY
-    } else {
-        ((backing + amount) / k).max(0.0)
-    }
-}
 
 /// The log-distance `d` between price and liquidation price at which the probability of
 /// liquidation within the horizon equals `threshold` (a position further away is safer).
@@ -138,42 +85,6 @@ pub fn safe_log_distance(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirrors_binance_published_example() {
-        // Binance's example (also the exchange's Decimal test): 500 USDT wallet, a 1,000 USDT
-        // long at 50,000 (q = 0.02), tier 1: m = 0.4 %, c = 0. Isolated with B = 500:
-        // LP = (500 + 0 − 0.02 × 50,000) / (0.02 × (0.004 − 1)) = −500 / −0.01992 = 25,100.40
-        let lp = liquidation_price(1.0, 0.02, 50_000.0, 500.0, 0.004, 0.0);
-        assert!((lp - 25_100.401_606).abs() < 1e-3, "{lp}");
-    }
-
-    #[test]
-    fn leverage_and_size_that_keep_the_limit() {
-        // long at 100, stop 92, buffer 2 → LP must be ≤ 90; m = 0.4 %, c = 0:
-        // 1/L ≥ 1 − 0 − 0.9 × 0.996 = 0.1036 → L ≤ 9.6525
-        let l = max_isolated_leverage(1.0, 100.0, 1_000.0, 90.0, 0.004, 0.0);
-        assert!((l - 1.0 / 0.1036).abs() < 1e-9, "{l}");
-        // and at that leverage the liquidation price is 90: B = 1,000 / L = 103.6, q = 10
-        let lp = liquidation_price(1.0, 10.0, 100.0, 1_000.0 / l, 0.004, 0.0);
-        assert!((lp - 90.0).abs() < 1e-9, "{lp}");
-        // short at 100, stop 108, buffer 2 → LP ≥ 110: 1/L ≥ −1 + 1.1 × 1.004 = 0.1044
-        let l = max_isolated_leverage(-1.0, 100.0, 1_000.0, 110.0, 0.004, 0.0);
-        assert!((l - 1.0 / 0.1044).abs() < 1e-9, "{l}");
-        // cross, long, backing 1,000 USDT, LP ≤ 90: q × (100 − 90 × 0.996) ≤ 1,000
-        // → q ≤ 1,000 / 10.36 = 96.525; its LP: (1,000 − 96.525 × 100) / (96.525 × −0.996) = 90
-        let q = max_cross_qty(1.0, 100.0, 90.0, 1_000.0, 0.004, 0.0);
-        assert!((q - 1_000.0 / 10.36).abs() < 1e-9, "{q}");
-        let lp = liquidation_price(1.0, q, 100.0, 1_000.0, 0.004, 0.0);
-        assert!((lp - 90.0).abs() < 1e-9, "{lp}");
-        // a long backed by B ≥ 0 has its LP below the entry: a limit above it always holds
-        assert_eq!(
-            max_cross_qty(1.0, 100.0, 101.0, 0.0, 0.004, 0.0),
-            f64::INFINITY
-        );
-        // with nothing to back it (B < 0), no quantity keeps the limit
-        assert_eq!(max_cross_qty(1.0, 100.0, 90.0, -5.0, 0.004, 0.0), 0.0);
-    }
 
     #[test]
     fn safe_distance_matches_the_formula() {

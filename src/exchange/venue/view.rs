@@ -3,6 +3,7 @@
 
 use super::{Venue, dec};
 use crate::exchange::account::MarginMode;
+use crate::exchange::margin;
 
 /// The account as the per-bar checks read it, in `f64`.
 #[derive(Clone, Debug, Default)]
@@ -126,13 +127,8 @@ impl Shadow {
     pub(super) fn maint(&self, symbol: usize, qty: f64, mark: f64) -> f64 {
         let notional = qty * mark;
         let tiers = &self.tiers[symbol];
-        // a linear scan: positions sit in the first tier or two, so the branch is predicted,
-        // where a binary search's dependent compares took a third of the per-bar time
-        let i = tiers
-            .iter()
-            .position(|t| notional < t.0)
-            .unwrap_or(tiers.len() - 1);
-        notional * tiers[i].1 - tiers[i].2
+        let (_, rate, amount) = tiers[margin::tier_index_f64(tiers, notional)];
+        margin::maintenance_f64(notional, rate, amount)
     }
 }
 
@@ -323,9 +319,9 @@ impl Venue {
     }
 }
 
-/// The liquidation price in `f64`: the formula and tier search of
-/// [`super::margin::liquidation_price`], with `backing` = the wallet (cross, plus the other
-/// positions' unrealised PnL) or the isolated margin, on tiers `(cap, rate, amount)`. USDT;
+/// The liquidation price in `f64` ([`margin::liquidation_price_tiered_f64`]) with
+/// `backing` = the wallet (cross, plus the other positions' unrealised PnL) or the isolated
+/// margin, less the other positions' maintenance, on tiers `(cap, rate, amount)`. USDT;
 /// `None` when no price > 0 reaches it.
 pub(super) fn liquidation_f64(
     sign: f64,
@@ -335,27 +331,7 @@ pub(super) fn liquidation_f64(
     other_maint: f64,
     tiers: &[(f64, f64, f64)],
 ) -> Option<f64> {
-    let tier_of = |notional: f64| {
-        tiers
-            .iter()
-            .position(|t| notional < t.0)
-            .unwrap_or(tiers.len() - 1)
-    };
-    let mut tier = tier_of(qty * entry);
-    let mut price = 0.0;
-    for _ in 0..=tiers.len() {
-        let (_, rate, amount) = tiers[tier];
-        price = (backing - other_maint + amount - sign * qty * entry) / (qty * rate - sign * qty);
-        if price <= 0.0 {
-            break;
-        }
-        let at = tier_of(qty * price);
-        if at == tier {
-            break;
-        }
-        tier = at;
-    }
-    (price > 0.0).then_some(price)
+    margin::liquidation_price_tiered_f64(sign, qty, entry, backing - other_maint, tiers)
 }
 
 /// maintenance / balance; ∞ when the balance is gone.
@@ -397,7 +373,6 @@ mod formula_tests {
     use crate::exchange::Side;
     use crate::exchange::margin::{self, PositionInput};
     use crate::instrument::{Instruments, Tier};
-    use crate::risk::liquidation_distance;
     use proptest::prelude::*;
     use rust_decimal::Decimal;
     use rust_decimal::prelude::ToPrimitive;
@@ -476,13 +451,32 @@ mod formula_tests {
                     prop_assert!(venue.is_some_and(|v| close(v, lp)), "venue {:?} exact {}", venue, lp);
                     // the risk layer's form, in the tier the exact price lands in
                     let (rate, amount) = (f(exact.maint_margin_rate), f(exact.maint_amount));
-                    let risk = liquidation_distance::liquidation_price(sign, qty, entry, backing, rate, amount);
+                    let risk = margin::liquidation_price_f64(sign, qty, entry, backing, rate, amount);
                     prop_assert!(close(risk, lp), "risk {} exact {}", risk, lp);
                     // its inverse: the highest leverage whose LP sits at `risk` is this margin's
                     // (a difference of near-equal terms, so to 1e-7 relative)
-                    let most = liquidation_distance::max_isolated_leverage(sign, entry, notional, risk, rate, amount);
+                    let most = margin::max_isolated_leverage_f64(sign, entry, notional, risk, rate, amount);
                     let leverage = 100.0 / f64::from(margin_pct);
                     prop_assert!((most / leverage - 1.0).abs() < 1e-7, "max leverage {} for {}", most, leverage);
+                    // the same price from the leverage (B = N / L)
+                    let at = margin::isolated_liquidation_price_f64(sign, entry, notional, leverage, rate, amount);
+                    prop_assert!(close(at, lp), "at leverage {} exact {}", at, lp);
+                    // the mark where the margin ratio meets a level: at 1 the LP; at 0.8 a
+                    // mark whose ratio, worked out from the exact maintenance, is 0.8
+                    let w0 = backing - sign * qty * entry;
+                    let one = margin::mark_at_margin_ratio_f64(sign, qty, w0, rate, amount, 1.0);
+                    prop_assert!(close(one, lp), "ratio 1 at {} exact LP {}", one, lp);
+                    let at_level = |(_, r, c): (f64, f64, f64)| {
+                        margin::mark_at_margin_ratio_f64(sign, qty, w0, r, c, 0.8)
+                    };
+                    // one step of the tier search from the LP's tier, kept when it settles
+                    let tier8 = margin::tier_index_f64(&view, qty * at_level((0.0, rate, amount)));
+                    let m8 = at_level(view[tier8]);
+                    if m8 > 0.0 && margin::tier_index_f64(&view, qty * m8) == tier8 {
+                        let maint = f(margin::maintenance_margin(tiers, dec(qty), dec(m8)));
+                        let ratio = maint / (w0 + sign * qty * m8);
+                        prop_assert!((ratio - 0.8).abs() < 1e-6, "ratio {} at {}", ratio, m8);
+                    }
                 }
             }
         }

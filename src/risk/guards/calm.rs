@@ -545,7 +545,9 @@ impl RiskLayer {
                 let (band_low, band_high) = self.guards.margin_band;
                 for level in [band_low, band_high] {
                     if level.is_finite() {
-                        narrow((t.amount + level * w0) / (h.qty * (t.rate - level * h.sign)));
+                        narrow(crate::exchange::margin::mark_at_margin_ratio_f64(
+                            h.sign, h.qty, w0, t.rate, t.amount, level,
+                        ));
                     }
                 }
             }
