@@ -7,6 +7,7 @@ use crate::exchange::account::{Cause, MarginMode};
 use crate::exchange::fill::{Ohlc, PathOrder, Slippage};
 use crate::exchange::orders::{Order, OrderKind, Quantity};
 use crate::instrument::Instruments;
+use crate::market::Settlement;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -264,7 +265,20 @@ mod streams {
                     price[s] = c;
                 }
                 let before = v.events().len();
-                joint_step(&mut v, t as i64 * HOUR, bars[0], bars[1]);
+                // funding every 8 steps, at the open for BTC and inside the bar for ETH,
+                // its sign taken from the step
+                let time = t as i64 * HOUR;
+                let rate = if t % 16 == 0 { 0.0005 } else { -0.0005 };
+                let btc_due = [Settlement { time, rate, mark: bars[0].open }];
+                let eth_due = [Settlement { time: time + HOUR / 2, rate, mark: bars[1].close }];
+                let (btc_due, eth_due): (&[Settlement], &[Settlement]) = if t % 8 == 0 {
+                    (&btc_due, &eth_due)
+                } else {
+                    (&[], &[])
+                };
+                v.on_bar(0, time, &bars[0], &bars[0], btc_due);
+                v.on_bar(1, time, &bars[1], &bars[1], eth_due);
+                v.end_step(time);
                 prop_assert!(v.account.is_conserved());
                 let quiet = v.events()[before..].iter().all(|e| matches!(e.kind, EventKind::Funding { .. } | EventKind::MarginCall { .. }));
                 if quiet && v.open_positions() > 0 {
