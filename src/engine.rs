@@ -73,8 +73,8 @@ pub struct Curve {
     pub equity: Vec<f64>,
     /// fraction, at the close
     pub margin_ratio: Vec<f64>,
-    /// fraction, at the step's worst point: every position at its adverse mark extreme
-    /// (the positions held at the close)
+    /// fraction, at the step's worst point: every position held at the close at its adverse
+    /// mark extreme; at least 1 on a step with a liquidation
     pub margin_ratio_worst: Vec<f64>,
     /// USDT, Σ |qty| × mark
     pub gross_notional: Vec<f64>,
@@ -536,6 +536,19 @@ impl Engine {
         c.liquidation = Vec::with_capacity(steps * n);
         let mut marks = vec![0.0; n];
         let (mut lows, mut highs, mut adverse) = (vec![0.0; n], vec![0.0; n], Vec::new());
+        let mut liquidations: Vec<i64> = self
+            .venue
+            .events()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    crate::exchange::venue::EventKind::Liquidation { .. }
+                )
+            })
+            .map(|e| e.time)
+            .collect();
+        liquidations.sort_unstable();
         let mut k = 0;
         let mut table = 0;
         for i in 0..steps {
@@ -568,7 +581,11 @@ impl Engine {
             let worst = self
                 .venue
                 .logged_worst_ratio(&c.log, k, &lows, &highs, &mut adverse);
-            c.margin_ratio_worst.push(worst);
+            // a step that liquidated reached a ratio of 1 on its way, whatever it held at
+            // the close
+            let liquidated = liquidations.binary_search(&market.clock[i]).is_ok();
+            c.margin_ratio_worst
+                .push(if liquidated { worst.max(1.0) } else { worst });
             c.gross_notional.push(snapshot.gross_notional);
             for s in 0..n {
                 c.liquidation

@@ -417,3 +417,26 @@ fn a_run_uses_the_bracket_table_in_force_at_each_step_and_says_which() {
         "table of 2024-05-30 from 2024-05-30 00:00"
     );
 }
+
+#[test]
+fn the_worst_point_margin_ratio_reaches_the_liquidation_and_bounds_the_close() {
+    // naive_leverage at 10x on the sample is liquidated on 2024-03-16 00:00: that step's
+    // worst-point ratio is at least 1 though the account is flat at the close; every step's
+    // worst point is at least its close (the adverse extreme is no better than the close)
+    let path = crate::repo().join("strategies/naive_leverage.toml");
+    let spec = perpsim::spec::read(&path).unwrap();
+    let market = spec.load_market().unwrap();
+    let mut run = report::run(&spec, &market, true);
+    run.engine.fill_columns(&market);
+    let c = &run.engine.curve;
+    let at = c.time.iter().position(|&t| t == 1_710_547_200_000).unwrap();
+    assert!(
+        c.margin_ratio_worst[at] >= 1.0,
+        "{}",
+        c.margin_ratio_worst[at]
+    );
+    assert_eq!(c.margin_ratio[at], 0.0);
+    assert!(c.margin_ratio_worst[at - 1] < 1.0);
+    let below = (0..c.time.len()).filter(|&i| c.margin_ratio_worst[i] + 1e-12 < c.margin_ratio[i]);
+    assert_eq!(below.count(), 0);
+}
