@@ -402,3 +402,74 @@ fn a_dated_table_moves_an_open_positions_liquidation_price() {
     assert!((now - 45_309.974_747).abs() < 1e-3, "{now}");
     assert!((then - 45_944.871_795).abs() < 1e-3, "{then}");
 }
+
+mod detailed_streams {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One coarse bar as four fine bars (bp moves: open gap, up wick, down wick, close each),
+    /// what the trader does after it, and a funding rate (bp) settled inside it.
+    type Step = (Vec<(i32, u32, u32, i32)>, (u8, u32, u32), i32);
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            prop::collection::vec((-60i32..60, 0u32..200, 0u32..200, -100i32..100), 4),
+            (0u8..5, 1u32..2000, 1u32..50),
+            -30i32..30,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn detailed_bars_keep_the_ledger_and_miss_no_liquidation(steps in prop::collection::vec(step(), 1..50)) {
+            const FINE: i64 = 900_000;
+            let mut v = venue();
+            let mut price = 50_000.0f64;
+            for (t, (moves, (action, qty_milli, lev), rate)) in steps.into_iter().enumerate() {
+                let time = t as i64 * 4 * FINE;
+                let mut fine = Vec::with_capacity(4);
+                for (gap, up, down, close) in moves {
+                    let open = price * (1.0 + f64::from(gap) * 1e-4);
+                    let c = (open * (1.0 + f64::from(close) * 1e-4)).max(1.0);
+                    let high = open.max(c) * (1.0 + f64::from(up) * 1e-4);
+                    let low = (open.min(c) * (1.0 - f64::from(down) * 1e-4)).max(0.5);
+                    fine.push(bar(open, high, low, c));
+                    price = c;
+                }
+                let coarse = Ohlc {
+                    open: fine[0].open,
+                    high: fine.iter().map(|b| b.high).fold(f64::MIN, f64::max),
+                    low: fine.iter().map(|b| b.low).fold(f64::MAX, f64::min),
+                    close: fine[3].close,
+                };
+                // a settlement at the third fine bar's open, at its mark
+                let due = [Settlement { time: time + 2 * FINE, rate: f64::from(rate) * 1e-4, mark: fine[2].open }];
+                let funding: &[Settlement] = if rate != 0 && t % 3 == 0 { &due } else { &[] };
+                let before = v.events().len();
+                v.on_bar_in_detail(0, time, (&coarse, &coarse), funding, FINE, &fine, &fine);
+                prop_assert!(v.account.is_conserved(), "bar {}: wallet {}", t, v.account.wallet());
+                // a position that survived saw no fine bar reach its LP after the last event
+                // that could move it (a fill or a settlement)
+                let last_change = v.events()[before..].iter().rposition(|e| matches!(e.kind, EventKind::Fill { .. } | EventKind::Funding { .. }));
+                if last_change.is_none()
+                    && let Some(p) = v.account.position(0)
+                    && let Some(lp) = p.liquidation.and_then(|x| x.to_f64())
+                {
+                    let reached = fine.iter().any(|b| if p.side == Side::Long { b.low <= lp } else { b.high >= lp });
+                    prop_assert!(!reached, "bar {}: {:?} survived with LP {} reached", t, p.side, lp);
+                }
+                let qty = Quantity::Base(Decimal::new(qty_milli.into(), 3));
+                let leverage = Decimal::from(lev);
+                let order = |side, kind| Order { symbol: 0, side, qty, kind, reduce_only: false, leverage };
+                let _ = match action {
+                    0 => v.accept(order(Side::Long, OrderKind::Market), price),
+                    1 => v.accept(order(Side::Short, OrderKind::Market), price),
+                    2 => v.submit_bracket(order(Side::Long, OrderKind::Market), Some(price * 0.98), Some(price * 1.03), price),
+                    3 => v.accept(Order { reduce_only: true, ..order(Side::Short, OrderKind::StopMarket { trigger: price * 0.99 }) }, price),
+                    _ => Ok(0),
+                };
+            }
+        }
+    }
+}
