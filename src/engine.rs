@@ -223,8 +223,8 @@ pub struct Engine {
     funding_rate: Vec<Option<f64>>,
     holdings: Vec<Holding>,
     signals: Vec<Signal>,
-    /// venue events already reflected in `holdings`
-    seen_events: usize,
+    /// the venue view's change count already reflected in `holdings`
+    seen_changes: u64,
     pub curve: Curve,
     /// dated bracket tables taking over, in time order: (from, symbol, table's date, tiers)
     brackets: Vec<(i64, usize, String, Vec<crate::instrument::Tier>)>,
@@ -312,7 +312,7 @@ impl Engine {
             funding_rate: vec![None; n],
             holdings: vec![Holding::default(); n],
             signals: Vec::with_capacity(4 * n),
-            seen_events: 0,
+            seen_changes: u64::MAX,
             curve: Curve::new(keep_curve, start),
         }
     }
@@ -484,15 +484,16 @@ impl Engine {
 
     /// Re-reads the positions after the venue did something (fills, funding, liquidation).
     fn refresh_holdings(&mut self) {
-        if self.venue.events().len() == self.seen_events {
+        let changes = self.venue.view_changes();
+        if changes == self.seen_changes {
             return;
         }
-        self.seen_events = self.venue.events().len();
+        self.seen_changes = changes;
         for (s, h) in self.holdings.iter_mut().enumerate() {
-            *h = match self.venue.account.position(s) {
-                Some(p) => Holding {
-                    qty: p.side.sign_f64() * p.qty.to_f64().unwrap_or(0.0),
-                    entry: p.entry.to_f64().unwrap_or(0.0),
+            *h = match self.venue.position_view(s) {
+                Some((sign, qty, entry)) => Holding {
+                    qty: sign * qty,
+                    entry,
                 },
                 None => Holding::default(),
             };

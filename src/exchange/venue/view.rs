@@ -311,6 +311,19 @@ impl Venue {
         liquidation_of(log.positions[k * n + symbol])
     }
 
+    /// `symbol`'s open position as the venue's `f64` view holds it, refreshed after every
+    /// booking: (+1 long / −1 short, quantity, entry). The one `f64` copy of the account that
+    /// the strategies read (the engine's holdings).
+    pub fn position_view(&self, symbol: usize) -> Option<(f64, f64, f64)> {
+        self.shadow.positions[symbol].map(|p| (p.sign, p.qty, p.entry))
+    }
+
+    /// The view's change count: bumped whenever the `f64` account is rewritten, so a reader
+    /// can tell in one comparison that nothing changed.
+    pub fn view_changes(&self) -> u64 {
+        self.shadow.changes
+    }
+
     /// USDT: the liquidation price of `symbol`'s open position as the per-bar check uses it
     /// (for cross margin, at the other symbols' latest marks); NaN when flat or when no
     /// price > 0 liquidates it.
