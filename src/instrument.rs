@@ -191,6 +191,20 @@ impl InstrumentSpec {
         out
     }
 
+    /// This instrument with the bracket table in force at `time` (ms) as its `brackets`,
+    /// and that table's date.
+    pub fn at(&self, time: i64) -> (InstrumentSpec, String) {
+        let tables = self.bracket_tables();
+        let k = tables.iter().rposition(|t| t.0 <= time).unwrap_or(0);
+        let (_, date, tiers) = tables[k];
+        let date = date.to_string();
+        let spec = InstrumentSpec {
+            brackets: tiers.to_vec(),
+            ..self.clone()
+        };
+        (spec, date)
+    }
+
     /// The tier holding `notional` (USDT, taken as its absolute value); past the last cap,
     /// the last tier.
     pub fn tier(&self, notional: Decimal) -> (usize, &Tier) {

@@ -127,6 +127,9 @@ pub struct LiqArgs {
     /// Maintenance amount with --mmr, USDT
     #[arg(long, default_value = "0", requires = "mmr")]
     pub maint_amount: Decimal,
+    /// Use the bracket table in force on this date (UTC, 2021-06-01) instead of the current one
+    #[arg(long, conflicts_with = "mmr")]
+    pub date: Option<String>,
     /// Another cross-margin position: SYMBOL:SIDE:QTY:ENTRY:MARK[:MMR:MAINT_AMOUNT]; repeatable
     #[arg(
         long = "other",
@@ -197,9 +200,25 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
         return Err(usage("--qty and --entry must be > 0"));
     }
     let (instruments, symbol) = args.instrument.load()?;
-    let (tiers, tier_source) = match args.mmr {
-        Some(rate) => (flat_tiers(rate, args.maint_amount), "--mmr".to_string()),
-        None => {
+    let dated = match &args.date {
+        None => None,
+        Some(text) => {
+            let time = crate::data::time::parse_text_time(text).ok_or_else(|| {
+                usage(format!(
+                    "--date '{text}': expected a date such as 2021-06-01"
+                ))
+            })?;
+            let spec = instruments.get(&symbol).map_err(Failure::Work)?;
+            Some(spec.at(time))
+        }
+    };
+    let (tiers, tier_source) = match (args.mmr, &dated) {
+        (Some(rate), _) => (flat_tiers(rate, args.maint_amount), "--mmr".to_string()),
+        (None, Some((spec, date))) => (
+            spec.brackets.clone(),
+            format!("{}, table of {date}", instruments.describe(&symbol)),
+        ),
+        (None, None) => {
             let spec = instruments.get(&symbol).map_err(Failure::Work)?;
             (spec.brackets.clone(), instruments.describe(&symbol))
         }
@@ -211,10 +230,9 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
                 return Err(usage("--leverage must be > 0"));
             }
             if args.mmr.is_none() {
-                instruments
-                    .get(&symbol)
-                    .map_err(Failure::Work)?
-                    .check_leverage(notional, leverage)
+                let current = instruments.get(&symbol).map_err(Failure::Work)?;
+                let spec = dated.as_ref().map_or(current, |d| &d.0);
+                spec.check_leverage(notional, leverage)
                     .map_err(Failure::Work)?;
             }
             let wallet = margin::initial_margin(args.qty, args.entry, leverage);

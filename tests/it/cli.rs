@@ -398,3 +398,31 @@ block = 6
         );
     }
 }
+
+#[test]
+fn calc_liq_uses_the_bracket_table_in_force_on_a_date() {
+    // 20 BTC long from 50,000 at 10x (margin 100,000), notional 1,000,000. On 2021-06-01 the
+    // 2021-03-26 table's tier 3 (1 %, amount 1,300) holds it at LP:
+    //   (100,000 + 1,300 − 1,000,000) / (20 × 0.01 − 20) = 45,388.89
+    // today's tier 3 (0.65 %, amount 950): (100,000 + 950 − 1,000,000) / (0.13 − 20) = 45,246.60
+    let args = |date: Option<&str>| {
+        let mut a = vec![
+            "calc", "liq", "--side", "long", "--entry", "50000", "--qty", "20",
+        ];
+        a.extend(["--leverage", "10"]);
+        if let Some(d) = date {
+            a.extend(["--date", d]);
+        }
+        perpsim(&a)
+    };
+    let then = args(Some("2021-06-01"));
+    assert_eq!(then.status.code(), Some(0), "{}", text(&then.stderr));
+    let out = text(&then.stdout);
+    assert!(out.starts_with("liquidation price  45388.89 USDT"), "{out}");
+    assert!(out.contains("table of 2021-03-26"), "{out}");
+    let now = text(&args(None).stdout);
+    assert!(now.starts_with("liquidation price  45246.60 USDT"), "{now}");
+    let bad = args(Some("June"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("--date 'June'"));
+}
