@@ -58,10 +58,20 @@ pub fn terminal_summary(r: &RunResult) -> String {
         s.to
     );
     for (symbol, tables) in &s.brackets {
+        // "table of <date> from <time>" → "<date>"
+        let date = |t: &String| {
+            t.trim_start_matches("table of ")
+                .split(" from ")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
         let shown = match tables.as_slice() {
             [only] => only.clone(),
             [first, .., last] => format!(
-                "{} dated tables, {first} … {last} (summary.json lists them)",
+                "the tables of {} to {}, each from its date ({} in all; summary.json lists them)",
+                date(first),
+                date(last),
                 tables.len()
             ),
             [] => continue,
