@@ -881,6 +881,18 @@ fn page(
             value: format!("{symbol}: {source}"),
         });
     }
+    for (symbol, detail) in &s.detail {
+        facts.push(Fact {
+            label: "bar paths",
+            value: format!("{symbol}: walked from {detail}"),
+        });
+    }
+    for (symbol, tables) in &s.brackets {
+        facts.push(Fact {
+            label: "bracket tables",
+            value: format!("{symbol}: {}", tables.join("; ")),
+        });
+    }
     let mut warnings = Vec::new();
     for (symbol, source) in &s.mark_price {
         if !source.starts_with("mark-price candles") || source.contains("stood in") {
