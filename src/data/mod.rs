@@ -512,23 +512,27 @@ fn load_detail(
         None => None,
     };
     let per_bar = (tf.ms() / fine.ms()) as usize;
-    let last_bars = covering(candles, tf, &last, fine, last_file)?;
-    let (mark_bars, mark_source) = match &mark {
-        Some(m) => {
-            let (bars, missing) = aligned_marks(candles, per_bar, fine, &last_bars, m);
-            let source = match missing {
-                0 => MarkSource::MarkCandles,
-                n => MarkSource::Partial { missing: n },
-            };
-            (bars, source)
-        }
-        None => (last_bars.clone(), MarkSource::LastPrice),
+    let covered = covering(candles, tf, &last, fine, last_file)?;
+    let (marks, mark_source) = match &mark {
+        Some(m) => align_mark(&covered, fine, m)?,
+        None => (last_as_mark(&covered), MarkSource::LastPrice),
     };
+    let ohlc = |o: &[f64], h: &[f64], l: &[f64], c: &[f64]| -> Vec<Ohlc> {
+        (0..o.len())
+            .map(|i| Ohlc {
+                open: o[i],
+                high: h[i],
+                low: l[i],
+                close: c[i],
+            })
+            .collect()
+    };
+    let c = &covered;
     Ok(Detail {
         timeframe: fine,
         per_bar,
-        last: last_bars,
-        mark: mark_bars,
+        last: ohlc(&c.open, &c.high, &c.low, &c.close),
+        mark: ohlc(&marks.open, &marks.high, &marks.low, &marks.close),
         mark_source,
     })
 }
@@ -541,10 +545,10 @@ fn covering(
     fine_bars: &Candles,
     fine: Timeframe,
     file: &str,
-) -> Result<Vec<Ohlc>> {
+) -> Result<Candles> {
     let per_bar = (tf.ms() / fine.ms()) as usize;
     let ranges = crate::market::covering_ranges(&candles.open_time, tf, &fine_bars.open_time);
-    let mut out = Vec::with_capacity(candles.len() * per_bar);
+    let mut out = Candles::with_capacity(candles.len() * per_bar);
     for (i, range) in ranges.into_iter().enumerate() {
         let open = candles.open_time[i];
         let complete = range.len() == per_bar
@@ -564,45 +568,19 @@ fn covering(
                 message,
             });
         }
-        out.extend(range.map(|j| Ohlc {
-            open: fine_bars.open[j],
-            high: fine_bars.high[j],
-            low: fine_bars.low[j],
-            close: fine_bars.close[j],
-        }));
-    }
-    Ok(out)
-}
-
-/// The mark bar opening with each fine last-price bar (`last`, covering `candles` back to
-/// back at `per_bar` bars of `fine` each); where there is none, the last price stands in and
-/// is counted.
-fn aligned_marks(
-    candles: &Candles,
-    per_bar: usize,
-    fine: Timeframe,
-    last: &[Ohlc],
-    mark: &Candles,
-) -> (Vec<Ohlc>, usize) {
-    let (mut out, mut missing, mut next) = (Vec::with_capacity(last.len()), 0, 0);
-    for (i, &open) in candles.open_time.iter().enumerate() {
-        for j in 0..per_bar {
-            let t = open + j as i64 * fine.ms();
-            next += mark.open_time[next..].partition_point(|&m| m < t);
-            if mark.open_time.get(next) == Some(&t) {
-                out.push(Ohlc {
-                    open: mark.open[next],
-                    high: mark.high[next],
-                    low: mark.low[next],
-                    close: mark.close[next],
-                });
-            } else {
-                missing += 1;
-                out.push(last[i * per_bar + j]);
-            }
+        let f = fine_bars;
+        for j in range {
+            out.push(
+                f.open_time[j],
+                f.open[j],
+                f.high[j],
+                f.low[j],
+                f.close[j],
+                f.volume[j],
+            );
         }
     }
-    (out, missing)
+    Ok(out)
 }
 
 fn to_timeframe(candles: &Candles, from: Timeframe, to: Timeframe, file: &str) -> Result<Candles> {

@@ -484,7 +484,9 @@ impl Account {
     /// Puts `tiers` in force for `symbol` (a dated bracket table taking over) and
     /// recomputes the liquidation prices on them.
     pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
-        super::venue::replace_tiers(&mut self.instruments[symbol].brackets, tiers);
+        let own = &mut self.instruments[symbol].brackets;
+        own.clear();
+        own.extend_from_slice(tiers);
         self.refresh_liquidation_prices();
     }
 

@@ -68,6 +68,26 @@ pub fn first_reach(path: &[f64; 4], level: Level) -> Option<(f64, f64)> {
     reach_from(path, level, 0.0)
 }
 
+/// The segment (0, 1 or 2) of a path holding time `u` (0 … 3): by comparison, as
+/// `f64::floor` is a libm call on baseline x86-64 (no SSE4.1), three of them per bar.
+#[inline(always)]
+pub fn segment_at(u: f64) -> usize {
+    if u < 1.0 {
+        0
+    } else if u < 2.0 {
+        1
+    } else {
+        2
+    }
+}
+
+/// The price on `path` at time `u` (0 … 3), by linear interpolation along its segment.
+#[inline(always)]
+pub fn point_at(path: &[f64; 4], u: f64) -> f64 {
+    let k = segment_at(u);
+    path[k] + (path[k + 1] - path[k]) * (u - k as f64).clamp(0.0, 1.0)
+}
+
 /// [`first_reach`] on the part of the path from time `after` on (0 ≤ after ≤ 3). A level
 /// already through where the walk resumes is reached there, at that point's price: an order
 /// that becomes active mid-bar (a bracket leg after its entry fills) acts at once.
@@ -77,16 +97,7 @@ pub fn reach_from(path: &[f64; 4], level: Level, after: f64) -> Option<(f64, f64
         Level::AtOrAbove(x) => (x, false),
     };
     let through = |p: f64| if below { p <= target } else { p >= target };
-    // the segment holding `after`, by comparison: `f64::floor` is a libm call on baseline
-    // x86-64 (no SSE4.1), three of them per bar in the venue
-    let k0 = if after < 1.0 {
-        0
-    } else if after < 2.0 {
-        1
-    } else {
-        2
-    };
-    let start = path[k0] + (path[k0 + 1] - path[k0]) * (after - k0 as f64).clamp(0.0, 1.0);
+    let (k0, start) = (segment_at(after), point_at(path, after));
     if through(start) {
         return Some((after, start));
     }

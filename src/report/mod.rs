@@ -61,7 +61,7 @@ pub struct Summary {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, String>,
     /// per symbol with dated bracket tables, the tables in force during the run, in order:
-    /// "<the table's date> from <the step it took over>"
+    /// `"table of <date> from <the step it took over>"`
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub brackets: BTreeMap<String, Vec<String>>,
     #[serde(flatten)]

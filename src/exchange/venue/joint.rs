@@ -30,7 +30,8 @@
 
 use super::Venue;
 use super::resting::trigger_level;
-use crate::exchange::fill::{Ohlc, path, reach_from};
+use super::view::ShadowPosition;
+use crate::exchange::fill::{Ohlc, path, point_at, reach_from, segment_at};
 use crate::market::Settlement;
 
 /// One symbol's bar, gathered for the step's joint walk.
@@ -52,19 +53,6 @@ fn common_detail(bars: &[Gathered]) -> Option<(i64, usize)> {
     bars.iter()
         .all(|b| b.fine.is_some_and(|(m, _, c)| m == ms && c == count))
         .then_some((ms, count))
-}
-
-/// The mark of `path` at time `u` (0 … 3).
-fn at(path: &[f64; 4], u: f64) -> f64 {
-    let k = if u < 1.0 {
-        0
-    } else if u < 2.0 {
-        1
-    } else {
-        2
-    };
-    let f = (u - k as f64).clamp(0.0, 1.0);
-    path[k] + (path[k + 1] - path[k]) * f
 }
 
 impl Venue {
@@ -124,33 +112,29 @@ impl Venue {
 
     fn end_joint_step(&mut self, time: i64) {
         let (maint, balance) = self.adverse_figures();
-        if self.step_is_quiet(balance - maint) {
-            // nothing to book: the marks move to the closes, the figures at the extremes
-            // serve the margin-call check as they are
+        let (maint, balance) = if self.step_is_quiet(balance - maint) {
+            // nothing to book: the marks move to the closes, and the figures at the
+            // extremes serve the margin-call check as they are
             for g in &self.gathered {
-                let close = g.mark.close;
-                self.marks[g.symbol] = close;
-                (self.step_low[g.symbol], self.step_high[g.symbol]) = (close, close);
+                self.marks[g.symbol] = g.mark.close;
             }
-            self.gathered.clear();
-            self.gathered_fine.clear();
-            self.check_account_margin_call(time, maint, balance);
+            (maint, balance)
         } else {
             let bars = std::mem::take(&mut self.gathered);
             let funding = std::mem::take(&mut self.gathered_funding);
             self.walk_step(time, &bars, &funding);
-            let (maint, balance) = self.adverse_figures();
-            self.check_account_margin_call(time, maint, balance);
-            for b in &bars {
-                let close = b.mark.close;
-                (self.step_low[b.symbol], self.step_high[b.symbol]) = (close, close);
-            }
-            self.gathered = bars;
-            self.gathered.clear();
-            self.gathered_funding = funding;
-            self.gathered_funding.clear();
-            self.gathered_fine.clear();
+            (self.gathered, self.gathered_funding) = (bars, funding);
+            self.adverse_figures()
+        };
+        self.check_account_margin_call(time, maint, balance);
+        // the next step's symbols without a bar stay at their close
+        for g in &self.gathered {
+            let close = g.mark.close;
+            (self.step_low[g.symbol], self.step_high[g.symbol]) = (close, close);
         }
+        self.gathered.clear();
+        self.gathered_funding.clear();
+        self.gathered_fine.clear();
         if self.open_positions() > 1 {
             self.refresh_cross_liquidation_prices();
         }
@@ -169,34 +153,37 @@ impl Venue {
             })
     }
 
-    /// The account's maintenance margin and margin balance (USDT) with every position at
-    /// its adverse extreme over the step's gathered bars (`step_low`, `step_high`; a symbol
-    /// without a bar at its latest mark, or its entry before any).
-    pub(super) fn adverse_figures(&self) -> (f64, f64) {
+    /// The account's maintenance margin and margin balance (USDT) with each position at the
+    /// mark `mark_of(symbol, position)` gives.
+    fn account_figures(&self, mark_of: impl Fn(usize, &ShadowPosition) -> f64) -> (f64, f64) {
         let (mut maint, mut balance) = (0.0, self.shadow.wallet);
         for (s, p) in self.shadow.positions.iter().enumerate() {
             let Some(p) = p else { continue };
-            let mark = if p.sign > 0.0 {
-                self.step_low[s]
-            } else {
-                self.step_high[s]
-            };
-            let mark = if mark > 0.0 { mark } else { p.entry };
+            let mark = mark_of(s, p);
             maint += self.shadow.maint(s, p.qty, mark);
             balance += p.sign * p.qty * (mark - p.entry);
         }
         (maint, balance)
     }
 
+    /// [`Venue::account_figures`] with every position at its adverse extreme over the step's
+    /// gathered bars (`step_low`, `step_high`; a symbol without a bar at its latest mark, or
+    /// its entry before any).
+    pub(super) fn adverse_figures(&self) -> (f64, f64) {
+        self.account_figures(|s, p| {
+            let mark = if p.sign > 0.0 {
+                self.step_low[s]
+            } else {
+                self.step_high[s]
+            };
+            if mark > 0.0 { mark } else { p.entry }
+        })
+    }
+
     /// The account's margin balance less its maintenance margin (USDT) at the current marks.
     fn headroom_now(&self) -> f64 {
-        let mut room = self.shadow.wallet;
-        for (s, p) in self.shadow.positions.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let mark = self.mark_or_entry(s, p.entry);
-            room += p.sign * p.qty * (mark - p.entry) - self.shadow.maint(s, p.qty, mark);
-        }
-        room
+        let (maint, balance) = self.account_figures(|s, p| self.mark_or_entry(s, p.entry));
+        balance - maint
     }
 
     fn mark_or_entry(&self, s: usize, entry: f64) -> f64 {
@@ -347,7 +334,7 @@ impl Venue {
             };
             after = u;
             for (k, b) in bars.iter().enumerate() {
-                self.marks[b.symbol] = at(&mark_paths[k], u);
+                self.marks[b.symbol] = point_at(&mark_paths[k], u);
             }
             match who {
                 None => self.liquidate_account(time, bars),
@@ -363,13 +350,7 @@ impl Venue {
             return None;
         }
         let room_at = |u: f64| self.headroom_along(bars, paths, u);
-        let k0 = if after < 1.0 {
-            0
-        } else if after < 2.0 {
-            1
-        } else {
-            2
-        };
+        let k0 = segment_at(after);
         if room_at(after) <= 0.0 {
             return Some(after);
         }
@@ -410,16 +391,12 @@ impl Venue {
     /// The account's margin balance less its maintenance margin with each gathered symbol's
     /// mark at time `u` on its path.
     fn headroom_along(&self, bars: &[Gathered], paths: &[[f64; 4]], u: f64) -> f64 {
-        let mut room = self.shadow.wallet;
-        for (s, p) in self.shadow.positions.iter().enumerate() {
-            let Some(p) = p else { continue };
-            let mark = match bars.iter().position(|b| b.symbol == s) {
-                Some(i) => at(&paths[i], u),
+        let (maint, balance) =
+            self.account_figures(|s, p| match bars.iter().position(|b| b.symbol == s) {
+                Some(i) => point_at(&paths[i], u),
                 None => self.mark_or_entry(s, p.entry),
-            };
-            room += p.sign * p.qty * (mark - p.entry) - self.shadow.maint(s, p.qty, mark);
-        }
-        room
+            });
+        balance - maint
     }
 }
 

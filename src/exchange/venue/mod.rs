@@ -163,22 +163,18 @@ impl Venue {
         let account = Account::new(config.start_balance, config.mode, instruments.clone());
         let config_joint = config.mode == MarginMode::Cross && instruments.len() > 1;
         let n = instruments.len();
-        let tiers: Vec<Vec<(f64, f64, f64)>> =
-            instruments.iter().map(|i| tiers_f64(&i.brackets)).collect();
-        let theta = call_threshold(config.margin_call_ratio);
-        let call_tiers = tiers.iter().map(|t| call_tiers(t, theta)).collect();
         let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
         let shadow = Shadow {
             wallet: f(config.start_balance),
             positions: vec![None; n],
             changes: 0,
-            tiers,
-            call_tiers,
+            tiers: vec![Vec::new(); n],
+            call_tiers: vec![Vec::new(); n],
         };
         let marks = vec![0.0; n];
         let levels = vec![Levels::NONE; n];
         let (resting, events) = (Vec::new(), Vec::new());
-        Venue {
+        let mut venue = Venue {
             config,
             account,
             instruments,
@@ -196,23 +192,33 @@ impl Venue {
             fine_step: Vec::new(),
             step_low: vec![0.0; n],
             step_high: vec![0.0; n],
+        };
+        for s in 0..n {
+            let brackets = venue.instruments[s].brackets.clone();
+            venue.set_view_brackets(s, &brackets);
         }
+        venue
     }
 
     /// Puts the bracket table `tiers` in force for `symbol` from now on (a dated table
     /// taking over): the account, the `f64` view and the liquidation and margin-call prices
     /// move to it.
     pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
-        // into the buffers already there: a run allocates nothing in its steady state
-        replace_tiers(&mut self.instruments[symbol].brackets, tiers);
+        // into the buffer already there: a run allocates nothing in its steady state
+        let own = &mut self.instruments[symbol].brackets;
+        own.clear();
+        own.extend_from_slice(tiers);
         self.sync_marks();
         self.account.set_brackets(symbol, tiers);
         self.set_view_brackets(symbol, tiers);
         self.resync();
     }
 
-    /// Puts `tiers` in the `f64` view of `symbol` only: the figures rebuilt after a run from
-    /// its account log take, at each step, the table that was in force then.
+    /// Puts `tiers` in the `f64` view of `symbol` only, as (cap, maintenance rate, amount),
+    /// and its call tiers: rate and amount divided by the margin-call threshold θ, on which
+    /// the liquidation-price formula gives the price where the margin ratio reaches θ. The
+    /// figures rebuilt after a run from its account log take, at each step, the table that
+    /// was in force then.
     pub fn set_view_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
         let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
         let theta = call_threshold(self.config.margin_call_ratio);
@@ -241,36 +247,9 @@ impl Venue {
     }
 }
 
-/// Tiers as the `f64` checks read them: (cap, maintenance rate, maintenance amount).
-fn tiers_f64(brackets: &[crate::instrument::Tier]) -> Vec<(f64, f64, f64)> {
-    let f = |d: Decimal| d.to_f64().unwrap_or(f64::MAX);
-    brackets
-        .iter()
-        .map(|t| (f(t.cap), f(t.maint_margin_rate), f(t.maint_amount)))
-        .collect()
-}
-
-/// `into` made a copy of `tiers`, in its own buffer when that is large enough.
-pub(crate) fn replace_tiers(
-    into: &mut Vec<crate::instrument::Tier>,
-    tiers: &[crate::instrument::Tier],
-) {
-    into.clear();
-    into.extend_from_slice(tiers);
-}
-
 /// The margin-call threshold θ the call tiers are divided by (1 when calls are off).
 fn call_threshold(ratio: f64) -> f64 {
     if ratio > 0.0 { ratio } else { 1.0 }
-}
-
-/// `tiers` with rate and amount divided by θ: the liquidation-price formula on them gives
-/// the price where the margin ratio reaches θ.
-fn call_tiers(tiers: &[(f64, f64, f64)], theta: f64) -> Vec<(f64, f64, f64)> {
-    tiers
-        .iter()
-        .map(|&(cap, rate, amount)| (cap, rate / theta, amount / theta))
-        .collect()
 }
 
 /// A market price or rate as `Decimal`, to 10⁻⁸ ([`super::to_decimal`]).

@@ -17,11 +17,9 @@ impl Venue {
     /// `funding` holds the settlements falling in the bar, in time order (see the module
     /// doc of `funding.rs` for where each is booked).
     ///
-    /// Most bars are quiet: no settlement, no market order waiting, no cross-margin
-    /// liquidation prices to move, and a range that reaches neither the liquidation price
-    /// nor any resting order's level (which also rules out opening through the liquidation
-    /// price, as the open lies in the range). Such a bar only moves the mark and is checked
-    /// for a margin call, inline, without the walk.
+    /// Most bars are quiet (`passes_quietly`: a range that reaches no level also
+    /// rules out opening through the liquidation price, as the open lies in the range) and
+    /// take no walk.
     #[inline(always)]
     pub fn on_bar(
         &mut self,
@@ -34,9 +32,7 @@ impl Venue {
         if self.joint {
             return self.gather(symbol, last, mark, funding);
         }
-        if self.is_quiet(symbol, last, mark, funding) {
-            self.marks[symbol] = mark.close;
-            self.check_margin_call(symbol, time, mark.low, mark.high);
+        if self.passes_quietly(symbol, time, last, mark, funding) {
             return;
         }
         self.open_bar(symbol, time, last, mark);
@@ -48,14 +44,27 @@ impl Venue {
         self.check_margin_call(symbol, time, mark.low, mark.high);
     }
 
-    /// No settlement, no market order waiting, no cross-margin liquidation prices to move,
-    /// and a range that reaches neither the liquidation price nor any resting order's level.
+    /// A quiet bar — no settlement, no market order waiting, and a range that reaches
+    /// neither the liquidation price nor any resting order's level — only moves the mark and
+    /// is checked for a margin call; true when `symbol`'s bar was one. (Cross margin over
+    /// several symbols, where one mark moves the others' prices, is walked in `joint.rs`.)
     #[inline(always)]
-    fn is_quiet(&self, symbol: usize, last: &Ohlc, mark: &Ohlc, funding: &[Settlement]) -> bool {
-        funding.is_empty()
+    fn passes_quietly(
+        &mut self,
+        symbol: usize,
+        time: i64,
+        last: &Ohlc,
+        mark: &Ohlc,
+        funding: &[Settlement],
+    ) -> bool {
+        let quiet = funding.is_empty()
             && !self.levels[symbol].market
-            && (self.config.mode != MarginMode::Cross || self.open_positions() <= 1)
-            && !self.bar_reaches_a_level(symbol, last, mark)
+            && !self.bar_reaches_a_level(symbol, last, mark);
+        if quiet {
+            self.marks[symbol] = mark.close;
+            self.check_margin_call(symbol, time, mark.low, mark.high);
+        }
+        quiet
     }
 
     /// [`Venue::on_bar`] for a bar whose path is known from finer bars (`fine_last`,
@@ -79,9 +88,7 @@ impl Venue {
             return self
                 .gather_in_detail(symbol, last, mark, funding, fine_ms, fine_last, fine_mark);
         }
-        if self.is_quiet(symbol, last, mark, funding) {
-            self.marks[symbol] = mark.close;
-            self.check_margin_call(symbol, time, mark.low, mark.high);
+        if self.passes_quietly(symbol, time, last, mark, funding) {
             return;
         }
         self.on_bar_detailed(symbol, time, fine_ms, fine_last, fine_mark, funding);
@@ -106,6 +113,10 @@ impl Venue {
         debug_assert!(
             !last.is_empty() && last.len() == mark.len(),
             "fine last and mark bars must pair up"
+        );
+        debug_assert!(
+            !self.joint,
+            "cross margin over several symbols walks in joint.rs"
         );
         let (Some(first_last), Some(first_mark)) = (last.first(), mark.first()) else {
             return;
@@ -135,9 +146,6 @@ impl Venue {
     /// beyond its bankruptcy), then market orders fill.
     fn open_bar(&mut self, symbol: usize, time: i64, last: &Ohlc, mark: &Ohlc) {
         self.marks[symbol] = mark.open;
-        if self.config.mode == MarginMode::Cross && self.open_positions() > 1 {
-            self.refresh_cross_liquidation_prices();
-        }
         self.liquidate_if_opened_through(symbol, time, mark);
         self.fill_market_orders(symbol, time, last);
     }
