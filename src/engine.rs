@@ -14,10 +14,12 @@
 //!    per-step columns (wallet, equity, margin ratio, exposure, liquidation prices) are
 //!    rebuilt from those states and the marks after the run ([`Engine::fill_columns`]);
 //! 5. **strategy** — sees the closed bars and the account, pushes signals;
-//! 6. **risk** — turns each signal into orders (filled at the next bar's open) or refuses it.
+//! 6. **risk** — turns the step's signals into orders (filled at the next bar's open) or
+//!    refuses them, reductions before increases.
 //!
 //! Ties are broken by construction: steps in time order; within a step, symbols in the
-//! spec's order; signals in the order the strategy pushed them; each venue event carries its
+//! spec's order; a step's signals reductions first, then by symbol in the spec's order (a
+//! symbol's own in the order the strategy pushed them); each venue event carries its
 //! sequence in the venue's log. No clock, no hash-map iteration, no randomness: identical
 //! inputs give identical outputs.
 //!
@@ -477,9 +479,7 @@ impl Engine {
     }
 
     fn route_signals(&mut self, close: i64) {
-        for i in 0..self.signals.len() {
-            self.risk.on_signal(close, self.signals[i], &mut self.venue);
-        }
+        self.risk.on_signals(close, &self.signals, &mut self.venue);
     }
 
     /// Re-reads the positions after the venue did something (fills, funding, liquidation).

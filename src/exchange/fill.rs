@@ -133,6 +133,16 @@ impl Slippage {
         price + sign * self.cost(price, bar)
     }
 
+    /// The most a fill can slip, as a fraction of the price: what the risk layer budgets
+    /// for an order before it knows the bar it fills in.
+    pub fn worst_fraction(&self) -> f64 {
+        match *self {
+            Slippage::None => 0.0,
+            Slippage::FixedBps { bps } => bps * 1e-4,
+            Slippage::RangeFraction { max_bps, .. } => max_bps * 1e-4,
+        }
+    }
+
     /// USDT per unit, ≥ 0
     pub fn cost(&self, price: f64, bar: &Ohlc) -> f64 {
         match *self {

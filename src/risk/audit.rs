@@ -18,6 +18,8 @@ pub enum Rule {
     InvalidSignal,
     /// already holding the asked side
     AlreadyOpen,
+    /// the closing leg of a flip: the position against the new side closes first
+    Flip,
     /// an estimate the rule needs (ATR, volatility) is not in yet
     WarmUp,
     Sizing,
@@ -27,6 +29,8 @@ pub enum Rule {
     MaxPositionPct,
     MaxTotalExposure,
     CashReserve,
+    /// margin, fee and slippage must fit the collateral the account has free
+    AvailableMargin,
     MinRewardRisk,
     RequireStop,
     DefaultStop,
@@ -50,6 +54,7 @@ impl Rule {
             Rule::Signal => "signal",
             Rule::InvalidSignal => "invalid_signal",
             Rule::AlreadyOpen => "already_open",
+            Rule::Flip => "flip",
             Rule::WarmUp => "warm_up",
             Rule::Sizing => "sizing",
             Rule::MaxLeverage => "max_leverage",
@@ -57,6 +62,7 @@ impl Rule {
             Rule::MaxPositionPct => "max_position_pct",
             Rule::MaxTotalExposure => "max_total_exposure",
             Rule::CashReserve => "cash_reserve",
+            Rule::AvailableMargin => "available_margin",
             Rule::MinRewardRisk => "min_reward_risk",
             Rule::RequireStop => "require_stop",
             Rule::DefaultStop => "default_stop_atr",
@@ -94,6 +100,8 @@ pub enum Action {
     Resumed,
     /// a protective stop was attached to an entry without one
     StopAdded,
+    /// a rule whose estimate is not in yet acts on a stated stand-in
+    Assumed,
 }
 
 impl Action {
@@ -107,6 +115,7 @@ impl Action {
             Action::Halted => "halted",
             Action::Resumed => "resumed",
             Action::StopAdded => "stop_added",
+            Action::Assumed => "assumed",
         }
     }
 }
@@ -163,18 +172,21 @@ impl RiskEvent {
             Rule::Signal => "as asked".to_string(),
             Rule::InvalidSignal => "the signal cannot be acted on (stop or take-profit on the wrong side of the price, or nothing to reduce)".to_string(),
             Rule::AlreadyOpen => "a position on that side is already open".to_string(),
+            Rule::Flip => "the position against the new side closes first".to_string(),
             Rule::WarmUp => format!("the estimates need {l} bars of history, {v} seen"),
             Rule::Sizing => format!("sizing gives no position (Kelly fraction {v} ≤ 0, or no stop to size from)"),
             Rule::MaxLeverage => format!("leverage capped at max_leverage {l}x"),
             Rule::BracketLeverage => format!("the instrument bracket allows {l}x at this notional"),
             Rule::MaxPositionPct => format!("position margin would be {v} of equity, limit {l}"),
             Rule::MaxTotalExposure => format!("gross exposure would be {v}x equity, limit {l}x"),
-            Rule::CashReserve => format!("margin in use would be {v} of the wallet, limit {l}"),
+            Rule::CashReserve => format!("margin and fees committed would be {v} of the wallet, limit {l}"),
+            Rule::AvailableMargin => format!("margin, fee and slippage would be {v} USDT, {l} USDT free"),
             Rule::MinRewardRisk => format!("reward/risk {v} below the minimum {l}"),
             Rule::RequireStop => "an entry needs a stop-loss".to_string(),
             Rule::DefaultStop => format!("no stop given: one placed {l} ATR away (ATR {v} USDT)"),
             Rule::LiquidationBuffer => format!("liquidation price {v} must sit beyond {l} (stop less buffer)"),
             Rule::LiquidationProbability => format!("probability of liquidation within the horizon {v}, limit {l}"),
+            Rule::PortfolioVolatility if self.action == Action::Assumed => format!("correlations not estimated yet ({v} of {l} steps): correlation 1 assumed between all positions"),
             Rule::PortfolioVolatility => format!("portfolio daily volatility would be {v} of equity, limit {l}"),
             Rule::DailyLossLimit => format!("today's loss {v} of the day's starting equity, limit {l}"),
             Rule::WeeklyLossLimit => format!("this week's loss {v} of the week's starting equity, limit {l}"),

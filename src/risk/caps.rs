@@ -14,10 +14,17 @@ pub fn total_exposure(equity: f64, cap: f64, gross_notional: f64) -> f64 {
     (equity * cap - gross_notional).max(0.0)
 }
 
-/// `cash_reserve`: margin in use plus the addition's margin at most `(1 − reserve)` of the
+/// `cash_reserve`: margin in use plus what the addition commits — its margin, fee and
+/// slippage, `per_notional` USDT per USDT of notional — at most `(1 − reserve)` of the
 /// wallet.
-pub fn cash_reserve(wallet: f64, reserve: f64, margin_in_use: f64, leverage: f64) -> f64 {
-    ((wallet * (1.0 - reserve) - margin_in_use) * leverage).max(0.0)
+pub fn cash_reserve(wallet: f64, reserve: f64, margin_in_use: f64, per_notional: f64) -> f64 {
+    ((wallet * (1.0 - reserve) - margin_in_use) / per_notional).max(0.0)
+}
+
+/// The exchange's own condition: what the addition commits (`per_notional` USDT per USDT
+/// of notional: margin, fee, slippage) at most the collateral `free` (USDT).
+pub fn available_margin(free: f64, per_notional: f64) -> f64 {
+    (free / per_notional).max(0.0)
 }
 
 /// `max_portfolio_volatility`: the largest addition `x` (USDT, signed by its side `sign`)
@@ -51,7 +58,12 @@ mod tests {
         assert_eq!(total_exposure(10_000.0, 3.0, 25_000.0), 5_000.0);
         assert_eq!(total_exposure(10_000.0, 3.0, 35_000.0), 0.0);
         // wallet 10,000, 10 % reserve → 9,000 usable; 6,000 in use → 3,000 margin × 3x = 9,000
-        assert_eq!(cash_reserve(10_000.0, 0.1, 6_000.0, 3.0), 9_000.0);
+        assert_eq!(cash_reserve(10_000.0, 0.1, 6_000.0, 1.0 / 3.0), 9_000.0);
+        // with a 0.05 % taker fee and 2 bps slippage at 1x, each USDT of notional commits
+        // 1.0002 × (1 + 0.0005) = 1.0007001: 10,000 / 1.0007001 = 9,993.0039 of notional
+        let per = 1.0002 * (1.0 + 0.0005);
+        assert!((available_margin(10_000.0, per) - 9_993.003_9).abs() < 1e-3);
+        assert_eq!(available_margin(-5.0, per), 0.0);
     }
 
     #[test]

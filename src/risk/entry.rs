@@ -8,13 +8,15 @@
 //! 3. **Leverage** — `max_leverage`, lowered to what the instrument bracket allows at the
 //!    notional.
 //! 4. **Sizing** — the notional from the sizing rule (target-exposure signals bring their
-//!    own).
+//!    own), on the equity the account will hold once this step's approved orders have paid
+//!    their fees and slippage.
 //! 5. **Liquidation distance** — the liquidation price must sit beyond the stop by the
 //!    buffer, and far enough that the probability of reaching it within the horizon stays
 //!    under its limit: isolated margin lowers the leverage, cross margin the size (or the
 //!    entry is refused, with `liquidation_buffer_action = "refuse"`).
 //! 6. **Caps** — `max_position_pct`, `max_total_exposure`, `cash_reserve`,
-//!    `max_portfolio_volatility`, each cutting the size.
+//!    `max_portfolio_volatility` and the available margin, each cutting the size, against
+//!    the portfolio as this step's approved orders will leave it (see `entry_caps`).
 //!
 //! Each step that changes the order records a `resized` event (from → to); a refusal
 //! records which rule and its numbers; what passes is `approved`.
@@ -23,7 +25,6 @@ use rust_decimal::Decimal;
 
 use super::approved::Approved;
 use super::audit::{Action, Measure, Rule};
-use super::caps;
 use super::config::{BufferAction, Sizing};
 use super::layer::RiskLayer;
 use super::liquidation_distance::safe_log_distance;
@@ -50,7 +51,7 @@ pub(super) struct Ask {
 }
 
 /// A refusal: the rule, what it measured, its limit.
-type Refusal = (Rule, f64, f64);
+pub(super) type Refusal = (Rule, f64, f64);
 
 impl RiskLayer {
     /// Decides an entry and, if approved, submits it.
@@ -70,8 +71,7 @@ impl RiskLayer {
         }
         ask.stop = self.stop_for(time, &ask, price)?;
         self.check_stop_and_target(&ask, price)?;
-        let sign = ask.side.sign_f64();
-        let equity = self.equity();
+        let equity = self.sizing_equity();
         let mut leverage = self.config.max_leverage.unwrap_or(f64::INFINITY);
         let asked = match ask.notional {
             Some(n) => n,
@@ -98,8 +98,6 @@ impl RiskLayer {
             leverage = bracket;
         }
         leverage = leverage.floor().max(1.0);
-        let held_same = self.held[ask.symbol].filter(|h| h.sign == sign);
-        let held_notional = held_same.map_or(0.0, |h| h.qty * price);
         (leverage, notional) =
             self.keep_liquidation_distance(time, &ask, price, leverage, notional)?;
         if self.config.sizing == Sizing::FixedFraction && ask.notional.is_none() {
@@ -110,7 +108,7 @@ impl RiskLayer {
                 leverage,
             ));
         }
-        notional = self.apply_caps(time, &ask, price, equity, leverage, held_notional, notional)?;
+        notional = self.apply_caps(time, &ask, price, equity, leverage, notional)?;
         self.submit_entry(time, &ask, price, leverage, asked, notional, venue)
     }
 
@@ -195,7 +193,8 @@ impl RiskLayer {
             Sizing::VolatilityTarget => {
                 let estimates = &self.estimates[ask.symbol];
                 let Some(var) = estimates.bar_variance().filter(|v| *v > 0.0) else {
-                    return Err((Rule::WarmUp, f64::from(estimates.returns()), 10.0));
+                    let needed = f64::from(estimates.variance_needs());
+                    return Err((Rule::WarmUp, f64::from(estimates.returns()), needed));
                 };
                 let daily_vol = (var * self.bars_per_day).sqrt();
                 sizing::volatility_target_notional(equity, c.volatility_target, daily_vol)
@@ -329,10 +328,8 @@ impl RiskLayer {
                 Ok((lower, notional))
             }
             MarginMode::Cross => {
-                let backing = self.equity() - self.maintenance(Some(ask.symbol));
-                let held = self.held[ask.symbol]
-                    .filter(|h| h.sign == sign)
-                    .map_or(0.0, |h| h.qty);
+                let backing = self.sizing_equity() - self.book_maintenance(Some(ask.symbol));
+                let held = (sign * self.book.qty(ask.symbol)).max(0.0);
                 let most = (max_cross_qty(sign, price, limit, backing, tier.rate, tier.amount)
                     - held)
                     .max(0.0);
@@ -356,155 +353,6 @@ impl RiskLayer {
         }
     }
 
-    /// Applies the size caps in turn; the notional they leave.
-    #[allow(clippy::too_many_arguments)] // the entry's facts, each used by a cap
-    fn apply_caps(
-        &mut self,
-        time: i64,
-        ask: &Ask,
-        price: f64,
-        equity: f64,
-        leverage: f64,
-        held_notional: f64,
-        mut notional: f64,
-    ) -> Result<f64, Refusal> {
-        let c = self.config.clone();
-        // a cap that leaves nothing refuses the entry rather than "resizing" it to zero
-        let cap = |layer: &mut RiskLayer,
-                   rule: Rule,
-                   most: f64,
-                   value: f64,
-                   limit: f64,
-                   notional: &mut f64|
-         -> Result<(), Refusal> {
-            if most <= 0.0 {
-                return Err((rule, value, limit));
-            }
-            if most < *notional {
-                let change = (*notional / price, most / price);
-                layer.resized(time, ask, rule, Measure::Qty, change, (value, limit));
-                *notional = most;
-            }
-            Ok(())
-        };
-        if let Some(pct) = c.max_position_pct {
-            let most = caps::position_pct(equity, pct, leverage, held_notional);
-            let value = (held_notional + notional) / leverage / equity;
-            cap(self, Rule::MaxPositionPct, most, value, pct, &mut notional)?;
-        }
-        let gross = self.gross_notional(ask);
-        if let Some(limit) = c.max_total_exposure {
-            let most = caps::total_exposure(equity, limit, gross);
-            cap(
-                self,
-                Rule::MaxTotalExposure,
-                most,
-                (gross + notional) / equity,
-                limit,
-                &mut notional,
-            )?;
-        }
-        if let Some(reserve) = c.cash_reserve {
-            let in_use = self.margin_in_use(ask);
-            let most = caps::cash_reserve(self.wallet, reserve, in_use, leverage);
-            let value = (in_use + notional / leverage) / self.wallet;
-            cap(
-                self,
-                Rule::CashReserve,
-                most,
-                value,
-                1.0 - reserve,
-                &mut notional,
-            )?;
-        }
-        if let Some(limit) = c.max_portfolio_volatility
-            && let Some((a, b, q)) = self.portfolio_terms(ask)
-        {
-            let most = caps::portfolio_volatility(a, b, q, limit, equity);
-            let with = (a * notional * notional + 2.0 * b * notional + q)
-                .max(0.0)
-                .sqrt()
-                / equity;
-            cap(
-                self,
-                Rule::PortfolioVolatility,
-                most,
-                with,
-                limit,
-                &mut notional,
-            )?;
-        }
-        Ok(notional)
-    }
-
-    /// USDT: gross notional of the other positions (a position being flipped is closing).
-    fn gross_notional(&self, ask: &Ask) -> f64 {
-        let sign = ask.side.sign_f64();
-        let mut gross = 0.0;
-        for (s, h) in self.held.iter().enumerate() {
-            if let Some(h) = h
-                && (s != ask.symbol || h.sign == sign)
-            {
-                gross += h.qty * self.marks[s];
-            }
-        }
-        gross
-    }
-
-    /// USDT: margin held by the positions that stay open.
-    fn margin_in_use(&self, ask: &Ask) -> f64 {
-        let sign = ask.side.sign_f64();
-        let mut total = 0.0;
-        for (s, h) in self.held.iter().enumerate() {
-            if let Some(h) = h
-                && (s != ask.symbol || h.sign == sign)
-            {
-                total += h.margin;
-            }
-        }
-        total
-    }
-
-    /// `(a, b, c)` of the portfolio variance in the addition `x` (USDT): see
-    /// [`caps::portfolio_volatility`]. Daily covariance; one symbol uses its own variance.
-    fn portfolio_terms(&self, ask: &Ask) -> Option<(f64, f64, f64)> {
-        let k = ask.symbol;
-        let n = self.held.len();
-        let scale = self.bars_per_day;
-        let cov = |i: usize, j: usize| -> Option<f64> {
-            if n == 1 {
-                self.estimates[0].bar_variance().map(|v| v * scale)
-            } else if self.covariance.ready() {
-                Some(self.covariance.get(i, j) * scale)
-            } else {
-                None
-            }
-        };
-        let exposure = |s: usize| {
-            self.held[s].map_or(0.0, |h| {
-                if s == k && h.sign != ask.side.sign_f64() {
-                    0.0
-                } else {
-                    h.sign * h.qty * self.marks[s]
-                }
-            })
-        };
-        let sign = ask.side.sign_f64();
-        let a = cov(k, k)?;
-        let (mut b, mut c) = (0.0, 0.0);
-        for i in 0..n {
-            let wi = exposure(i);
-            if wi == 0.0 {
-                continue;
-            }
-            b += sign * cov(k, i)? * wi;
-            for j in 0..n {
-                c += wi * cov(i, j)? * exposure(j);
-            }
-        }
-        Some((a, b, c))
-    }
-
     #[allow(clippy::too_many_arguments)] // the entry's facts for its order and event
     fn submit_entry(
         &mut self,
@@ -526,7 +374,14 @@ impl RiskLayer {
             leverage: leverage_decimal(leverage),
         };
         match venue.submit(Approved::new(order, ask.stop, ask.take_profit), price) {
-            Ok(_) => {
+            Ok(id) => {
+                // the venue trades what the lot step leaves of the order
+                let qty = venue.resting_qty(id).unwrap_or(notional / price);
+                let filled = qty * price;
+                let margin = filled * (1.0 + self.slippage) / leverage;
+                let cost = self.order_cost(ask.symbol, filled);
+                let signed = ask.side.sign_f64() * qty;
+                self.book.add(ask.symbol, signed, margin, cost);
                 let change = (Measure::Qty, asked / price, notional / price);
                 self.record(
                     time,
@@ -548,7 +403,7 @@ impl RiskLayer {
     }
 
     /// Records a resize of the entry.
-    fn resized(
+    pub(super) fn resized(
         &mut self,
         time: i64,
         ask: &Ask,

@@ -104,7 +104,12 @@ impl SymbolEstimates {
     /// Per-bar variance of returns over the short span, once a span (at least 10 returns)
     /// is in.
     pub fn bar_variance(&self) -> Option<f64> {
-        (self.returns >= self.short_span.max(10)).then_some(self.var_short)
+        (self.returns >= self.variance_needs()).then_some(self.var_short)
+    }
+
+    /// Returns [`SymbolEstimates::bar_variance`] waits for.
+    pub fn variance_needs(&self) -> u32 {
+        self.short_span.max(10)
     }
 
     /// Short-span volatility / long-run volatility, once twice the short span is in (before,
@@ -204,6 +209,11 @@ impl Covariance {
 
     pub fn ready(&self) -> bool {
         self.n >= 2 && self.steps >= self.span.max(10)
+    }
+
+    /// `(steps seen, steps needed)` before [`Covariance::ready`].
+    pub fn warm_up(&self) -> (u32, u32) {
+        (self.steps, self.span.max(10))
     }
 }
 

@@ -28,7 +28,6 @@ use crate::exchange::orders::{Order, OrderKind, Quantity};
 use crate::exchange::venue::{EventKind, Venue};
 use crate::exchange::{Side, approx_f64};
 use crate::instrument::InstrumentSpec;
-use crate::strategy::{Intent, Signal};
 
 pub(super) const DAY: i64 = 86_400_000;
 
@@ -128,6 +127,17 @@ pub struct RiskLayer {
     pub(super) guards: super::guards::GuardState,
     /// a one-symbol layer's calm zone (see [`super::guards::CalmZone`])
     pub(super) zone: super::guards::CalmZone,
+    /// the portfolio as this step's approved orders will leave it
+    pub(super) book: super::book::Book,
+    /// per symbol: the taker fee rate a market order pays
+    pub(super) fee_rate: Vec<f64>,
+    /// the most slippage the venue's fill model applies, as a fraction of the price (read
+    /// from the venue with the margin mode)
+    pub(super) slippage: f64,
+    /// per symbol: whether the portfolio-volatility cap said it assumes correlation 1 (once)
+    pub(super) stand_in_noted: Vec<bool>,
+    /// scratch: the order in which a step's signals are taken
+    pub(super) signal_order: Vec<usize>,
     pub(super) audit: Audit,
 }
 
@@ -171,6 +181,14 @@ impl RiskLayer {
             guards: super::guards::GuardState::new(n),
             breakers: super::guards::Breakers::new(start),
             zone: super::guards::CalmZone::NONE,
+            book: super::book::Book::new(n),
+            fee_rate: instruments
+                .iter()
+                .map(|i| i.taker_fee.to_f64().unwrap_or(0.0))
+                .collect(),
+            slippage: 0.0,
+            stand_in_noted: vec![false; n],
+            signal_order: Vec::new(),
             config,
             mode: MarginMode::Isolated,
             tiers,
@@ -255,7 +273,7 @@ impl RiskLayer {
             ZoneStep::Miss => {}
         }
         // read by the checks that act (a calm step does not)
-        self.mode = venue.config.mode;
+        self.read_venue_config(venue);
         self.drop_calm_zone();
         if self.calm_step(time) {
             return;
@@ -288,128 +306,24 @@ impl RiskLayer {
         self.covariance.update(&self.step_returns);
     }
 
-    /// A strategy's signal at the close `time` (ms): approved orders go to the venue, and
-    /// the decision is recorded either way.
-    pub fn on_signal(&mut self, time: i64, signal: Signal, venue: &mut Venue) {
+    /// The margin mode and the fill model's slippage, which the venue's config holds.
+    pub(super) fn read_venue_config(&mut self, venue: &Venue) {
         self.mode = venue.config.mode;
-        self.drop_calm_zone();
-        if venue.events().len() != self.seen_events {
-            self.sync(venue);
-        }
-        let symbol = signal.symbol;
-        let intent = signal.intent.name();
-        match signal.intent {
-            Intent::Enter {
-                side,
-                stop,
-                take_profit,
-            } => {
-                if let Some(h) = self.held[symbol] {
-                    if h.sign == side.sign_f64() {
-                        self.refuse(time, symbol, intent, Rule::AlreadyOpen, f64::NAN, f64::NAN);
-                        return;
-                    }
-                    self.close_as_asked(time, symbol, intent, venue);
-                }
-                let ask = super::entry::Ask {
-                    symbol,
-                    side,
-                    stop,
-                    take_profit,
-                    intent,
-                    notional: None,
-                };
-                self.enter(time, ask, venue);
-            }
-            Intent::TargetExposure { exposure } => self.target(time, symbol, exposure, venue),
-            Intent::Reduce { fraction } => match self.held[symbol] {
-                Some(h) if fraction > 0.0 => {
-                    let to = h.qty * (1.0 - fraction.min(1.0));
-                    self.reduce_to(
-                        time,
-                        symbol,
-                        intent,
-                        Rule::Signal,
-                        to,
-                        (f64::NAN, f64::NAN),
-                        venue,
-                    );
-                }
-                _ => self.refuse(
-                    time,
-                    symbol,
-                    intent,
-                    Rule::InvalidSignal,
-                    fraction,
-                    f64::NAN,
-                ),
-            },
-            Intent::Exit => {
-                if self.held[symbol].is_some() {
-                    self.close_as_asked(time, symbol, intent, venue);
-                } else {
-                    // nothing held: an entry still waiting for its fill is withdrawn
-                    venue.cancel_symbol(time, symbol);
-                }
-            }
-        }
+        self.slippage = venue.config.slippage.worst_fraction();
     }
 
-    /// Moves the position toward `exposure` × equity (signed notional).
-    fn target(&mut self, time: i64, symbol: usize, exposure: f64, venue: &mut Venue) {
-        let intent = "target_exposure";
-        let price = self.estimates[symbol].last_close();
-        if !(exposure.is_finite() && price > 0.0) {
-            self.refuse(
-                time,
-                symbol,
-                intent,
-                Rule::InvalidSignal,
-                exposure,
-                f64::NAN,
-            );
-            return;
-        }
-        let target_qty = exposure * self.equity() / price;
-        let held_qty = self.held[symbol].map_or(0.0, |h| h.sign * h.qty);
-        if held_qty != 0.0 && target_qty * held_qty <= 0.0 {
-            self.close_as_asked(time, symbol, intent, venue);
-        } else if held_qty != 0.0 && target_qty.abs() <= held_qty.abs() {
-            let no_limit = (f64::NAN, f64::NAN);
-            self.reduce_to(
-                time,
-                symbol,
-                intent,
-                Rule::Signal,
-                target_qty.abs(),
-                no_limit,
-                venue,
-            );
-            return;
-        }
-        let held_now = if target_qty * held_qty > 0.0 {
-            held_qty
-        } else {
-            0.0
-        };
-        let add = (target_qty - held_now).abs() * price;
-        if add <= 0.0 {
-            return;
-        }
-        let side = if target_qty > 0.0 {
-            Side::Long
-        } else {
-            Side::Short
-        };
-        let ask = super::entry::Ask {
-            symbol,
-            side,
-            stop: None,
-            take_profit: None,
-            intent,
-            notional: Some(add),
-        };
-        self.enter(time, ask, venue);
+    /// USDT: the equity entries are sized on — at the latest marks, less what the orders
+    /// already approved in this step will cost (a flip's new leg is sized after its closing
+    /// leg's fee).
+    pub(super) fn sizing_equity(&self) -> f64 {
+        self.equity() - self.book.cost()
+    }
+
+    /// USDT: what a market order of `notional` on `symbol` costs the wallet at most: its
+    /// taker fee on the slipped price, and the slippage.
+    pub(super) fn order_cost(&self, symbol: usize, notional: f64) -> f64 {
+        let s = self.slippage;
+        notional * ((1.0 + s) * self.fee_rate[symbol] + s)
     }
 
     /// USDT, at the latest marks.
@@ -554,25 +468,6 @@ impl RiskLayer {
         );
     }
 
-    /// Closes `symbol`'s position because the signal asked for it.
-    fn close_as_asked(
-        &mut self,
-        time: i64,
-        symbol: usize,
-        intent: &'static str,
-        venue: &mut Venue,
-    ) {
-        self.close(
-            time,
-            symbol,
-            intent,
-            Rule::Signal,
-            f64::NAN,
-            f64::NAN,
-            venue,
-        );
-    }
-
     /// Closes `symbol`'s position at the next open, cancelling its other orders first.
     #[allow(clippy::too_many_arguments)] // the decision's facts for its event
     pub(super) fn close(
@@ -586,6 +481,10 @@ impl RiskLayer {
         venue: &mut Venue,
     ) {
         let Some(h) = self.held[symbol] else { return };
+        if self.book.at(time, &self.held).qty(symbol) == 0.0 {
+            // closed already in this step
+            return;
+        }
         venue.cancel_symbol(time, symbol);
         let order = self.reducing_order(symbol, h, Quantity::ClosePosition);
         let action = if rule == Rule::Signal {
@@ -593,7 +492,10 @@ impl RiskLayer {
         } else {
             Action::Closed
         };
-        self.send(time, symbol, intent, order, venue);
+        if self.send(time, symbol, intent, order, venue).is_some() {
+            let cost = self.order_cost(symbol, h.qty * self.estimates[symbol].last_close());
+            self.book.cut(symbol, 0.0, cost);
+        }
         self.record(
             time,
             Some(symbol),
@@ -619,8 +521,14 @@ impl RiskLayer {
         venue: &mut Venue,
     ) {
         let Some(h) = self.held[symbol] else { return };
-        let cut = crate::exchange::to_decimal(h.qty - to.max(0.0), crate::exchange::QTY_SCALE)
-            .unwrap_or_default();
+        // a cut earlier in the step (a guard's) counts: this one starts from what it left
+        let from = self.book.at(time, &self.held).qty(symbol).abs().min(h.qty);
+        let to = to.max(0.0);
+        if to >= from {
+            return;
+        }
+        let cut =
+            crate::exchange::to_decimal(from - to, crate::exchange::QTY_SCALE).unwrap_or_default();
         if cut <= Decimal::ZERO {
             return;
         }
@@ -630,14 +538,18 @@ impl RiskLayer {
         } else {
             Action::Reduced
         };
-        if self.send(time, symbol, intent, order, venue) {
+        if let Some(id) = self.send(time, symbol, intent, order, venue) {
+            // the venue cuts what the lot step leaves of the order
+            let cut = venue.resting_qty(id).unwrap_or(from - to);
+            let cost = self.order_cost(symbol, cut * self.estimates[symbol].last_close());
+            self.book.cut(symbol, from - cut, cost);
             self.record(
                 time,
                 Some(symbol),
                 intent,
                 action,
                 rule,
-                (Measure::Qty, h.qty, to),
+                (Measure::Qty, from, to),
                 value,
                 limit,
             );
@@ -659,7 +571,7 @@ impl RiskLayer {
         }
     }
 
-    /// Approves and submits a reducing order; an exchange refusal is recorded. True if sent.
+    /// Approves and submits a reducing order; an exchange refusal is recorded. Its id if sent.
     fn send(
         &mut self,
         time: i64,
@@ -667,13 +579,13 @@ impl RiskLayer {
         intent: &'static str,
         order: Order,
         venue: &mut Venue,
-    ) -> bool {
+    ) -> Option<u64> {
         let reference = self.estimates[symbol].last_close();
         match venue.submit(Approved::new(order, None, None), reference) {
-            Ok(_) => true,
+            Ok(id) => Some(id),
             Err(refusal) => {
                 self.record_exchange_refusal(time, symbol, intent, refusal);
-                false
+                None
             }
         }
     }

@@ -14,14 +14,19 @@
 
 mod approved;
 pub mod audit;
+mod book;
 pub mod caps;
 pub mod config;
 mod entry;
+mod entry_caps;
 pub mod estimators;
 mod guards;
 mod layer;
 pub mod liquidation_distance;
 pub mod liquidation_probability;
+#[cfg(test)]
+mod portfolio_tests;
+mod signals;
 pub mod sizing;
 #[cfg(test)]
 mod tests;

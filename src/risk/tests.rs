@@ -816,68 +816,6 @@ mod property {
             }
             prop_assert!(compared > 0 || quick.qty() == 0.0);
         }
-
-        /// Whatever the caps, prices and signals, an approved entry never breaches a cap
-        /// that is on, measured at the moment of the decision.
-        #[test]
-        fn no_approved_entry_breaches_a_cap(
-            max_leverage in 1.0f64..30.0,
-            pct in 0.05f64..1.0,
-            exposure in 0.2f64..5.0,
-            reserve in 0.0f64..0.9,
-            risk in 0.001f64..0.2,
-            moves in proptest::collection::vec((-0.05f64..0.05, 0u8..6), 20..120),
-        ) {
-            let config = RiskConfig {
-                max_leverage: Some(max_leverage.floor()),
-                max_position_pct: Some(pct),
-                max_total_exposure: Some(exposure),
-                cash_reserve: Some(reserve),
-                risk_per_trade: risk,
-                sizing: Sizing::RiskPerTrade,
-                default_stop_atr: Some(2.0),
-                ..RiskConfig::default_rules()
-            };
-            let mut s = sim(config, MarginMode::Isolated);
-            let mut price = 100.0;
-            s.flat(price, 20);
-            for (m, action) in moves {
-                let close = price * (1.0 + m);
-                s.bar(price, price.max(close) * 1.002, price.min(close) * 0.998, close);
-                price = close;
-                let before = s.risk.audit().events().len();
-                let equity = s.risk.equity();
-                let wallet = s.venue.account.wallet().to_f64().unwrap();
-                let held = s.venue.account.position(0).map(|p| (p.side, p.qty.to_f64().unwrap(), p.margin.to_f64().unwrap()));
-                let stop = match action {
-                    0 => Some(price * 0.97),
-                    1 => Some(price * 0.995),
-                    _ => None,
-                };
-                match action {
-                    4 => s.signal(Intent::Exit),
-                    5 => s.signal(Intent::TargetExposure { exposure: 2.0 }),
-                    3 => s.signal(Intent::Enter { side: Side::Short, stop: None, take_profit: None }),
-                    _ => s.long(stop, None),
-                }
-                let approved = s.risk.audit().events()[before..].iter().find(|e| {
-                    e.rule == Rule::Signal && e.action == Action::Approved && e.measure == Measure::Qty && e.to > 0.0 && !e.value.is_nan()
-                        && (e.intent.starts_with("enter") || e.intent == "target_exposure")
-                });
-                let Some(e) = approved else { continue };
-                let (leverage, new) = (e.value, e.to * price);
-                // what stays open next to it: the same side's position (an opposite one closes)
-                let side = if e.intent == "enter_short" { Side::Short } else { Side::Long };
-                let kept = held.filter(|h| h.0 == side);
-                let (kept_notional, kept_margin) = kept.map_or((0.0, 0.0), |h| (h.1 * price, h.2));
-                let slack = 1e-6 * equity.max(1.0);
-                prop_assert!(leverage <= max_leverage.floor() && leverage >= 1.0);
-                prop_assert!(new + kept_notional <= pct * equity * leverage + slack,
-                    "position {new} + {kept_notional} over {pct} × {equity} × {leverage}");
-                prop_assert!(new + kept_notional <= exposure * equity + slack);
-                prop_assert!(kept_margin + new / leverage <= (1.0 - reserve) * wallet + slack);
-            }
-        }
     }
 }
 

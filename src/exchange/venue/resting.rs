@@ -108,6 +108,25 @@ impl Venue {
         ids.iter().filter(|&&id| self.cancel(time, id)).count()
     }
 
+    /// The market orders waiting for the next open, in the order they will fill: what the
+    /// account will do before anything else (tests check the risk layer's caps against it).
+    pub fn waiting_market_orders(&self) -> impl Iterator<Item = &Prepared> {
+        self.resting
+            .iter()
+            .filter(|r| r.waits_for.is_none() && r.prepared.order.kind == OrderKind::Market)
+            .map(|r| &r.prepared)
+    }
+
+    /// Base asset: the quantity a resting order will trade, rounded to the lot step (`None`
+    /// for an order that is not resting, or one that closes the whole position).
+    pub fn resting_qty(&self, id: u64) -> Option<f64> {
+        let r = self.resting.iter().find(|r| r.id == id)?;
+        match r.prepared.order.qty {
+            orders::Quantity::Base(_) => Some(crate::exchange::approx_f64(r.prepared.qty)),
+            orders::Quantity::ClosePosition => None,
+        }
+    }
+
     /// Whether `symbol` has an order waiting (market, limit or a bracket leg).
     pub fn has_orders(&self, symbol: usize) -> bool {
         self.resting
