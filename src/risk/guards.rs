@@ -14,11 +14,9 @@
 //!   `limit / ratio` of its size (exposure scaled down in proportion).
 //!
 //! Guards act on positions before the exchange does:
-//! - **margin guard** on the account margin ratio `Σ maintenance / equity` (in cross margin
-//!   the exchange's own ratio; in isolated margin the share of equity that maintenance would
-//!   take): at `margin_halt_at` entries halt; at `margin_deleverage_at` every position is
-//!   cut in proportion so the ratio falls back to `margin_halt_at`; at `margin_exit_at`
-//!   everything is closed. Each acts once per upward crossing.
+//! - **margin guard** on the margin ratio the exchange liquidates on — the account's in
+//!   cross margin, each position's own in isolated margin — with three levels: halt
+//!   entries, deleverage, exit (see `margin`).
 //! - **liquidation-probability guard**: when the probability that the mark reaches a
 //!   position's liquidation price within the horizon (see
 //!   [`super::liquidation_probability`]) exceeds the limit, a cross-margin position is cut
@@ -43,7 +41,9 @@ use crate::exchange::margin::max_cross_qty_f64 as max_cross_qty;
 use crate::exchange::venue::Venue;
 
 mod calm;
+mod margin;
 pub(super) use calm::{CalmZone, ZoneStep};
+use margin::{MarginUnit, in_margin_band};
 
 const DAILY: usize = 0;
 const WEEKLY: usize = 1;
@@ -160,14 +160,9 @@ pub(super) struct GuardState {
     /// per symbol: a guard's order waits for its fill
     pending: Vec<bool>,
     vol_halted: Vec<bool>,
-    margin_halted: bool,
-    deleverage_armed: bool,
-    exit_armed: bool,
-    /// USDT: (maintenance, equity) at the last step, for the halt's refusals
-    margin_terms: (f64, f64),
-    /// the margin ratios between which the margin guard has nothing to do: at or above the
-    /// highest level it stands above, below the lowest it stands below (NaN: not worked out)
-    margin_band: (f64, f64),
+    /// the margin guard's units: the account in cross margin (the first), each symbol's
+    /// position in isolated
+    pub margin: Vec<MarginUnit>,
 }
 
 /// The liquidation-probability guard's trigger for one position: the mark at which the
@@ -300,11 +295,7 @@ impl GuardState {
             trigger: vec![Trigger::NONE; n],
             pending: vec![false; n],
             vol_halted: vec![false; n],
-            margin_halted: false,
-            deleverage_armed: true,
-            exit_armed: true,
-            margin_terms: (0.0, 1.0),
-            margin_band: (f64::NAN, f64::NAN),
+            margin: vec![MarginUnit::NEW; n],
         }
     }
 
@@ -344,14 +335,7 @@ impl RiskLayer {
                 c.volatility_halt.unwrap_or(nan),
             ));
         }
-        if self.guards.margin_halted {
-            let level = c.margin_halt_at.unwrap_or(nan);
-            let (maint, equity) = self.guards.margin_terms;
-            let ratio = if equity > 0.0 {
-                maint / equity
-            } else {
-                f64::INFINITY
-            };
+        if let Some((ratio, level)) = self.margin_halt() {
             return Some((Rule::MarginGuard, ratio, level));
         }
         None
@@ -389,7 +373,9 @@ impl RiskLayer {
     /// compare the two paths).
     pub(super) fn forget_quick_checks(&mut self) {
         self.breakers.checked_trades = u32::MAX;
-        self.guards.margin_band = (f64::NAN, f64::NAN);
+        for unit in &mut self.guards.margin {
+            unit.band = (f64::NAN, f64::NAN);
+        }
         for t in &mut self.guards.trigger {
             t.bound = f64::NAN;
             t.quiet = (f64::NAN, f64::NAN);
@@ -551,113 +537,6 @@ impl RiskLayer {
             );
         }
         self.breakers.next_resume = next;
-    }
-
-    /// The margin guard's three levels on the account margin ratio.
-    ///
-    /// Levels are compared as maintenance ≥ level × equity: the ratio itself (a division) is
-    /// worked out only when something is recorded. With positive equity, a step whose
-    /// maintenance sits in the band of [`GuardState::margin_band`] changes nothing (the
-    /// products are monotone in the level), which two comparisons tell.
-    #[inline(always)]
-    pub(super) fn check_margin_guard(&mut self, time: i64, equity: f64, venue: &mut Venue) {
-        if !self.margin_guard_on() {
-            return;
-        }
-        let maint = self.maintenance_all();
-        self.guards.margin_terms = (maint, equity);
-        if in_margin_band(maint, equity, self.guards.margin_band) {
-            return;
-        }
-        self.margin_guard_acts(time, equity, maint, venue);
-        self.set_margin_band();
-    }
-
-    /// The band of [`GuardState::margin_band`] for the guard's present state.
-    fn set_margin_band(&mut self) {
-        let c = &self.config;
-        let g = &mut self.guards;
-        let (mut low, mut high) = (f64::NEG_INFINITY, f64::INFINITY);
-        for (level, above) in [
-            (c.margin_halt_at, g.margin_halted),
-            (c.margin_exit_at, !g.exit_armed),
-            (c.margin_deleverage_at, !g.deleverage_armed),
-        ] {
-            match (level, above) {
-                (Some(l), true) => low = low.max(l),
-                (Some(l), false) => high = high.min(l),
-                (None, _) => {}
-            }
-        }
-        g.margin_band = (low, high);
-    }
-
-    /// The margin guard's full check, with `maint` the maintenance (USDT) at the latest marks.
-    #[inline(never)]
-    fn margin_guard_acts(&mut self, time: i64, equity: f64, maint: f64, venue: &mut Venue) {
-        let c = &self.config;
-        let (halt, deleverage, exit) = (c.margin_halt_at, c.margin_deleverage_at, c.margin_exit_at);
-        let at_or_above = |level: f64| equity <= 0.0 || maint >= level * equity;
-        let ratio = || {
-            if equity > 0.0 {
-                maint / equity
-            } else {
-                f64::INFINITY
-            }
-        };
-        let none = (Measure::None, f64::NAN, f64::NAN);
-        if let Some(level) = halt
-            && at_or_above(level) != self.guards.margin_halted
-        {
-            self.guards.margin_halted = at_or_above(level);
-            let action = if at_or_above(level) {
-                Action::Halted
-            } else {
-                Action::Resumed
-            };
-            self.record(
-                time,
-                None,
-                "guard",
-                action,
-                Rule::MarginGuard,
-                none,
-                ratio(),
-                level,
-            );
-        }
-        if let Some(level) = exit {
-            if at_or_above(level) && self.guards.exit_armed {
-                self.guards.exit_armed = false;
-                for s in 0..self.held.len() {
-                    self.close(time, s, "guard", Rule::MarginGuard, ratio(), level, venue);
-                }
-                return;
-            }
-            self.guards.exit_armed |= !at_or_above(level);
-        }
-        if let Some(level) = deleverage {
-            if at_or_above(level) && self.guards.deleverage_armed {
-                self.guards.deleverage_armed = false;
-                let target = halt.unwrap_or(0.8 * level);
-                let ratio = ratio();
-                for s in 0..self.held.len() {
-                    if let Some(h) = self.held[s] {
-                        let to = h.qty * target / ratio;
-                        self.reduce_to(
-                            time,
-                            s,
-                            "guard",
-                            Rule::MarginGuard,
-                            to,
-                            (ratio, level),
-                            venue,
-                        );
-                    }
-                }
-            }
-            self.guards.deleverage_armed |= !at_or_above(level);
-        }
     }
 
     /// The liquidation-probability guard: per open position and step, a few comparisons
@@ -929,13 +808,6 @@ impl RiskLayer {
             );
         }
     }
-}
-
-/// Whether the margin guard has nothing to do at `maint` and `equity` (USDT) with the band
-/// of [`GuardState::margin_band`] (`low`, `high`).
-#[inline(always)]
-fn in_margin_band(maint: f64, equity: f64, (low, high): (f64, f64)) -> bool {
-    equity > 0.0 && maint >= low * equity && maint < high * equity
 }
 
 /// Whether short-span volatility is past `limit` times the long-run level, compared as

@@ -287,8 +287,11 @@ impl RiskLayer {
     /// breakers'.
     #[inline(always)]
     pub(super) fn checks_after_breakers(&mut self, time: i64, equity: f64, venue: &mut Venue) {
-        if self.holding {
+        if self.holding || self.margin_guard_engaged() {
+            // flat, an engaged margin guard reads 0 and lifts
             self.check_margin_guard(time, equity, venue);
+        }
+        if self.holding {
             self.check_liquidation_guard(time, venue);
         }
         self.check_volatility_halt(time, venue);

@@ -127,13 +127,6 @@ enum Calm {
 }
 
 impl RiskLayer {
-    /// Whether the margin guard has a level on.
-    #[inline(always)]
-    pub(in crate::risk) fn margin_guard_on(&self) -> bool {
-        let c = &self.config;
-        c.margin_halt_at.is_some() || c.margin_deleverage_at.is_some() || c.margin_exit_at.is_some()
-    }
-
     /// Drops the calm zone (what it was made from is changing), keeping first the figures
     /// its latest step left waiting.
     #[inline(always)]
@@ -160,7 +153,7 @@ impl RiskLayer {
         let (equity, margin_terms) = self.zone_figures(mark);
         self.breakers.last_equity = equity;
         if let Some(terms) = margin_terms {
-            self.guards.margin_terms = terms;
+            self.guards.margin[0].terms = terms;
         }
         self.zone.figures_at = f64::NAN;
     }
@@ -245,8 +238,9 @@ impl RiskLayer {
         if let Some(h) = z.held {
             equity += h.unrealised(mark);
             if let Some(t) = z.tier {
-                // as [`RiskLayer::maintenance_all`] adds it up
-                margin_terms = Some((0.0 + h.maintenance_in(mark, t), equity));
+                // as [`RiskLayer::check_margin_guard`] adds them up
+                let balance = self.margin_base(z.wallet, &h) + h.unrealised(mark);
+                margin_terms = Some((0.0 + h.maintenance_in(mark, t), balance));
             }
         }
         (equity, margin_terms)
@@ -277,7 +271,7 @@ impl RiskLayer {
         // the margin guard's full check would keep these; the liquidation trigger's bound
         // clears this mark, and the volatility halt stands
         if let Some(terms) = margin_terms {
-            self.guards.margin_terms = terms;
+            self.guards.margin[0].terms = terms;
         }
         debug_assert!(
             self.calm_figures_are(time, equity, margin_terms),
@@ -357,7 +351,7 @@ impl RiskLayer {
         };
         self.breakers.last_equity = equity;
         if let Some(terms) = margin_terms {
-            self.guards.margin_terms = terms;
+            self.guards.margin[0].terms = terms;
         }
         if self.zone.wait > 0 {
             self.zone.wait -= 1;
@@ -401,6 +395,10 @@ impl RiskLayer {
             return Calm::No;
         }
         let Some(h) = held else {
+            if g.margin[0].engaged() {
+                // the margin guard's full check lifts it
+                return Calm::No;
+            }
             return Calm::Yes {
                 equity,
                 margin_terms: None,
@@ -408,12 +406,13 @@ impl RiskLayer {
         };
         let mut margin_terms = None;
         if self.margin_guard_on() {
-            // as [`RiskLayer::maintenance_all`] adds it up
+            // as [`RiskLayer::check_margin_guard`] adds them up
             let maint = 0.0 + h.maintenance(mark, &self.tiers[0]);
-            if !in_margin_band(maint, equity, g.margin_band) {
+            let balance = self.margin_base(self.wallet, &h) + h.unrealised(mark);
+            if !in_margin_band(maint, balance, g.margin[0].band) {
                 return Calm::No;
             }
-            margin_terms = Some((maint, equity));
+            margin_terms = Some((maint, balance));
         }
         if self.trigger_watches(0, &h) {
             let var = estimates.variances().0;
@@ -529,8 +528,8 @@ impl RiskLayer {
     ) -> Option<(f64, f64)> {
         let margin = self.margin_guard_on();
         let (mut low, mut high) = narrowed(mark, (0.5 * mark, 2.0 * mark), |narrow| {
-            // equity = w0 + sign·qty·mark
-            let w0 = self.wallet - h.sign * h.qty * h.entry;
+            // the margin balance = w0 + sign·qty·mark
+            let w0 = self.margin_base(self.wallet, h) - h.sign * h.qty * h.entry;
             if margin {
                 let i = tier_index(tiers, h.qty * mark);
                 let t = tiers[i];
@@ -542,7 +541,7 @@ impl RiskLayer {
                 }
                 narrow(-w0 / (h.sign * h.qty));
                 // qty·mark·rate − amount = level·(w0 + sign·qty·mark)
-                let (band_low, band_high) = self.guards.margin_band;
+                let (band_low, band_high) = self.guards.margin[0].band;
                 for level in [band_low, band_high] {
                     if level.is_finite() {
                         narrow(crate::exchange::margin::mark_at_margin_ratio_f64(
@@ -576,7 +575,8 @@ impl RiskLayer {
         trigger: Option<&Trigger>,
     ) -> bool {
         if let Some(tiers) = tiers {
-            let equity = |mark: f64| self.wallet + h.unrealised(mark);
+            let base = self.margin_base(self.wallet, h);
+            let equity = |mark: f64| base + h.unrealised(mark);
             let (at_low, at_high) = (equity(low), equity(high));
             let i = tier_index(tiers, h.qty * low);
             if tier_index(tiers, h.qty * high) != i {
@@ -590,7 +590,7 @@ impl RiskLayer {
                 0.0 + h.maintenance_in(low, t),
                 0.0 + h.maintenance_in(high, t),
             );
-            let (band_low, band_high) = self.guards.margin_band;
+            let (band_low, band_high) = self.guards.margin[0].band;
             let floor = (band_low * least).max(band_low * most);
             let ceiling = (band_high * least).min(band_high * most);
             if !(least > 0.0 && maint_low >= floor && maint_high < ceiling) {
