@@ -95,10 +95,14 @@ fn warm(venue: &mut Venue, risk: &mut RiskLayer, bars: &[Ohlc]) -> i64 {
     warm_at(venue, risk, bars, HOUR)
 }
 
-/// 300 bars of `timeframe` (ms) with no position; returns the next open time.
+/// 300 bars of `timeframe` (ms) with no position, or at 1m the 3 days the default
+/// volatility window needs before the portfolio-volatility cap lets an entry through
+/// (cycling over `bars`); returns the next open time.
 fn warm_at(venue: &mut Venue, risk: &mut RiskLayer, bars: &[Ohlc], timeframe: i64) -> i64 {
     let mut time = 0;
-    for b in &bars[..300] {
+    let n = if timeframe < HOUR { 4_400 } else { 300 };
+    for i in 0..n {
+        let b = &bars[i % bars.len()];
         venue.on_bar(0, time, b, b, &[]);
         risk.observe(0, b, b.close, None);
         time += timeframe;

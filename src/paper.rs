@@ -350,6 +350,7 @@ fn venue_json(e: &Event, symbols: &[String]) -> Value {
             fee,
             reason,
             leverage,
+            reduce_only,
         } => {
             let mut v = base("fill");
             v["order"] = json!(id);
@@ -358,6 +359,7 @@ fn venue_json(e: &Event, symbols: &[String]) -> Value {
             v["price"] = json!(price.to_string());
             v["fee"] = json!(fee.to_string());
             v["leverage"] = json!(leverage.to_string());
+            v["reduce_only"] = json!(reduce_only);
             v["reason"] = json!(match reason {
                 FillReason::Market => "market",
                 FillReason::Limit => "limit",

@@ -199,6 +199,7 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
             fee,
             reason,
             leverage,
+            reduce_only,
         } => {
             row.kind = "fill".into();
             row.side = side.name().into();
@@ -211,7 +212,11 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
                 FillReason::StopLoss => "stop-loss",
                 FillReason::TakeProfit => "take-profit",
             };
-            row.detail = format!("order {id}: {how} at {leverage}x; amount = fee");
+            row.detail = if *reduce_only {
+                format!("order {id}: {how}, reduce-only; amount = fee")
+            } else {
+                format!("order {id}: {how} at {leverage}x; amount = fee")
+            };
         }
         EventKind::Rejected { id, reason } => {
             row.kind = "rejected".into();

@@ -102,6 +102,8 @@ pub enum Action {
     StopAdded,
     /// a rule whose estimate is not in yet acts on a stated stand-in
     Assumed,
+    /// a rule hands over to another (Kelly sizing once the trade record is long enough)
+    Switched,
 }
 
 impl Action {
@@ -116,6 +118,7 @@ impl Action {
             Action::Resumed => "resumed",
             Action::StopAdded => "stop_added",
             Action::Assumed => "assumed",
+            Action::Switched => "switched",
         }
     }
 }
@@ -168,13 +171,16 @@ impl RiskEvent {
         if self.action == Action::Resumed {
             return format!("{}: the halt is lifted", self.rule.name());
         }
+        let refused = self.action == Action::Refused;
         let why = match self.rule {
             Rule::Signal => "as asked".to_string(),
             Rule::InvalidSignal => "the signal cannot be acted on (stop or take-profit on the wrong side of the price, or nothing to reduce)".to_string(),
             Rule::AlreadyOpen => "a position on that side is already open".to_string(),
             Rule::Flip => "the position against the new side closes first".to_string(),
             Rule::WarmUp => format!("the estimates need {l} bars of history, {v} seen"),
-            Rule::Sizing => format!("sizing gives no position (Kelly fraction {v} ≤ 0, or no stop to size from)"),
+            Rule::Sizing if self.action == Action::Switched => format!("Kelly sizing takes over from risk_per_trade after {v} closed trades (full Kelly fraction {l})"),
+            Rule::Sizing if self.value.is_nan() => "sizing gives no position: no stop to size from".to_string(),
+            Rule::Sizing => format!("the trade record's Kelly fraction is {v} ≤ 0: every entry is refused until it turns positive, which without new trades it cannot"),
             Rule::MaxLeverage => format!("leverage capped at max_leverage {l}x"),
             Rule::BracketLeverage => format!("the instrument bracket allows {l}x at this notional"),
             Rule::MaxPositionPct => format!("position margin would be {v} of equity, limit {l}"),
@@ -185,15 +191,23 @@ impl RiskEvent {
             Rule::RequireStop => "an entry needs a stop-loss".to_string(),
             Rule::DefaultStop => format!("no stop given: one placed {l} ATR away (ATR {v} USDT)"),
             Rule::LiquidationBuffer => format!("liquidation price {v} must sit beyond {l} (stop less buffer)"),
+            Rule::LiquidationProbability if self.value.is_nan() => format!("the liquidation price must keep the distance at which liquidation within the horizon has probability {l}"),
             Rule::LiquidationProbability => format!("probability of liquidation within the horizon {v}, limit {l}"),
             Rule::PortfolioVolatility if self.action == Action::Assumed => format!("correlations not estimated yet ({v} of {l} steps): correlation 1 assumed between all positions"),
             Rule::PortfolioVolatility => format!("portfolio daily volatility would be {v} of equity, limit {l}"),
+            Rule::DailyLossLimit if refused => format!("entries halt for the rest of the UTC day: today's loss reached the limit {l} (now {v})"),
             Rule::DailyLossLimit => format!("today's loss {v} of the day's starting equity, limit {l}"),
+            Rule::WeeklyLossLimit if refused => format!("entries halt for the rest of the UTC week: this week's loss reached the limit {l} (now {v})"),
             Rule::WeeklyLossLimit => format!("this week's loss {v} of the week's starting equity, limit {l}"),
+            Rule::MaxDrawdown if refused => format!("entries halt: the drawdown reached the kill switch's limit {l} (now {v}); it lifts after drawdown_cooldown, and never without one"),
             Rule::MaxDrawdown => format!("drawdown {v} from the equity peak, limit {l}"),
+            Rule::LosingStreak if refused => format!("entries halt for losing_streak_cooldown after {l} losing trades in a row"),
             Rule::LosingStreak => format!("{v} losing trades in a row, limit {l}"),
+            Rule::VolatilityHalt if refused => format!("entries on this symbol halt while its volatility is above {l}x its long-run level (now {v}x)"),
             Rule::VolatilityHalt => format!("volatility {v}x its long-run level, limit {l}x"),
-            Rule::MarginGuard => format!("account margin ratio {v}, level {l}"),
+            Rule::MarginGuard if refused => format!("entries halt while a margin ratio is at or above {l} (now {v})"),
+            Rule::MarginGuard if self.symbol.is_some() => format!("the position's margin ratio {v}, level {l}"),
+            Rule::MarginGuard => format!("the account's margin ratio {v}, level {l}"),
             Rule::Exchange => self
                 .refusal
                 .as_ref()

@@ -76,6 +76,7 @@ impl RiskLayer {
         let asked = match ask.notional {
             Some(n) => n,
             None => self.size(
+                time,
                 &ask,
                 price,
                 equity,
@@ -169,7 +170,15 @@ impl RiskLayer {
     }
 
     /// USDT notional from the sizing rule.
-    fn size(&self, ask: &Ask, price: f64, equity: f64, leverage: f64) -> Result<f64, Refusal> {
+    fn size(
+        &mut self,
+        time: i64,
+        ask: &Ask,
+        price: f64,
+        equity: f64,
+        leverage: f64,
+    ) -> Result<f64, Refusal> {
+        self.note_kelly_takes_over(time, ask);
         let c = &self.config;
         let from_stop = |risk: f64| match ask.stop {
             Some(stop) => Ok(sizing::risk_per_trade_qty(equity, price, stop, risk) * price),
@@ -204,6 +213,35 @@ impl RiskLayer {
             return Err((Rule::Sizing, notional, f64::NAN));
         }
         Ok(notional)
+    }
+
+    /// Records, once, that Kelly sizing takes over from the base sizing (its trade record is
+    /// long enough).
+    fn note_kelly_takes_over(&mut self, time: i64, ask: &Ask) {
+        let c = &self.config;
+        if c.sizing != Sizing::Kelly
+            || self.kelly_noted
+            || self.trades.trades() < c.kelly_min_trades
+        {
+            return;
+        }
+        let Some((full, _)) = self.trades.kelly() else {
+            return;
+        };
+        self.kelly_noted = true;
+        let trades = f64::from(self.trades.trades());
+        let none = (Measure::None, f64::NAN, f64::NAN);
+        let (rule, action) = (Rule::Sizing, Action::Switched);
+        self.record(
+            time,
+            Some(ask.symbol),
+            ask.intent,
+            action,
+            rule,
+            none,
+            trades,
+            full,
+        );
     }
 
     /// The liquidation price the entry may have at most (long) or at least (short), and the
@@ -282,6 +320,31 @@ impl RiskLayer {
         (spread, funding * horizon / spread)
     }
 
+    /// What a liquidation-distance event quotes: for the buffer, the liquidation price
+    /// `lp` and the `limit` price; for the probability guard, the probability of reaching
+    /// `lp` from `price` within the horizon and the entry's limit (half the guard's). NaN
+    /// `lp`: not worked out (cross margin sizes to the limit directly).
+    fn distance_figures(
+        &self,
+        ask: &Ask,
+        rule: Rule,
+        price: f64,
+        lp: f64,
+        limit: f64,
+    ) -> (f64, f64) {
+        match (rule, self.config.liquidation_probability) {
+            (Rule::LiquidationProbability, Some(threshold)) => {
+                let p = if lp.is_nan() {
+                    f64::NAN
+                } else {
+                    self.probability_from(ask.symbol, ask.side, price, lp)
+                };
+                (p, 0.5 * threshold)
+            }
+            _ => (lp, limit),
+        }
+    }
+
     /// Lowers leverage (isolated) or size (cross) until the liquidation price keeps its
     /// distance; `(leverage, notional)`.
     fn keep_liquidation_distance(
@@ -314,17 +377,11 @@ impl RiskLayer {
                     tier.rate,
                     tier.amount,
                 );
+                let why = self.distance_figures(ask, rule, price, lp, limit);
                 if refuse || lower < 1.0 {
-                    return Err((rule, lp, limit));
+                    return Err((rule, why.0, why.1));
                 }
-                self.resized(
-                    time,
-                    ask,
-                    rule,
-                    Measure::Leverage,
-                    (leverage, lower),
-                    (lp, limit),
-                );
+                self.resized(time, ask, rule, Measure::Leverage, (leverage, lower), why);
                 Ok((lower, notional))
             }
             MarginMode::Cross => {
@@ -337,17 +394,11 @@ impl RiskLayer {
                 if most >= qty {
                     return Ok((leverage, notional));
                 }
+                let why = self.distance_figures(ask, rule, price, f64::NAN, limit);
                 if refuse || most <= 0.0 {
-                    return Err((rule, f64::NAN, limit));
+                    return Err((rule, why.0, why.1));
                 }
-                self.resized(
-                    time,
-                    ask,
-                    rule,
-                    Measure::Qty,
-                    (qty, most),
-                    (f64::NAN, limit),
-                );
+                self.resized(time, ask, rule, Measure::Qty, (qty, most), why);
                 Ok((leverage, most * price))
             }
         }

@@ -187,26 +187,12 @@ impl RiskLayer {
         let k = ask.symbol;
         let n = self.held.len();
         let scale = self.bars_per_day;
-        let exposure: Vec<f64> = (0..n)
-            .map(|s| {
-                let q = self.book.qty(s);
-                if q == 0.0 {
-                    0.0
-                } else {
-                    q * self.estimates[s].last_close()
-                }
-            })
-            .collect();
         // the symbols the variance needs: the entry's and every one held
-        let mut vars = vec![0.0; n];
         for s in 0..n {
-            if s == k || exposure[s] != 0.0 {
-                let e = &self.estimates[s];
-                let Some(v) = e.bar_variance() else {
-                    let needed = f64::from(e.variance_needs());
-                    return Err((Rule::WarmUp, f64::from(e.returns()), needed));
-                };
-                vars[s] = v * scale;
+            let e = &self.estimates[s];
+            if (s == k || self.book.qty(s) != 0.0) && e.bar_variance().is_none() {
+                let needed = f64::from(e.variance_needs());
+                return Err((Rule::WarmUp, f64::from(e.returns()), needed));
             }
         }
         let estimated = n == 1 || self.covariance.ready();
@@ -215,37 +201,38 @@ impl RiskLayer {
             let (seen, needed) = self.covariance.warm_up();
             let none = (Measure::None, f64::NAN, f64::NAN);
             let (seen, needed) = (f64::from(seen), f64::from(needed));
-            let rule = Rule::PortfolioVolatility;
-            self.record(
-                time,
-                Some(k),
-                ask.intent,
-                Action::Assumed,
-                rule,
-                none,
-                seen,
-                needed,
-            );
+            let (rule, action) = (Rule::PortfolioVolatility, Action::Assumed);
+            self.record(time, Some(k), ask.intent, action, rule, none, seen, needed);
         }
+        let exposure = |s: usize| {
+            let q = self.book.qty(s);
+            if q == 0.0 {
+                0.0
+            } else {
+                q * self.estimates[s].last_close()
+            }
+        };
+        let var = |s: usize| self.estimates[s].bar_variance().unwrap_or(0.0) * scale;
         let cov = |i: usize, j: usize| -> f64 {
             if n == 1 {
-                vars[0]
+                var(0)
             } else if estimated {
                 self.covariance.get(i, j) * scale
             } else {
-                (vars[i] * vars[j]).sqrt()
+                (var(i) * var(j)).sqrt()
             }
         };
         let sign = ask.side.sign_f64();
         let a = cov(k, k);
         let (mut b, mut c) = (0.0, 0.0);
         for i in 0..n {
-            let wi = exposure[i];
+            let wi = exposure(i);
             if wi == 0.0 {
                 continue;
             }
             b += sign * cov(k, i) * wi;
-            for (j, &wj) in exposure.iter().enumerate() {
+            for j in 0..n {
+                let wj = exposure(j);
                 if wj != 0.0 {
                     c += wi * cov(i, j) * wj;
                 }

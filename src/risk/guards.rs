@@ -741,10 +741,22 @@ impl RiskLayer {
 
     /// The probability of liquidation within the horizon at the current mark (for events).
     fn probability_now(&self, s: usize, side: Side, liquidation: f64) -> f64 {
+        self.probability_from(s, side, self.marks[s], liquidation)
+    }
+
+    /// The probability that `s`'s mark goes from `price` to `liquidation` within the
+    /// horizon (USDT; for events).
+    pub(super) fn probability_from(
+        &self,
+        s: usize,
+        side: Side,
+        price: f64,
+        liquidation: f64,
+    ) -> f64 {
         let var = self.estimates[s].bar_variance().unwrap_or(0.0);
         liquidation_probability(&LiquidationRisk {
             side,
-            price: self.marks[s],
+            price,
             liquidation,
             daily_vol: (var * self.bars_per_day).sqrt(),
             horizon_days: self.horizon_days,

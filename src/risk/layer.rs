@@ -138,6 +138,8 @@ pub struct RiskLayer {
     pub(super) stand_in_noted: Vec<bool>,
     /// scratch: the order in which a step's signals are taken
     pub(super) signal_order: Vec<usize>,
+    /// whether the hand-over to Kelly sizing was recorded
+    pub(super) kelly_noted: bool,
     pub(super) audit: Audit,
 }
 
@@ -189,6 +191,7 @@ impl RiskLayer {
             slippage: 0.0,
             stand_in_noted: vec![false; n],
             signal_order: Vec::new(),
+            kelly_noted: false,
             config,
             mode: MarginMode::Isolated,
             tiers,

@@ -30,6 +30,8 @@ mod signals;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trail_tests;
 
 pub use approved::Approved;
 pub use audit::{Action, Audit, RiskEvent, Rule};

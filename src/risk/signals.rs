@@ -43,6 +43,11 @@ impl RiskLayer {
             self.sync(venue);
         }
         self.book.at(time, &self.held);
+        if let [signal] = signals {
+            self.take(time, *signal, Pass::Reduce, venue);
+            self.take(time, *signal, Pass::Increase, venue);
+            return;
+        }
         let mut order = std::mem::take(&mut self.signal_order);
         order.clear();
         order.extend(0..signals.len());

@@ -528,6 +528,10 @@ fn liquidation_probability_guard_at_entry_and_after() {
         .last(Rule::LiquidationProbability, Action::Resized)
         .unwrap();
     assert_eq!((e.from, e.to), (20.0, most.floor()));
+    // the event quotes probabilities: the 20x liquidation price's, against the entry's
+    // limit of half the guard's
+    assert_eq!(e.limit, 0.005);
+    assert!(e.value > 0.005 && e.value < 1.0, "{}", e.value);
     s.bar(price, price, price, price);
     assert!(s.qty() > 0.0);
     // a 6 % fall brings the mark within the 1 % distance: an isolated position is closed

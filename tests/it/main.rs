@@ -14,6 +14,7 @@ mod engine;
 mod loaders;
 mod paper;
 mod report;
+mod risk;
 mod sample;
 mod shared_data;
 mod sweep;

@@ -82,6 +82,9 @@ pub enum EventKind {
         reason: FillReason,
         /// the order's leverage (isolated: what set the margin)
         leverage: Decimal,
+        /// a reduce-only order (an exit, a cut, a stop-loss or take-profit leg): its
+        /// leverage sets nothing
+        reduce_only: bool,
     },
     /// an order that could not fill (margin, leverage tier): nothing was booked
     Rejected {

@@ -344,6 +344,7 @@ impl Venue {
                         fee,
                         reason,
                         leverage: order.leverage,
+                        reduce_only: order.reduce_only,
                     },
                 });
                 // the bracket legs of this entry start to rest; the other leg of an OCO pair goes
