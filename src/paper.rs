@@ -394,6 +394,7 @@ fn venue_json(e: &Event, symbols: &[String]) -> Value {
             execution,
             loss,
             insurance_cover,
+            co_liquidated,
             ..
         } => {
             let mut v = base("liquidation");
@@ -404,6 +405,11 @@ fn venue_json(e: &Event, symbols: &[String]) -> Value {
             v["execution"] = json!(execution.to_string());
             v["loss"] = json!(loss.to_string());
             v["insurance_cover"] = json!(insurance_cover.to_string());
+            let others: Vec<Value> = co_liquidated
+                .iter()
+                .map(|(s, p)| json!({"symbol": symbols[*s], "execution": p.to_string()}))
+                .collect();
+            v["co_liquidated"] = json!(others);
             v
         }
         EventKind::MarginCall { ratio } => {

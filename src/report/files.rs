@@ -242,6 +242,7 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
             mark_high,
             loss,
             insurance_cover,
+            co_liquidated,
         } => {
             row.kind = "liquidation".into();
             row.side = side.name().into();
@@ -254,6 +255,9 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
                 num(*mark_low),
                 num(*mark_high)
             );
+            for (s, price) in co_liquidated {
+                row.detail += &format!("; {} closed with it at {price}", symbols[*s]);
+            }
         }
         EventKind::MarginCall { ratio } => {
             row.kind = "margin_call".into();

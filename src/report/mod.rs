@@ -103,7 +103,6 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
     let trades = trades::rebuild(
         engine.venue.events(),
         engine.risk.audit().events(),
-        spec.margin_mode,
         &last_marks,
         end,
     );

@@ -1,17 +1,18 @@
 //! Round-trip trades rebuilt from the venue's event log: a trade opens when a symbol goes
 //! from flat to a position and closes when it is flat again (or is still open at the end).
 //!
-//! PnL per trade = realised price PnL − fees − funding paid (funding received counts
-//! positive). A liquidated trade loses what the account lost at the liquidation (its margin
-//! in isolated mode). In cross margin, one liquidation closes every position: the account's
-//! whole loss is booked to the trade whose symbol triggered it, and the others close at the
-//! same time with reason `liquidation` and no further PnL (the venue settles them together).
+//! PnL per trade = realised price PnL (every partial reduction's, and the close's) − fees −
+//! funding paid (funding received counts positive). A liquidated trade adds what the account
+//! lost at the liquidation (its remaining margin in isolated mode). In cross margin, one
+//! liquidation closes every position: each other position closes at its execution price (its
+//! latest mark) with its own price PnL, and the trade whose symbol triggered it takes the rest
+//! of the account's loss (its price PnL and the clearance). So Σ trade PnL, with the open
+//! trades at the last marks, is the equity's change, in every margin mode.
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::exchange::Side;
-use crate::exchange::account::MarginMode;
 use crate::exchange::venue::{Event, EventKind, FillReason};
 use crate::risk::audit::{Action, RiskEvent};
 
@@ -137,13 +138,7 @@ impl Building {
 /// Rebuilds the trades from `events` (in log order). `risk` tells which market exits the risk
 /// layer ordered on its own; `last_marks` (per symbol, USDT) value the trades still open at
 /// `end` (ms).
-pub fn rebuild(
-    events: &[Event],
-    risk: &[RiskEvent],
-    mode: MarginMode,
-    last_marks: &[f64],
-    end: i64,
-) -> Vec<Trade> {
+pub fn rebuild(events: &[Event], risk: &[RiskEvent], last_marks: &[f64], end: i64) -> Vec<Trade> {
     let mut open: Vec<Option<Building>> = vec![None; last_marks.len()];
     let mut trades = Vec::new();
     for e in events {
@@ -174,21 +169,28 @@ pub fn rebuild(
                 }
             }
             EventKind::Liquidation {
-                execution, loss, ..
+                execution,
+                loss,
+                co_liquidated,
+                ..
             } => {
+                // the positions closed with it, at their executions: their own price PnL
+                let mut others = Decimal::ZERO;
+                for &(other, price) in co_liquidated {
+                    if let Some(mut b) = open[other].take() {
+                        let pnl = b.side.sign() * b.qty * (price - b.avg_entry);
+                        b.realised += pnl;
+                        others += pnl;
+                        let exit = price.to_f64().unwrap_or(f64::NAN);
+                        trades.push(b.finish(other, e.time, exit, ExitReason::Liquidation));
+                    }
+                }
                 if let Some(mut b) = open[s].take() {
-                    // realised − fees − funding = −loss − fees − funding: the margin is gone
-                    b.realised = -*loss;
+                    // the account lost `loss` at the liquidation: what the others' PnL does
+                    // not account for is this trade's (its price PnL and the clearance)
+                    b.realised += -*loss - others;
                     let price = execution.to_f64().unwrap_or(f64::NAN);
                     trades.push(b.finish(s, e.time, price, ExitReason::Liquidation));
-                }
-                if mode == MarginMode::Cross {
-                    for (other, slot) in open.iter_mut().enumerate() {
-                        if let Some(mut b) = slot.take() {
-                            b.realised = b.fees + b.funding; // no PnL of its own: see the module doc
-                            trades.push(b.finish(other, e.time, f64::NAN, ExitReason::Liquidation));
-                        }
-                    }
                 }
             }
             _ => {}

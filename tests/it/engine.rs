@@ -181,9 +181,6 @@ fn every_shipped_spec_runs_and_its_trades_add_up() {
             "{}",
             file.display()
         );
-        if spec.margin_mode == perpsim::exchange::account::MarginMode::Cross && m.liquidations > 0 {
-            continue; // the cross liquidation's loss is booked to one trade (documented)
-        }
         let total: f64 = run.trades.iter().map(|t| t.pnl).sum();
         let change = m.final_equity - m.start_equity;
         assert!(

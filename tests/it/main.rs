@@ -18,6 +18,7 @@ mod risk;
 mod sample;
 mod shared_data;
 mod sweep;
+mod trades;
 
 use std::path::{Path, PathBuf};
 

@@ -111,6 +111,9 @@ pub enum EventKind {
         mark_high: f64,
         loss: Decimal,
         insurance_cover: Decimal,
+        /// in cross margin, the account's other positions, closed with it at their latest
+        /// marks: (symbol, execution price USDT)
+        co_liquidated: Vec<(usize, Decimal)>,
     },
     /// the margin ratio (fraction) at the bar's close, having risen through the threshold
     MarginCall {

@@ -406,6 +406,13 @@ impl Venue {
             .map(|s| self.account.mark(s))
             .collect();
         executions[symbol] = execution;
+        let co_liquidated: Vec<(usize, Decimal)> = match self.config.mode {
+            MarginMode::Isolated => Vec::new(),
+            MarginMode::Cross => (0..self.instruments.len())
+                .filter(|&s| s != symbol && self.account.position(s).is_some())
+                .map(|s| (s, executions[s]))
+                .collect(),
+        };
         let before = self.account.wallet();
         let settlement = self.account.liquidate(time, symbol, &executions);
         let loss = before - self.account.wallet();
@@ -423,6 +430,7 @@ impl Venue {
                 mark_high: mark.high,
                 loss,
                 insurance_cover: settlement.insurance_cover,
+                co_liquidated,
             },
         });
         // as on Binance, a liquidation cancels the liquidated symbols' open orders
