@@ -277,8 +277,8 @@ impl RiskLayer {
     /// Measured in spreads σ√T, the safe distance depends only on the threshold and the
     /// funding drift in spreads, `μ·T / σ√T` (see [`safe_log_distance`]): it is cached per
     /// symbol, side and threshold, and solved again only when that drift moved by more than
-    /// 0.05 spread; a change of volatility
-    /// rescales it exactly. (A drift of 0.05 spread moves the distance by about 2 %.)
+    /// [`super::liquidation_probability::DISTANCE_DRIFT_REUSE`] spread; a change of
+    /// volatility rescales it exactly.
     #[inline(always)]
     pub(super) fn safe_distance(&mut self, symbol: usize, side: Side, entry: bool) -> Option<f64> {
         let limit = self.config.liquidation_probability?;

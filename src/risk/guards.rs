@@ -34,7 +34,9 @@
 use super::audit::{Action, Measure, Rule};
 use super::entry::distance_slot;
 use super::layer::{DAY, Held, RiskLayer};
-use super::liquidation_probability::{LiquidationRisk, liquidation_probability};
+use super::liquidation_probability::{
+    DISTANCE_DRIFT_REUSE, LiquidationRisk, TRIGGER_VARIANCE_TOLERANCE, liquidation_probability,
+};
 use crate::exchange::Side;
 use crate::exchange::account::MarginMode;
 use crate::exchange::margin::max_cross_qty_f64 as max_cross_qty;
@@ -143,10 +145,11 @@ pub(super) struct DistanceCache {
 }
 
 impl DistanceCache {
-    /// Whether it serves a funding drift of `drift` spreads (within 0.05 of its own).
+    /// Whether it serves a funding drift of `drift` spreads (within
+    /// [`DISTANCE_DRIFT_REUSE`] of its own).
     #[inline(always)]
     pub fn covers(&self, drift: f64) -> bool {
-        self.valid && (self.drift - drift).abs() <= 0.05
+        self.valid && (self.drift - drift).abs() <= DISTANCE_DRIFT_REUSE
     }
 }
 
@@ -168,8 +171,9 @@ pub(super) struct GuardState {
 /// The liquidation-probability guard's trigger for one position: the mark at which the
 /// probability of liquidation within the horizon reaches the limit.
 ///
-/// It is remade when the variance moves by more than 2 % from the one it was made with (the
-/// distance, ∝ σ, by 1 %), or the funding or the liquidation price changes. Remaking it
+/// It is remade when the variance moves by more than [`TRIGGER_VARIANCE_TOLERANCE`] (2 %) from
+/// the one it was made with (the distance, ∝ σ, by 1 %), or the funding or the liquidation
+/// price changes. Remaking it
 /// takes the distance (a sqrt, cached solution) but not yet its `exp`: while the mark stays
 /// beyond `bound` — the trigger at a wider distance `bound_distance` ≥ `distance`, for the
 /// same liquidation price — the trigger is not reached, whatever its exact value, so the
@@ -230,10 +234,10 @@ impl Trigger {
     }
 
     /// How far (per-bar variance, fraction²) the variance may move from the trigger's before
-    /// it is remade: 2 %.
+    /// it is remade ([`TRIGGER_VARIANCE_TOLERANCE`]).
     #[inline(always)]
     fn tolerance(&self) -> f64 {
-        0.02 * self.var
+        TRIGGER_VARIANCE_TOLERANCE * self.var
     }
 
     /// Whether the bound shows that a mark (USDT) does not reach the trigger of a position
@@ -625,9 +629,10 @@ impl RiskLayer {
         let var_at = |spread: f64| spread * spread / per_var;
         let range = narrowed(t.var, (0.0, 4.0 * t.var), |narrow| {
             narrow(var_at(t.bound_distance / cache.spreads));
-            // drift = funding · horizon / spread, at the cache's drift ± 0.05
+            // drift = funding · horizon / spread, at the cache's drift ± the reuse
             let push = t.funding * self.horizon_days;
-            for drift in [cache.drift - 0.05, cache.drift + 0.05] {
+            let reuse = DISTANCE_DRIFT_REUSE;
+            for drift in [cache.drift - reuse, cache.drift + reuse] {
                 let spread = push / drift;
                 if spread > 0.0 {
                     narrow(var_at(spread));

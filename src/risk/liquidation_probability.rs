@@ -23,6 +23,18 @@
 
 use super::super::exchange::Side;
 
+/// The guard's precision, as parameters of the rule. The guard's trigger (the mark at which
+/// the probability reaches the limit) is remade when the per-bar variance has moved by more
+/// than this fraction from the one it was made with: the distance, ∝ σ, is then at most
+/// √1.02 − 1 ≈ 1 % off the exact one.
+pub const TRIGGER_VARIANCE_TOLERANCE: f64 = 0.02;
+
+/// The safe distance, solved in spreads σ√T for a funding drift in spreads μ·T / σ√T, is
+/// reused while that drift stays within this many spreads of the one it was solved for: a
+/// drift of 0.05 spread moves the distance by about 2 % at the usual limits. Together the
+/// two keep the trigger's distance within 3 % of the exact one (`precision_tests` pins it).
+pub const DISTANCE_DRIFT_REUSE: f64 = 0.05;
+
 /// The standard normal CDF, via `erfc` (from the `libm` crate).
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)

@@ -26,6 +26,8 @@ pub mod liquidation_distance;
 pub mod liquidation_probability;
 #[cfg(test)]
 mod portfolio_tests;
+#[cfg(test)]
+mod precision_tests;
 mod signals;
 pub mod sizing;
 #[cfg(test)]
