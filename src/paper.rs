@@ -329,7 +329,7 @@ fn risk_json(e: &RiskEvent, symbols: &[String]) -> Value {
         "type": kind,
         "time": e.time,
         "symbol": e.symbol.map(|s| symbols[s].clone()),
-        "intent": e.intent,
+        "intent": e.source.name(),
         "action": e.action.name(),
         "rule": e.rule.name(),
         "from": finite(e.from),

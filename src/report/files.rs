@@ -173,7 +173,7 @@ fn risk_row(e: &RiskEvent, symbols: &[String]) -> Row {
         price: String::new(),
         amount: String::new(),
         rule: e.rule.name().to_string(),
-        detail: format!("{}: {}", e.intent, e.reason()),
+        detail: format!("{}: {}", e.source.name(), e.reason()),
     }
 }
 

@@ -1028,7 +1028,7 @@ fn risk_rows(run: &RunResult) -> Vec<RiskRow> {
             row.examples.push(format!(
                 "{} {symbol}: {}: {}",
                 format_utc(e.time),
-                e.intent,
+                e.source.name(),
                 e.reason()
             ));
         }

@@ -218,7 +218,7 @@ fn exit_reason(reason: FillReason, risk: &[RiskEvent], time: i64, symbol: usize)
                 .iter()
                 .take_while(|r| r.time == time)
                 .any(|r| {
-                    r.intent == "guard"
+                    r.source == crate::risk::audit::Source::Guard
                         && matches!(r.action, Action::Closed | Action::Reduced)
                         && r.symbol.is_none_or(|x| x == symbol)
                 });

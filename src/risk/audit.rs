@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::exchange::Side;
 use crate::exchange::orders::OrderRefusal;
+use crate::strategy::Intent;
 
 /// Which rule decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -136,6 +138,74 @@ pub enum Measure {
     None,
 }
 
+/// Who asked for a decision: a strategy's signal, by its intent, or the risk layer on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    EnterLong,
+    EnterShort,
+    TargetExposure,
+    Reduce,
+    Exit,
+    /// a breaker or guard
+    Guard,
+}
+
+impl Source {
+    pub fn of(intent: &Intent) -> Source {
+        match intent {
+            Intent::Enter {
+                side: Side::Long, ..
+            } => Source::EnterLong,
+            Intent::Enter {
+                side: Side::Short, ..
+            } => Source::EnterShort,
+            Intent::TargetExposure { .. } => Source::TargetExposure,
+            Intent::Reduce { .. } => Source::Reduce,
+            Intent::Exit => Source::Exit,
+        }
+    }
+
+    /// The name in `events.csv` (the intent's, or `guard`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::EnterLong => "enter_long",
+            Source::EnterShort => "enter_short",
+            Source::TargetExposure => "target_exposure",
+            Source::Reduce => "reduce",
+            Source::Exit => "exit",
+            Source::Guard => "guard",
+        }
+    }
+
+    /// Whether the signal asks to add risk (an entry or a target exposure).
+    pub fn adds(self) -> bool {
+        matches!(
+            self,
+            Source::EnterLong | Source::EnterShort | Source::TargetExposure
+        )
+    }
+}
+
+/// When, for what and for whom a decision is taken: the close (ms), the symbol (`None`: the
+/// whole account) and its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub time: i64,
+    pub symbol: Option<usize>,
+    pub source: Source,
+}
+
+impl At {
+    /// A breaker's or guard's decision on `symbol` (`None`: the account).
+    pub fn guard(time: i64, symbol: Option<usize>) -> At {
+        At {
+            time,
+            symbol,
+            source: Source::Guard,
+        }
+    }
+}
+
 /// One decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RiskEvent {
@@ -143,8 +213,7 @@ pub struct RiskEvent {
     pub time: i64,
     /// `None` for the whole account
     pub symbol: Option<usize>,
-    /// the signal's intent name, or `"guard"` for the risk layer's own actions
-    pub intent: &'static str,
+    pub source: Source,
     pub action: Action,
     pub rule: Rule,
     /// what was asked or held, and what it became
@@ -158,7 +227,111 @@ pub struct RiskEvent {
     pub refusal: Option<OrderRefusal>,
 }
 
+/// One constructor per kind of decision; figures a kind does not have stay NaN.
 impl RiskEvent {
+    fn new(at: At, action: Action, rule: Rule) -> RiskEvent {
+        RiskEvent {
+            time: at.time,
+            symbol: at.symbol,
+            source: at.source,
+            action,
+            rule,
+            measure: Measure::None,
+            from: f64::NAN,
+            to: f64::NAN,
+            value: f64::NAN,
+            limit: f64::NAN,
+            refusal: None,
+        }
+    }
+
+    fn with(
+        mut self,
+        measure: Measure,
+        (from, to): (f64, f64),
+        (value, limit): (f64, f64),
+    ) -> Self {
+        (self.measure, self.from, self.to) = (measure, from, to);
+        (self.value, self.limit) = (value, limit);
+        self
+    }
+
+    /// A signal's order went to the exchange: quantity asked → sent (base asset), at
+    /// `leverage` (NaN for an exit or a reduction).
+    pub fn approved(at: At, qty: (f64, f64), leverage: f64) -> RiskEvent {
+        let figures = (leverage, f64::NAN);
+        RiskEvent::new(at, Action::Approved, Rule::Signal).with(Measure::Qty, qty, figures)
+    }
+
+    /// `rule` cut an entry's quantity or leverage (`measure`: from → to) at its figures
+    /// `(value, limit)`.
+    pub fn resized(
+        at: At,
+        rule: Rule,
+        measure: Measure,
+        change: (f64, f64),
+        why: (f64, f64),
+    ) -> Self {
+        RiskEvent::new(at, Action::Resized, rule).with(measure, change, why)
+    }
+
+    /// `rule` refused a signal: what it measured and its limit.
+    pub fn refused(at: At, rule: Rule, value: f64, limit: f64) -> RiskEvent {
+        let none = (f64::NAN, f64::NAN);
+        RiskEvent::new(at, Action::Refused, rule).with(Measure::None, none, (value, limit))
+    }
+
+    /// The exchange's own rules refused the order.
+    pub fn refused_by_exchange(at: At, refusal: OrderRefusal) -> RiskEvent {
+        RiskEvent {
+            refusal: Some(refusal),
+            ..RiskEvent::new(at, Action::Refused, Rule::Exchange)
+        }
+    }
+
+    /// A guard cut a position (base asset, from → to) at its figures.
+    pub fn reduced(at: At, rule: Rule, qty: (f64, f64), why: (f64, f64)) -> RiskEvent {
+        RiskEvent::new(at, Action::Reduced, rule).with(Measure::Qty, qty, why)
+    }
+
+    /// `rule` closed a position of `qty` (a guard's, or a flip's closing leg).
+    pub fn closed(at: At, rule: Rule, qty: f64, why: (f64, f64)) -> RiskEvent {
+        RiskEvent::new(at, Action::Closed, rule).with(Measure::Qty, (qty, 0.0), why)
+    }
+
+    /// `rule` halts new entries: what it measured and its limit.
+    pub fn halted(at: At, rule: Rule, value: f64, limit: f64) -> RiskEvent {
+        let none = (f64::NAN, f64::NAN);
+        RiskEvent::new(at, Action::Halted, rule).with(Measure::None, none, (value, limit))
+    }
+
+    /// `rule`'s halt is lifted.
+    pub fn resumed(at: At, rule: Rule) -> RiskEvent {
+        RiskEvent::new(at, Action::Resumed, rule)
+    }
+
+    /// An entry without a stop got one at `stop` (USDT), `atrs` ATRs of `atr` USDT away.
+    pub fn stop_added(at: At, stop: f64, atr: f64, atrs: f64) -> RiskEvent {
+        let rule = Rule::DefaultStop;
+        RiskEvent::new(at, Action::StopAdded, rule).with(
+            Measure::Price,
+            (f64::NAN, stop),
+            (atr, atrs),
+        )
+    }
+
+    /// `rule` acts on its stated stand-in: `seen` of the `needed` data are in.
+    pub fn assumed(at: At, rule: Rule, seen: f64, needed: f64) -> RiskEvent {
+        let none = (f64::NAN, f64::NAN);
+        RiskEvent::new(at, Action::Assumed, rule).with(Measure::None, none, (seen, needed))
+    }
+
+    /// `rule` hands over (Kelly sizing: after `value` trades, at full fraction `limit`).
+    pub fn switched(at: At, rule: Rule, value: f64, limit: f64) -> RiskEvent {
+        let none = (f64::NAN, f64::NAN);
+        RiskEvent::new(at, Action::Switched, rule).with(Measure::None, none, (value, limit))
+    }
+
     /// The sentence for `events.csv`.
     pub fn reason(&self) -> String {
         let change = match self.measure {
@@ -325,19 +498,18 @@ mod tests {
 
     #[test]
     fn reasons_read_as_sentences() {
-        let e = RiskEvent {
+        let at = At {
             time: 0,
             symbol: Some(0),
-            intent: "enter_long",
-            action: Action::Resized,
-            rule: Rule::MaxTotalExposure,
-            measure: Measure::Qty,
-            from: 0.5,
-            to: 0.15,
-            value: 10.0,
-            limit: 3.0,
-            refusal: None,
+            source: Source::EnterLong,
         };
+        let e = RiskEvent::resized(
+            at,
+            Rule::MaxTotalExposure,
+            Measure::Qty,
+            (0.5, 0.15),
+            (10.0, 3.0),
+        );
         assert_eq!(
             e.reason(),
             "max_total_exposure: gross exposure would be 10x equity, limit 3x; quantity 0.5 → 0.15"

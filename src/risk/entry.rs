@@ -24,7 +24,7 @@
 use rust_decimal::Decimal;
 
 use super::approved::Approved;
-use super::audit::{Action, Measure, Rule};
+use super::audit::{At, Measure, RiskEvent, Rule, Source};
 use super::config::{BufferAction, Sizing};
 use super::layer::RiskLayer;
 use super::liquidation_distance::safe_log_distance;
@@ -45,9 +45,20 @@ pub(super) struct Ask {
     pub side: Side,
     pub stop: Option<f64>,
     pub take_profit: Option<f64>,
-    pub intent: &'static str,
+    pub source: Source,
     /// USDT: the notional to add, when the signal sets it (target exposure)
     pub notional: Option<f64>,
+}
+
+impl Ask {
+    /// The decision's place in the audit trail.
+    pub fn at(&self, time: i64) -> At {
+        At {
+            time,
+            symbol: Some(self.symbol),
+            source: self.source,
+        }
+    }
 }
 
 /// A refusal: the rule, what it measured, its limit.
@@ -57,7 +68,7 @@ impl RiskLayer {
     /// Decides an entry and, if approved, submits it.
     pub(super) fn enter(&mut self, time: i64, ask: Ask, venue: &mut Venue) {
         if let Err((rule, value, limit)) = self.try_enter(time, ask, venue) {
-            self.refuse(time, ask.symbol, ask.intent, rule, value, limit);
+            self.record(RiskEvent::refused(ask.at(time), rule, value, limit));
         }
     }
 
@@ -130,17 +141,7 @@ impl RiskLayer {
             };
             let stop = price - ask.side.sign_f64() * k * atr;
             if stop > 0.0 {
-                let change = (Measure::Price, f64::NAN, stop);
-                self.record(
-                    time,
-                    Some(ask.symbol),
-                    ask.intent,
-                    Action::StopAdded,
-                    Rule::DefaultStop,
-                    change,
-                    atr,
-                    k,
-                );
+                self.record(RiskEvent::stop_added(ask.at(time), stop, atr, k));
                 return Ok(Some(stop));
             }
         }
@@ -230,18 +231,12 @@ impl RiskLayer {
         };
         self.kelly_noted = true;
         let trades = f64::from(self.trades.trades());
-        let none = (Measure::None, f64::NAN, f64::NAN);
-        let (rule, action) = (Rule::Sizing, Action::Switched);
-        self.record(
-            time,
-            Some(ask.symbol),
-            ask.intent,
-            action,
-            rule,
-            none,
+        self.record(RiskEvent::switched(
+            ask.at(time),
+            Rule::Sizing,
             trades,
             full,
-        );
+        ));
     }
 
     /// The liquidation price the entry may have at most (long) or at least (short), and the
@@ -433,21 +428,12 @@ impl RiskLayer {
                 let cost = self.order_cost(ask.symbol, filled);
                 let signed = ask.side.sign_f64() * qty;
                 self.book.add(ask.symbol, signed, margin, cost);
-                let change = (Measure::Qty, asked / price, notional / price);
-                self.record(
-                    time,
-                    Some(ask.symbol),
-                    ask.intent,
-                    Action::Approved,
-                    Rule::Signal,
-                    change,
-                    leverage,
-                    f64::NAN,
-                );
+                let qty = (asked / price, notional / price);
+                self.record(RiskEvent::approved(ask.at(time), qty, leverage));
                 Ok(())
             }
             Err(refusal) => {
-                self.record_exchange_refusal(time, ask.symbol, ask.intent, refusal);
+                self.record(RiskEvent::refused_by_exchange(ask.at(time), refusal));
                 Ok(())
             }
         }
@@ -460,19 +446,10 @@ impl RiskLayer {
         ask: &Ask,
         rule: Rule,
         measure: Measure,
-        (from, to): (f64, f64),
-        (value, limit): (f64, f64),
+        change: (f64, f64),
+        why: (f64, f64),
     ) {
-        self.record(
-            time,
-            Some(ask.symbol),
-            ask.intent,
-            Action::Resized,
-            rule,
-            (measure, from, to),
-            value,
-            limit,
-        );
+        self.record(RiskEvent::resized(ask.at(time), rule, measure, change, why));
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! Exposure is valued at the approval prices: the latest close of each symbol.
 
-use super::audit::{Action, Measure, Rule};
+use super::audit::{Measure, RiskEvent, Rule};
 use super::caps;
 use super::entry::{Ask, Refusal};
 use super::layer::RiskLayer;
@@ -199,10 +199,9 @@ impl RiskLayer {
         if !estimated && !self.stand_in_noted[k] {
             self.stand_in_noted[k] = true;
             let (seen, needed) = self.covariance.warm_up();
-            let none = (Measure::None, f64::NAN, f64::NAN);
             let (seen, needed) = (f64::from(seen), f64::from(needed));
-            let (rule, action) = (Rule::PortfolioVolatility, Action::Assumed);
-            self.record(time, Some(k), ask.intent, action, rule, none, seen, needed);
+            let rule = Rule::PortfolioVolatility;
+            self.record(RiskEvent::assumed(ask.at(time), rule, seen, needed));
         }
         let exposure = |s: usize| {
             let q = self.book.qty(s);

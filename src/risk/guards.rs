@@ -31,7 +31,7 @@
 //!
 //! Actions are market orders filling at the next open.
 
-use super::audit::{Action, Measure, Rule};
+use super::audit::{At, RiskEvent, Rule};
 use super::entry::distance_slot;
 use super::layer::{DAY, Held, RiskLayer};
 use super::liquidation_probability::{
@@ -414,7 +414,6 @@ impl RiskLayer {
             self.config.weekly_loss_limit,
             self.config.max_drawdown,
         );
-        let none = (Measure::None, f64::NAN, f64::NAN);
         let b = &self.breakers;
         if let Some(limit) =
             daily.filter(|l| b.until[DAILY] == 0 && equity < b.day_start * (1.0 - l))
@@ -423,16 +422,12 @@ impl RiskLayer {
             // lifted by the first step closing after midnight
             let until = (b.day + 1) * DAY + 1;
             self.breakers.halt(DAILY, until);
-            self.record(
-                time,
-                None,
-                "guard",
-                Action::Halted,
+            self.record(RiskEvent::halted(
+                At::guard(time, None),
                 Rule::DailyLossLimit,
-                none,
                 value,
                 limit,
-            );
+            ));
         }
         let b = &self.breakers;
         if let Some(limit) =
@@ -441,16 +436,12 @@ impl RiskLayer {
             let value = 1.0 - equity / b.week_start;
             let until = (7 * (b.week + 1) - 3) * DAY + 1;
             self.breakers.halt(WEEKLY, until);
-            self.record(
-                time,
-                None,
-                "guard",
-                Action::Halted,
+            self.record(RiskEvent::halted(
+                At::guard(time, None),
                 Rule::WeeklyLossLimit,
-                none,
                 value,
                 limit,
-            );
+            ));
         }
         let b = &self.breakers;
         if let Some(limit) =
@@ -469,16 +460,12 @@ impl RiskLayer {
             let until = time + c.losing_streak_cooldown;
             self.breakers.streak_fired_at = self.trades.trades();
             self.breakers.halt(STREAK, until);
-            self.record(
-                time,
-                None,
-                "guard",
-                Action::Halted,
+            self.record(RiskEvent::halted(
+                At::guard(time, None),
                 Rule::LosingStreak,
-                none,
                 f64::from(streak),
                 f64::from(n),
-            );
+            ));
         }
     }
 
@@ -487,26 +474,19 @@ impl RiskLayer {
         let value = 1.0 - equity / self.breakers.peak;
         let until = self.config.drawdown_cooldown.map_or(i64::MAX, |c| time + c);
         self.breakers.halt(DRAWDOWN, until);
-        let none = (Measure::None, f64::NAN, f64::NAN);
-        self.record(
-            time,
-            None,
-            "guard",
-            Action::Halted,
+        self.record(RiskEvent::halted(
+            At::guard(time, None),
             Rule::MaxDrawdown,
-            none,
             value,
             limit,
-        );
+        ));
         for symbol in 0..self.held.len() {
             venue.cancel_symbol(time, symbol);
             self.close(
-                time,
+                At::guard(time, Some(symbol)),
                 symbol,
-                "guard",
                 Rule::MaxDrawdown,
-                value,
-                limit,
+                (value, limit),
                 venue,
             );
         }
@@ -514,7 +494,6 @@ impl RiskLayer {
 
     /// Lifts the breakers whose time has come.
     fn resume(&mut self, time: i64, equity: f64) {
-        let none = (Measure::None, f64::NAN, f64::NAN);
         let mut next = i64::MAX;
         for (i, rule) in BREAKER_RULES.into_iter().enumerate() {
             let until = self.breakers.until[i];
@@ -529,16 +508,7 @@ impl RiskLayer {
             if i == DRAWDOWN {
                 self.breakers.peak = equity;
             }
-            self.record(
-                time,
-                None,
-                "guard",
-                Action::Resumed,
-                rule,
-                none,
-                f64::NAN,
-                f64::NAN,
-            );
+            self.record(RiskEvent::resumed(At::guard(time, None), rule));
         }
         self.breakers.next_resume = next;
     }
@@ -711,12 +681,10 @@ impl RiskLayer {
         match self.mode {
             MarginMode::Isolated => {
                 self.close(
-                    time,
+                    At::guard(time, Some(s)),
                     s,
-                    "guard",
                     Rule::LiquidationProbability,
-                    probability,
-                    threshold,
+                    (probability, threshold),
                     venue,
                 );
             }
@@ -732,9 +700,8 @@ impl RiskLayer {
                     .min(h.qty);
                 let why = (probability, threshold);
                 self.reduce_to(
-                    time,
+                    At::guard(time, Some(s)),
                     s,
-                    "guard",
                     Rule::LiquidationProbability,
                     to,
                     why,
@@ -796,28 +763,17 @@ impl RiskLayer {
         let (short, long) = self.estimates[s].variances();
         self.guards.vol_halted[s] = over;
         let ratio = (short / long).sqrt();
-        let none = (Measure::None, f64::NAN, f64::NAN);
-        let action = if over {
-            Action::Halted
+        let (at, rule) = (At::guard(time, Some(s)), Rule::VolatilityHalt);
+        self.record(if over {
+            RiskEvent::halted(at, rule, ratio, limit)
         } else {
-            Action::Resumed
-        };
-        self.record(
-            time,
-            Some(s),
-            "guard",
-            action,
-            Rule::VolatilityHalt,
-            none,
-            ratio,
-            limit,
-        );
+            RiskEvent::resumed(at, rule)
+        });
         if let (true, Some(h)) = (over, self.held[s]) {
             let to = h.qty * limit / ratio;
             self.reduce_to(
-                time,
+                At::guard(time, Some(s)),
                 s,
-                "guard",
                 Rule::VolatilityHalt,
                 to,
                 (ratio, limit),

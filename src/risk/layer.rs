@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::approved::Approved;
-use super::audit::{Action, Audit, Measure, RiskEvent, Rule};
+use super::audit::{At, Audit, RiskEvent, Rule};
 use super::config::RiskConfig;
 use super::estimators::{Covariance, SymbolEstimates};
 use super::guards::ZoneStep;
@@ -425,110 +425,57 @@ impl RiskLayer {
     }
 
     /// Records a decision.
-    #[allow(clippy::too_many_arguments)] // one event's fields; a builder would only rename them
-    pub(super) fn record(
-        &mut self,
-        time: i64,
-        symbol: Option<usize>,
-        intent: &'static str,
-        action: Action,
-        rule: Rule,
-        change: (Measure, f64, f64),
-        value: f64,
-        limit: f64,
-    ) {
-        self.audit.record(RiskEvent {
-            time,
-            symbol,
-            intent,
-            action,
-            rule,
-            measure: change.0,
-            from: change.1,
-            to: change.2,
-            value,
-            limit,
-            refusal: None,
-        });
+    pub(super) fn record(&mut self, event: RiskEvent) {
+        self.audit.record(event);
     }
 
-    pub(super) fn refuse(
-        &mut self,
-        time: i64,
-        symbol: usize,
-        intent: &'static str,
-        rule: Rule,
-        value: f64,
-        limit: f64,
-    ) {
-        let none = (Measure::None, f64::NAN, f64::NAN);
-        self.record(
-            time,
-            Some(symbol),
-            intent,
-            Action::Refused,
-            rule,
-            none,
-            value,
-            limit,
-        );
-    }
-
-    /// Closes `symbol`'s position at the next open, cancelling its other orders first.
-    #[allow(clippy::too_many_arguments)] // the decision's facts for its event
+    /// Closes `symbol`'s position at the next open, cancelling its other orders first; `rule`
+    /// and its figures `why` say why (`Rule::Signal`: as the signal asked).
     pub(super) fn close(
         &mut self,
-        time: i64,
+        at: At,
         symbol: usize,
-        intent: &'static str,
         rule: Rule,
-        value: f64,
-        limit: f64,
+        why: (f64, f64),
         venue: &mut Venue,
     ) {
         let Some(h) = self.held[symbol] else { return };
-        if self.book.at(time, &self.held).qty(symbol) == 0.0 {
+        if self.book.at(at.time, &self.held).qty(symbol) == 0.0 {
             // closed already in this step
             return;
         }
-        venue.cancel_symbol(time, symbol);
+        venue.cancel_symbol(at.time, symbol);
         let order = self.reducing_order(symbol, h, Quantity::ClosePosition);
-        let action = if rule == Rule::Signal {
-            Action::Approved
-        } else {
-            Action::Closed
-        };
-        if self.send(time, symbol, intent, order, venue).is_some() {
+        if self.send(at, symbol, order, venue).is_some() {
             let cost = self.order_cost(symbol, h.qty * self.estimates[symbol].last_close());
             self.book.cut(symbol, 0.0, cost);
         }
-        self.record(
-            time,
-            Some(symbol),
-            intent,
-            action,
-            rule,
-            (Measure::Qty, h.qty, 0.0),
-            value,
-            limit,
-        );
+        self.record(if rule == Rule::Signal {
+            RiskEvent::approved(at, (h.qty, 0.0), f64::NAN)
+        } else {
+            RiskEvent::closed(at, rule, h.qty, why)
+        });
     }
 
-    /// Cuts `symbol`'s position to `to` base asset at the next open.
-    #[allow(clippy::too_many_arguments)] // the decision's facts for its event
+    /// Cuts `symbol`'s position to `to` base asset at the next open; `rule` and its figures
+    /// `why` say why (`Rule::Signal`: as the signal asked).
     pub(super) fn reduce_to(
         &mut self,
-        time: i64,
+        at: At,
         symbol: usize,
-        intent: &'static str,
         rule: Rule,
         to: f64,
-        (value, limit): (f64, f64),
+        why: (f64, f64),
         venue: &mut Venue,
     ) {
         let Some(h) = self.held[symbol] else { return };
         // a cut earlier in the step (a guard's) counts: this one starts from what it left
-        let from = self.book.at(time, &self.held).qty(symbol).abs().min(h.qty);
+        let from = self
+            .book
+            .at(at.time, &self.held)
+            .qty(symbol)
+            .abs()
+            .min(h.qty);
         let to = to.max(0.0);
         if to >= from {
             return;
@@ -539,26 +486,16 @@ impl RiskLayer {
             return;
         }
         let order = self.reducing_order(symbol, h, Quantity::Base(cut));
-        let action = if rule == Rule::Signal {
-            Action::Approved
-        } else {
-            Action::Reduced
-        };
-        if let Some(id) = self.send(time, symbol, intent, order, venue) {
+        if let Some(id) = self.send(at, symbol, order, venue) {
             // the venue cuts what the lot step leaves of the order
             let cut = venue.resting_qty(id).unwrap_or(from - to);
             let cost = self.order_cost(symbol, cut * self.estimates[symbol].last_close());
             self.book.cut(symbol, from - cut, cost);
-            self.record(
-                time,
-                Some(symbol),
-                intent,
-                action,
-                rule,
-                (Measure::Qty, from, to),
-                value,
-                limit,
-            );
+            self.record(if rule == Rule::Signal {
+                RiskEvent::approved(at, (from, to), f64::NAN)
+            } else {
+                RiskEvent::reduced(at, rule, (from, to), why)
+            });
         }
     }
 
@@ -578,44 +515,15 @@ impl RiskLayer {
     }
 
     /// Approves and submits a reducing order; an exchange refusal is recorded. Its id if sent.
-    fn send(
-        &mut self,
-        time: i64,
-        symbol: usize,
-        intent: &'static str,
-        order: Order,
-        venue: &mut Venue,
-    ) -> Option<u64> {
+    fn send(&mut self, at: At, symbol: usize, order: Order, venue: &mut Venue) -> Option<u64> {
         let reference = self.estimates[symbol].last_close();
         match venue.submit(Approved::new(order, None, None), reference) {
             Ok(id) => Some(id),
             Err(refusal) => {
-                self.record_exchange_refusal(time, symbol, intent, refusal);
+                self.record(RiskEvent::refused_by_exchange(at, refusal));
                 None
             }
         }
-    }
-
-    pub(super) fn record_exchange_refusal(
-        &mut self,
-        time: i64,
-        symbol: usize,
-        intent: &'static str,
-        refusal: crate::exchange::orders::OrderRefusal,
-    ) {
-        self.audit.record(RiskEvent {
-            time,
-            symbol: Some(symbol),
-            intent,
-            action: Action::Refused,
-            rule: Rule::Exchange,
-            measure: Measure::None,
-            from: f64::NAN,
-            to: f64::NAN,
-            value: f64::NAN,
-            limit: f64::NAN,
-            refusal: Some(refusal),
-        });
     }
 
     /// The tier of `notional` (USDT) for `symbol`.

@@ -211,8 +211,8 @@ proptest! {
             let seen = p.risk.audit().events().len();
             p.risk.on_signals(p.time, &signals, &mut p.venue);
             let increased = p.risk.audit().events()[seen..].iter().any(|e| {
-                e.action == Action::Approved && e.rule == Rule::Signal && e.intent != "exit"
-                    && e.intent != "reduce" && !e.value.is_nan()
+                e.action == Action::Approved && e.rule == Rule::Signal && e.source.adds()
+                    && !e.value.is_nan()
             });
             if !increased {
                 continue;

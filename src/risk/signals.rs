@@ -11,7 +11,7 @@
 //! closing legs already counted (and their fees paid), and two entries of the same step
 //! share the caps: the second sees the first.
 
-use super::audit::Rule;
+use super::audit::{At, RiskEvent, Rule, Source};
 use super::entry::Ask;
 use super::layer::RiskLayer;
 use crate::exchange::Side;
@@ -64,7 +64,12 @@ impl RiskLayer {
     /// `signal`'s part in `pass`.
     fn take(&mut self, time: i64, signal: Signal, pass: Pass, venue: &mut Venue) {
         let symbol = signal.symbol;
-        let intent = signal.intent.name();
+        let at = At {
+            time,
+            symbol: Some(symbol),
+            source: Source::of(&signal.intent),
+        };
+        let no_figures = (f64::NAN, f64::NAN);
         let will_hold = self.book.qty(symbol);
         match (signal.intent, pass) {
             (
@@ -78,19 +83,19 @@ impl RiskLayer {
                 let against = will_hold * side.sign_f64() < 0.0;
                 match pass {
                     Pass::Reduce if against => {
-                        self.close(time, symbol, intent, Rule::Flip, f64::NAN, f64::NAN, venue)
+                        self.close(at, symbol, Rule::Flip, no_figures, venue)
                     }
                     Pass::Reduce => {}
-                    Pass::Increase if will_hold * side.sign_f64() > 0.0 => {
-                        self.refuse(time, symbol, intent, Rule::AlreadyOpen, f64::NAN, f64::NAN)
-                    }
+                    Pass::Increase if will_hold * side.sign_f64() > 0.0 => self.record(
+                        RiskEvent::refused(at, Rule::AlreadyOpen, f64::NAN, f64::NAN),
+                    ),
                     Pass::Increase => {
                         let ask = Ask {
                             symbol,
                             side,
                             stop,
                             take_profit,
-                            intent,
+                            source: at.source,
                             notional: None,
                         };
                         self.enter(time, ask, venue);
@@ -103,24 +108,15 @@ impl RiskLayer {
             (Intent::Reduce { fraction }, Pass::Reduce) => {
                 if will_hold != 0.0 && fraction > 0.0 {
                     let to = will_hold.abs() * (1.0 - fraction.min(1.0));
-                    let no_limit = (f64::NAN, f64::NAN);
-                    self.reduce_to(time, symbol, intent, Rule::Signal, to, no_limit, venue);
+                    self.reduce_to(at, symbol, Rule::Signal, to, no_figures, venue);
                 } else {
                     let rule = Rule::InvalidSignal;
-                    self.refuse(time, symbol, intent, rule, fraction, f64::NAN);
+                    self.record(RiskEvent::refused(at, rule, fraction, f64::NAN));
                 }
             }
             (Intent::Exit, Pass::Reduce) => {
                 if will_hold != 0.0 {
-                    self.close(
-                        time,
-                        symbol,
-                        intent,
-                        Rule::Signal,
-                        f64::NAN,
-                        f64::NAN,
-                        venue,
-                    );
+                    self.close(at, symbol, Rule::Signal, no_figures, venue);
                 } else if self.held[symbol].is_none() {
                     // nothing held: an entry still waiting for its fill is withdrawn
                     venue.cancel_symbol(time, symbol);
@@ -133,12 +129,17 @@ impl RiskLayer {
     /// Moves the position toward `exposure` × equity (signed notional): the cut in the
     /// reducing pass, the addition in the increasing one.
     fn target(&mut self, time: i64, symbol: usize, exposure: f64, pass: Pass, venue: &mut Venue) {
-        let intent = "target_exposure";
+        let at = At {
+            time,
+            symbol: Some(symbol),
+            source: Source::TargetExposure,
+        };
+        let no_figures = (f64::NAN, f64::NAN);
         let price = self.estimates[symbol].last_close();
         if !(exposure.is_finite() && price > 0.0) {
             if pass == Pass::Reduce {
                 let rule = Rule::InvalidSignal;
-                self.refuse(time, symbol, intent, rule, exposure, f64::NAN);
+                self.record(RiskEvent::refused(at, rule, exposure, f64::NAN));
             }
             return;
         }
@@ -151,11 +152,10 @@ impl RiskLayer {
                 } else {
                     Rule::Flip
                 };
-                self.close(time, symbol, intent, rule, f64::NAN, f64::NAN, venue);
+                self.close(at, symbol, rule, no_figures, venue);
             } else if will_hold != 0.0 && target_qty.abs() < will_hold.abs() {
-                let no_limit = (f64::NAN, f64::NAN);
                 let to = target_qty.abs();
-                self.reduce_to(time, symbol, intent, Rule::Signal, to, no_limit, venue);
+                self.reduce_to(at, symbol, Rule::Signal, to, no_figures, venue);
             }
             return;
         }
@@ -177,7 +177,7 @@ impl RiskLayer {
             side,
             stop: None,
             take_profit: None,
-            intent,
+            source: at.source,
             notional: Some((target_qty - held_now).abs() * price),
         };
         self.enter(time, ask, venue);

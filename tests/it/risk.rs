@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use perpsim::exchange::venue::EventKind;
+use perpsim::risk::audit::Source;
 use perpsim::risk::{Action, Rule};
 use perpsim::{report, spec};
 use rust_decimal::prelude::ToPrimitive;
@@ -25,7 +26,9 @@ fn the_guides_portfolio_caps_hold_when_both_symbols_enter_together() {
         .events()
         .iter()
         .filter(|e| {
-            e.action == Action::Approved && e.rule == Rule::Signal && e.intent.starts_with("enter")
+            e.action == Action::Approved
+                && e.rule == Rule::Signal
+                && matches!(e.source, Source::EnterLong | Source::EnterShort)
         })
         .fold(BTreeMap::new(), |mut m, e| {
             *m.entry(e.time).or_default() += 1;

@@ -16,7 +16,7 @@
 //! maintenance sits in the unit's band ([`MarginUnit::band`]) changes nothing (the products
 //! are monotone in the level), which two comparisons tell.
 
-use super::super::audit::{Action, Measure, Rule};
+use super::super::audit::{At, RiskEvent, Rule};
 use super::super::layer::{Held, RiskLayer};
 use crate::exchange::account::MarginMode;
 use crate::exchange::venue::Venue;
@@ -167,24 +167,28 @@ impl RiskLayer {
         let at_or_above = |level: f64| balance <= 0.0 || maint >= level * balance;
         let ratio = unit.ratio();
         let (symbols, named) = self.unit_symbols(u);
-        let none = (Measure::None, f64::NAN, f64::NAN);
         if let Some(level) = halt
             && at_or_above(level) != unit.halted
         {
             self.guards.margin[u].halted = at_or_above(level);
-            let action = if at_or_above(level) {
-                Action::Halted
+            let (at, rule) = (At::guard(time, named), Rule::MarginGuard);
+            self.record(if at_or_above(level) {
+                RiskEvent::halted(at, rule, ratio, level)
             } else {
-                Action::Resumed
-            };
-            let rule = Rule::MarginGuard;
-            self.record(time, named, "guard", action, rule, none, ratio, level);
+                RiskEvent::resumed(at, rule)
+            });
         }
         if let Some(level) = exit {
             if at_or_above(level) && unit.exit_armed {
                 self.guards.margin[u].exit_armed = false;
                 for s in symbols {
-                    self.close(time, s, "guard", Rule::MarginGuard, ratio, level, venue);
+                    self.close(
+                        At::guard(time, Some(s)),
+                        s,
+                        Rule::MarginGuard,
+                        (ratio, level),
+                        venue,
+                    );
                 }
                 return;
             }
@@ -198,7 +202,14 @@ impl RiskLayer {
                     if let Some(h) = self.held[s] {
                         let to = h.qty * target / ratio;
                         let why = (ratio, level);
-                        self.reduce_to(time, s, "guard", Rule::MarginGuard, to, why, venue);
+                        self.reduce_to(
+                            At::guard(time, Some(s)),
+                            s,
+                            Rule::MarginGuard,
+                            to,
+                            why,
+                            venue,
+                        );
                     }
                 }
             }
