@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Failure;
+use crate::report::metrics::Outcome;
 use crate::report::{self, RunResult};
 use crate::spec;
 
@@ -106,12 +107,19 @@ pub fn terminal_summary(r: &RunResult) -> String {
         "  survival    {} liquidation(s), {} margin call(s): {}\n",
         m.liquidations,
         m.margin_calls,
-        if m.survived {
-            "survived"
-        } else {
-            "did NOT survive"
+        match m.outcome {
+            Outcome::Liquidated => "liquidated: did NOT survive",
+            Outcome::Ruined => "ruined (equity fell to 10 % of the start): did NOT survive",
+            Outcome::Halted => "survived, halted",
+            Outcome::Alive => "survived",
         }
     );
+    if let Some(h) = &m.halted {
+        out += &format!(
+            "  halted      for good by {} on {} at {:.2} USDT: no trading after it ({} entries refused); the halt kept that capital\n",
+            h.rule, h.utc, h.equity, h.refused_after
+        );
+    }
     let decisions: u32 = s.risk_events.values().flat_map(|a| a.values()).sum();
     out += &format!("  risk layer  {decisions} decision(s) logged (events.csv)\n");
     out

@@ -128,6 +128,8 @@ pub enum Unit {
     /// a multiple of equity
     Times,
     YesNo,
+    /// a word (an outcome)
+    Text,
 }
 
 /// `value` in `unit` for a person: thousands separated, 2 decimals for money and percent.
@@ -142,6 +144,7 @@ pub fn show(value: &serde_json::Value, unit: Unit) -> String {
                 }
             }
             serde_json::Value::Null => "∞".into(),
+            serde_json::Value::String(text) => text.clone(),
             other => other.to_string(),
         };
     };
@@ -154,6 +157,7 @@ pub fn show(value: &serde_json::Value, unit: Unit) -> String {
         Unit::Count => grouped(x, 0),
         Unit::Times => format!("{}x", grouped(x, 2)),
         Unit::YesNo => (x != 0.0).to_string(),
+        Unit::Text => x.to_string(),
     }
 }
 

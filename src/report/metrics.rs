@@ -7,7 +7,12 @@
 //! - Sharpe = mean / standard deviation of step returns × √(steps a year); Sortino uses the
 //!   downside deviation √(Σ min(r, 0)² / n) instead; Calmar = CAGR / max drawdown;
 //! - `survived`: never liquidated, and equity never fell to `RUIN_FRACTION` of the start or
-//!   below.
+//!   below;
+//! - `outcome`: exactly one of `liquidated` (at least one liquidation), `ruined` (equity at or
+//!   below `RUIN_FRACTION` of the start), `halted` (a breaker stopped the bot for good: the
+//!   kill switch without a cool-down) or `alive`, in that order of precedence. A halted run
+//!   survived: it kept what the kill switch saved, and `halted` says when and at what equity
+//!   it stopped trading.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +25,41 @@ use crate::engine::Curve;
 pub const RUIN_FRACTION: f64 = 0.1;
 
 const YEAR_MS: f64 = 365.0 * 86_400_000.0;
+
+/// How a run (or a Monte Carlo path) ended: see the module's doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Liquidated,
+    Ruined,
+    Halted,
+    Alive,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Liquidated => "liquidated",
+            Outcome::Ruined => "ruined",
+            Outcome::Halted => "halted",
+            Outcome::Alive => "alive",
+        }
+    }
+}
+
+/// A breaker that stopped the bot for good.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Halt {
+    /// the rule's name in the `[risk]` table
+    pub rule: &'static str,
+    /// ms
+    pub time: i64,
+    pub utc: String,
+    /// USDT, when it stopped
+    pub equity: f64,
+    /// entries the halt refused from then on
+    pub refused_after: u32,
+}
 
 /// The figures of one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -61,14 +101,19 @@ pub struct Metrics {
     /// USDT: paid (> 0) or received (< 0)
     pub funding_paid: f64,
     pub survived: bool,
+    pub outcome: Outcome,
+    /// the breaker that stopped the bot for good, if one did
+    pub halted: Option<Halt>,
     /// trades per exit reason
     pub exits: BTreeMap<&'static str, usize>,
 }
 
 /// The account's counts that the curve does not hold.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Counts {
     pub liquidations: usize,
+    /// the breaker that stopped the bot for good
+    pub halted: Option<Halt>,
     pub margin_calls: usize,
     /// USDT
     pub fees_paid: f64,
@@ -85,6 +130,7 @@ pub fn compute(
     c: Counts,
 ) -> Metrics {
     let total_return = final_equity / start - 1.0;
+    let ruined = curve.min_equity <= RUIN_FRACTION * start;
     let span = curve
         .first_time
         .map_or(0.0, |first| (curve.last_time - first) as f64);
@@ -147,7 +193,17 @@ pub fn compute(
         margin_calls: c.margin_calls,
         fees_paid: c.fees_paid,
         funding_paid: c.funding_paid,
-        survived: c.liquidations == 0 && curve.min_equity > RUIN_FRACTION * start,
+        survived: c.liquidations == 0 && !ruined,
+        outcome: if c.liquidations > 0 {
+            Outcome::Liquidated
+        } else if ruined {
+            Outcome::Ruined
+        } else if c.halted.is_some() {
+            Outcome::Halted
+        } else {
+            Outcome::Alive
+        },
+        halted: c.halted,
         exits,
     }
 }

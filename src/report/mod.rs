@@ -201,5 +201,19 @@ fn counts(engine: &Engine) -> metrics::Counts {
     // `0.0 - x` rather than `-x`: nothing paid is 0, not −0
     c.fees_paid = 0.0 - total(Cause::Fee);
     c.funding_paid = 0.0 - total(Cause::Funding);
+    c.halted = engine
+        .risk
+        .stopped_for_good()
+        .map(|(rule, time, equity)| metrics::Halt {
+            rule: rule.name(),
+            time,
+            utc: crate::data::time::format_utc(time),
+            equity,
+            // only the halt refuses by its rule, and it lasts to the end
+            refused_after: engine
+                .risk
+                .audit()
+                .count(rule, crate::risk::Action::Refused),
+        });
     c
 }

@@ -647,6 +647,8 @@ struct RunView<'a> {
     name: &'a str,
     back: Option<&'a str>,
     verdict: String,
+    /// the verdict box's colour class
+    outcome: &'static str,
     warnings: Vec<String>,
     facts: Vec<Fact>,
     metrics: Vec<MetricRow>,
@@ -685,7 +687,7 @@ struct RiskRow {
 }
 
 /// `summary.json`'s figures in the table's order: key, label, unit, meaning.
-pub const METRICS: [(&str, &str, Unit, &str); 22] = [
+pub const METRICS: [(&str, &str, Unit, &str); 23] = [
     ("start_equity", "start equity", Unit::Usdt, ""),
     (
         "final_equity",
@@ -792,6 +794,12 @@ pub const METRICS: [(&str, &str, Unit, &str); 22] = [
         "survived",
         Unit::YesNo,
         "no liquidation, equity never at or below 10 % of the start",
+    ),
+    (
+        "outcome",
+        "outcome",
+        Unit::Text,
+        "liquidated, ruined, halted (a breaker stopped it for good: it survived) or alive",
     ),
 ];
 
@@ -956,6 +964,7 @@ fn page(
         name: &s.name,
         back: place.back,
         verdict: verdict(run),
+        outcome: run.summary.metrics.outcome.name(),
         warnings,
         facts,
         metrics,
@@ -974,15 +983,20 @@ fn page(
 /// One sentence: did it survive, what did it make, how deep did it fall.
 fn verdict(run: &RunResult) -> String {
     let m = &run.summary.metrics;
-    let outcome = if m.liquidations > 0 {
-        format!("was liquidated {} time(s)", m.liquidations)
-    } else if m.survived {
-        "survived".into()
-    } else {
-        format!(
+    let outcome = match (m.outcome, &m.halted) {
+        (metrics::Outcome::Liquidated, _) => format!("was liquidated {} time(s)", m.liquidations),
+        (metrics::Outcome::Ruined, _) => format!(
             "was ruined (equity at or below {:.0} % of the start)",
             100.0 * metrics::RUIN_FRACTION
-        )
+        ),
+        (metrics::Outcome::Halted, Some(h)) => format!(
+            "survived, halted: the kill switch ({}) stopped it for good on {} at {} USDT, and the halt kept that capital ({} entries refused after it)",
+            h.rule,
+            h.utc,
+            html::grouped(h.equity, 0),
+            h.refused_after
+        ),
+        _ => "survived".into(),
     };
     format!(
         "{} on {} {outcome}: {} USDT became {} USDT ({}), with a maximum drawdown of {} and {} USDT of fees and funding.",

@@ -87,6 +87,8 @@ pub(super) struct Breakers {
     drawdown_floor: f64,
     /// the trade count at the last full check
     checked_trades: u32,
+    /// ms and USDT: when the kill switch halted for good (no cool-down), at what equity
+    stopped: Option<(i64, f64)>,
 }
 
 impl Breakers {
@@ -125,6 +127,7 @@ impl Breakers {
             loss_floor: f64::INFINITY,
             drawdown_floor: f64::INFINITY,
             checked_trades: u32::MAX,
+            stopped: None,
         }
     }
 
@@ -310,6 +313,13 @@ impl GuardState {
 }
 
 impl RiskLayer {
+    /// When a breaker stopped the bot for good (the kill switch without a cool-down): the
+    /// rule, the time (ms) and the equity (USDT) then.
+    pub fn stopped_for_good(&self) -> Option<(Rule, i64, f64)> {
+        let (time, equity) = self.breakers.stopped?;
+        Some((Rule::MaxDrawdown, time, equity))
+    }
+
     /// The breaker or guard that halts entries on `symbol` now, if any.
     pub(super) fn entry_halt(&self, time: i64, symbol: usize) -> Option<(Rule, f64, f64)> {
         let b = &self.breakers;
@@ -474,6 +484,9 @@ impl RiskLayer {
         let value = 1.0 - equity / self.breakers.peak;
         let until = self.config.drawdown_cooldown.map_or(i64::MAX, |c| time + c);
         self.breakers.halt(DRAWDOWN, until);
+        if until == i64::MAX {
+            self.breakers.stopped = Some((time, equity));
+        }
         self.record(RiskEvent::halted(
             At::guard(time, None),
             Rule::MaxDrawdown,

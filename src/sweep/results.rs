@@ -33,6 +33,7 @@ pub fn header(axes: &[String], ruin_levels: &[f64]) -> String {
         "fees_paid",
         "funding_paid",
         "survived",
+        "outcome",
         "paths",
         "p_liquidation",
     ] {
@@ -97,6 +98,7 @@ pub fn results_line(row: &Row, ruin_levels: usize) -> String {
         num(h.fees_paid),
         num(h.funding_paid),
         h.survived.to_string(),
+        h.outcome.name().to_string(),
     ]);
     match &row.paths {
         Some(p) => {

@@ -426,3 +426,34 @@ fn calc_liq_uses_the_bracket_table_in_force_on_a_date() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("--date 'June'"));
 }
+
+#[test]
+fn a_bot_the_kill_switch_stopped_says_so_in_the_terminal_summary_and_report() {
+    // sma_cross behind the default rules: the 30 % kill switch (no cool-down) stops it on
+    // 2025-01-25; it survived, and every output says it was halted
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("run");
+    let run = perpsim(&[
+        "run",
+        "strategies/sma_cross.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let terminal = text(&run.stdout);
+    assert!(terminal.contains("survived, halted"), "{terminal}");
+    assert!(
+        terminal.contains("halted      for good by max_drawdown on 2025-01-25"),
+        "{terminal}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let m = &summary;
+    assert_eq!(m["outcome"], "halted");
+    assert_eq!(m["survived"], true);
+    assert_eq!(m["halted"]["rule"], "max_drawdown");
+    assert!(m["halted"]["refused_after"].as_u64().unwrap() > 100);
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("answer outcome-halted"));
+    assert!(report.contains("stopped it for good on 2025-01-25"));
+}
