@@ -36,6 +36,8 @@ pub fn header(axes: &[String], ruin_levels: &[f64]) -> String {
         "outcome",
         "paths",
         "p_liquidation",
+        "p_survived",
+        "p_halted",
     ] {
         cols.push(c.into());
     }
@@ -104,6 +106,8 @@ pub fn results_line(row: &Row, ruin_levels: usize) -> String {
         Some(p) => {
             f.push(p.paths.to_string());
             f.push(num(p.p_liquidation));
+            f.push(num(p.p_survived));
+            f.push(num(p.p_halted));
             f.extend(p.p_ruin.iter().map(|x| num(*x)));
             f.extend([
                 num(p.median_final_equity),
@@ -113,7 +117,7 @@ pub fn results_line(row: &Row, ruin_levels: usize) -> String {
                 p.median_days_to_liquidation.map(num).unwrap_or_default(),
             ]);
         }
-        None => f.extend(std::iter::repeat_n(String::new(), 7 + ruin_levels)),
+        None => f.extend(std::iter::repeat_n(String::new(), 9 + ruin_levels)),
     }
     f.join(",") + "\n"
 }

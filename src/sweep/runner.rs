@@ -22,6 +22,7 @@ use super::stats::{Observation, kaplan_meier, median_survival, quantile};
 use crate::engine::{Engine, record_signals, run_history_together};
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
+use crate::report::metrics::RUIN_FRACTION;
 use crate::report::{self, Metrics};
 use crate::spec::RunSpec;
 use crate::strategy::Recorded;
@@ -40,8 +41,20 @@ pub struct Outcome {
     pub first_liquidation: Option<f64>,
     /// per ruin level: days from the start to the first ruin
     pub ruined: Vec<Option<f64>>,
+    /// days from the start to equity at or below `RUIN_FRACTION` of it: the ruin that
+    /// "survived" counts, whatever the ruin levels
+    pub ruined_for_survival: Option<f64>,
+    /// days from the start to a breaker stopping the bot for good
+    pub halted: Option<f64>,
     /// days the path lasted
     pub length: f64,
+}
+
+impl Outcome {
+    /// Neither liquidated nor ruined (the one meaning of "survived").
+    pub fn survived(&self) -> bool {
+        self.first_liquidation.is_none() && self.ruined_for_survival.is_none()
+    }
 }
 
 /// Strategy signals shared between configurations on one market: per strategy (its kind
@@ -173,7 +186,10 @@ fn outcome_engine(
 ) -> Engine {
     let tf = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
     let mut engine = Engine::replaying(spec, tf, false, recorded);
-    engine.watch_ruin(ruin_levels);
+    // the levels asked for, then the one "survived" counts
+    let mut levels = ruin_levels.to_vec();
+    levels.push(RUIN_FRACTION);
+    engine.watch_ruin(&levels);
     // a path's outcome reads no risk decisions; keeping them was most of its allocation
     engine.risk.count_decisions_only();
     engine
@@ -191,12 +207,18 @@ fn outcome_of(engine: &Engine, market: &MarketData) -> Outcome {
         .map(|e| e.time)
         .collect();
     let c = &engine.curve;
+    let (survival, levels) = c
+        .ruined_at
+        .split_last()
+        .expect("outcome_engine watches a level");
     Outcome {
         final_equity: engine.venue.snapshot().equity(),
         max_drawdown: c.max_drawdown,
         liquidations: liquidations.len(),
         first_liquidation: liquidations.first().map(|&t| days(t)),
-        ruined: c.ruined_at.iter().map(|r| r.map(days)).collect(),
+        ruined: levels.iter().map(|r| r.map(days)).collect(),
+        ruined_for_survival: survival.map(days),
+        halted: engine.risk.stopped_for_good().map(|(_, t, _)| days(t)),
         length: days(c.last_time),
     }
 }
@@ -206,6 +228,11 @@ fn outcome_of(engine: &Engine, market: &MarketData) -> Outcome {
 pub struct PathStats {
     pub paths: usize,
     pub p_liquidation: f64,
+    /// the share of paths neither liquidated nor ruined (the end of `survival`)
+    pub p_survived: f64,
+    /// the share of paths whose outcome is "halted": a breaker stopped the bot for good and
+    /// it survived (a share of `p_survived`)
+    pub p_halted: f64,
     /// per ruin level
     pub p_ruin: Vec<f64>,
     /// USDT
@@ -333,19 +360,10 @@ pub fn path_stats(outcomes: &[Outcome], mc: &MonteCarlo) -> PathStats {
     let share = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as f64 / n;
     let finals: Vec<f64> = outcomes.iter().map(|o| o.final_equity).collect();
     let drawdowns: Vec<f64> = outcomes.iter().map(|o| o.max_drawdown).collect();
-    let deepest = mc
-        .ruin_levels
-        .iter()
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i);
     let survival_obs: Vec<Observation> = outcomes
         .iter()
         .map(|o| {
-            let event = match (
-                o.first_liquidation,
-                o.ruined.get(deepest).copied().flatten(),
-            ) {
+            let event = match (o.first_liquidation, o.ruined_for_survival) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -365,6 +383,8 @@ pub fn path_stats(outcomes: &[Outcome], mc: &MonteCarlo) -> PathStats {
     PathStats {
         paths: outcomes.len(),
         p_liquidation: share(&|o| o.liquidations > 0),
+        p_survived: share(&Outcome::survived),
+        p_halted: share(&|o| o.halted.is_some() && o.survived()),
         p_ruin: (0..mc.ruin_levels.len())
             .map(|i| share(&|o| o.ruined[i].is_some()))
             .collect(),

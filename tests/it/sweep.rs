@@ -236,6 +236,29 @@ seed = 11
         p[4] > p[0],
         "20x must be liquidated more often than 2x: {p:?}"
     );
+    // one meaning of "survived": each configuration's p_survived is where its Kaplan–Meier
+    // curve in survival.csv ends, and no more than 1 − P(liquidation)
+    let (_, survival) = files(&out);
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in results.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let id = f[0];
+        let survived: f64 = f[column("p_survived")].parse().unwrap();
+        let liquidated: f64 = f[column("p_liquidation")].parse().unwrap();
+        let end: f64 = survival
+            .lines()
+            .filter(|l| l.split(',').next() == Some(id))
+            .last()
+            .and_then(|l| l.rsplit(',').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (survived - end).abs() < 1e-12,
+            "{id}: {survived} vs the curve's {end}"
+        );
+        assert!(survived <= 1.0 - liquidated + 1e-12, "{id}");
+    }
 }
 
 #[test]
