@@ -247,8 +247,7 @@ seed = 11
         let liquidated: f64 = f[column("p_liquidation")].parse().unwrap();
         let end: f64 = survival
             .lines()
-            .filter(|l| l.split(',').next() == Some(id))
-            .last()
+            .rfind(|l| l.split(',').next() == Some(id))
             .and_then(|l| l.rsplit(',').next())
             .unwrap()
             .parse()
