@@ -2,9 +2,10 @@
 //! and `survival.csv` alone (so a merged or resumed sweep gets the same page).
 //!
 //! What the page answers first, in one sentence: the highest leverage at which the strategy
-//! kept the probability of liquidation within the limit (`max_p_liquidation`, 1 % unless the
-//! spec's `[report]` says otherwise), and the best configuration by risk-adjusted
-//! return within that limit.
+//! survived — neither liquidated nor ruined, the one meaning of the word — on all but the
+//! limit's share of paths (`max_p_failure`, 1 % unless the spec's `[report]` says otherwise),
+//! how often a breaker's halt did the surviving, and the best configuration by risk-adjusted
+//! return within that limit, saying when its median path still lost money.
 //!
 //! Definitions (the README repeats them):
 //! - **P(liquidation)**: the share of Monte Carlo paths with at least one liquidation; without
@@ -51,6 +52,10 @@ pub struct Config {
     pub fields: BTreeMap<String, f64>,
     pub p_liquidation: f64,
     pub p_ruin: f64,
+    /// the share of paths that did not survive (liquidated or ruined at 10 % of the start)
+    pub p_failed: f64,
+    /// the share of paths whose outcome is "halted" (survivors a breaker stopped for good)
+    pub p_halted: f64,
     /// USDT
     pub median_equity: f64,
     /// fraction
@@ -107,6 +112,12 @@ pub fn read(dir: &Path, start: f64, options: &ReportOptions) -> Result<Results, 
         let Ok(id) = record.get(0).unwrap_or("").parse::<usize>() else {
             continue;
         };
+        let outcome = columns
+            .iter()
+            .position(|c| c == "outcome")
+            .and_then(|i| record.get(i))
+            .unwrap_or("")
+            .to_string();
         let values: Vec<String> = (1..first_metric)
             .map(|i| record.get(i).unwrap_or("").to_string())
             .collect();
@@ -149,14 +160,27 @@ pub fn read(dir: &Path, start: f64, options: &ReportOptions) -> Result<Results, 
                 get("liquidations"),
             )
         };
+        let (p_failed, p_halted) = if mc && fields.contains_key("p_survived") {
+            (1.0 - get("p_survived"), get("p_halted"))
+        } else if mc {
+            // a results file from before p_survived: the two shares it has
+            (p_liquidation.max(p_ruin), f64::NAN)
+        } else {
+            (
+                f64::from(get("survived") == 0.0),
+                f64::from(outcome == "halted"),
+            )
+        };
         let score = (median_equity / start - 1.0) / median_drawdown.max(0.01);
         configs.push(Config {
             id,
             values,
-            passes: p_liquidation <= options.max_p_liquidation,
+            passes: p_failed <= options.max_p_failure,
             fields,
             p_liquidation,
             p_ruin,
+            p_failed,
+            p_halted,
             median_equity,
             median_drawdown,
             score,
@@ -263,7 +287,7 @@ fn pct(x: f64) -> String {
 }
 
 /// The configurations that get a run report: the best `top` by risk-adjusted return among
-/// those within the limit (or, when none is, the `top` least often liquidated), or all.
+/// those within the limit (or, when none is, the `top` that survived most often), or all.
 pub fn chosen(results: &Results, options: &ReportOptions, all: bool) -> Vec<usize> {
     if all {
         return results.configs.iter().map(|c| c.id).collect();
@@ -274,8 +298,8 @@ pub fn chosen(results: &Results, options: &ReportOptions, all: bool) -> Vec<usiz
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
     } else {
         ranked.sort_by(|a, b| {
-            a.p_liquidation
-                .total_cmp(&b.p_liquidation)
+            a.p_failed
+                .total_cmp(&b.p_failed)
                 .then(b.score.total_cmp(&a.score))
                 .then(a.id.cmp(&b.id))
         });
@@ -287,56 +311,87 @@ pub fn chosen(results: &Results, options: &ReportOptions, all: bool) -> Vec<usiz
 
 /// The sentence the user came for.
 pub fn answer(results: &Results, options: &ReportOptions) -> String {
-    let limit = pct(options.max_p_liquidation);
+    let limit = options.max_p_failure;
     let survive = if results.monte_carlo {
-        format!("{} of paths", pct(1.0 - options.max_p_liquidation))
+        format!("{} of paths", pct(1.0 - limit))
     } else {
-        "the history without a liquidation (no Monte Carlo paths)".to_string()
+        "the history (no Monte Carlo paths)".to_string()
     };
     let best = results
         .configs
         .iter()
         .filter(|c| c.passes)
         .max_by(|a, b| a.score.total_cmp(&b.score).then(b.id.cmp(&a.id)));
+    let halted = |c: &Config| {
+        // NaN (a results file from before p_halted) says nothing
+        if c.p_halted.is_nan() || c.p_halted <= 0.0 {
+            String::new()
+        } else if results.monte_carlo {
+            format!(", {} of them halted for good by a breaker", pct(c.p_halted))
+        } else {
+            ", halted for good by a breaker".to_string()
+        }
+    };
     let figures = |c: &Config| {
         if results.monte_carlo {
             format!(
-                "P(liquidation) {}, median final equity {} USDT, median max drawdown {}",
+                "survived {} of paths{}, P(liquidation) {}, median final equity {} USDT, median max drawdown {}",
+                pct(1.0 - c.p_failed),
+                halted(c),
                 pct(c.p_liquidation),
                 html::grouped(c.median_equity, 0),
                 pct(c.median_drawdown)
             )
         } else {
             format!(
-                "final equity {} USDT, max drawdown {}",
+                "final equity {} USDT, max drawdown {}{}",
                 html::grouped(c.median_equity, 0),
-                pct(c.median_drawdown)
+                pct(c.median_drawdown),
+                halted(c)
             )
         }
     };
     let Some(best) = best else {
-        let least = results
+        let most = results
             .configs
             .iter()
-            .min_by(|a, b| a.p_liquidation.total_cmp(&b.p_liquidation));
-        return match least {
+            .min_by(|a, b| a.p_failed.total_cmp(&b.p_failed));
+        return match most {
             None => "No configuration has finished yet.".into(),
             Some(c) => format!(
-                "No configuration kept P(liquidation) ≤ {limit}: the lowest was {} at {}.",
-                pct(c.p_liquidation),
+                "No configuration survived {survive} (neither liquidated nor ruined): the most that did was {} at {}.",
+                pct(1.0 - c.p_failed),
                 describe(&results.axes, c)
             ),
         };
     };
-    let best_text = format!(
+    let mut best_text = format!(
         "The best risk-adjusted configuration within that limit is {} (id {}): {}.",
         describe(&results.axes, best),
         best.id,
         figures(best)
     );
+    if best.score < 0.0 {
+        let all_lost = results
+            .configs
+            .iter()
+            .filter(|c| c.passes)
+            .all(|c| c.score < 0.0);
+        best_text += if all_lost {
+            " Every configuration within the limit lost money on its median path, this one included."
+        } else {
+            " Its median path still lost money."
+        };
+    }
+    if best.p_halted >= 0.5 {
+        best_text += &format!(
+            " A breaker's halt did the surviving on {} of its paths: it stopped the bot for good and kept what was left.",
+            pct(best.p_halted)
+        );
+    }
     let Some(li) = leverage_axis(&results.axes) else {
         return format!(
-            "{} of {} configurations survived {survive} (P(liquidation) ≤ {limit}). {best_text}",
+            "{} of {} configurations survived {survive} (neither liquidated nor ruined). {best_text}",
             results.configs.iter().filter(|c| c.passes).count(),
             results.configs.len()
         );
@@ -360,14 +415,14 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
             })
             .collect();
         return format!(
-            "The highest leverage at which this strategy survived {survive} was {}. {best_text}",
+            "The highest leverage at which this strategy survived {survive} (neither liquidated nor ruined) was {}. {best_text}",
             parts.join("; ")
         );
     }
     let all: Vec<&Config> = results.configs.iter().collect();
     match highest_surviving(&all, li) {
         Some((c, top)) => format!(
-            "The highest leverage at which this strategy survived {survive} was {} ({}{}): {}. {best_text}",
+            "The highest leverage at which this strategy survived {survive} (neither liquidated nor ruined) was {} ({}{}): {}. {best_text}",
             value_text(axis, &c.values[li]),
             if top { "the highest tested; " } else { "" },
             describe(&results.axes, c),
@@ -858,7 +913,7 @@ pub fn write_index(
         title: format!("Sweep {}", about.name),
         subtitle: about.description.clone(),
         answer: answer(&results, options),
-        limit: pct(options.max_p_liquidation),
+        limit: pct(options.max_p_failure),
         notes,
         heatmaps: heat.iter().map(Figure::view).collect(),
         survival: surv.iter().map(Figure::view).collect(),
@@ -866,6 +921,7 @@ pub fn write_index(
         header,
         rows,
         definitions: vec![
+            ("survived".into(), "neither liquidated nor ruined at 10 % of the start, the one meaning used throughout (the end of each survival curve); halted paths, which a breaker stopped for good, survived and are counted apart".into()),
             ("P(liquidation)".into(), "share of Monte Carlo paths with at least one liquidation".into()),
             ("P(ruin)".into(), format!("share of paths whose equity fell to {ruin_text} or below at some bar close")),
             ("survival S(t)".into(), "Kaplan–Meier estimate of the share of paths with neither a liquidation nor ruin after t days".into()),
@@ -1018,11 +1074,13 @@ mod tests {
                 fields: BTreeMap::new(),
                 p_liquidation: p,
                 p_ruin: p,
+                p_failed: p,
+                p_halted: 0.0,
                 median_equity: equity,
                 median_drawdown: dd,
                 // return / drawdown with a start of 10,000
                 score: (equity / 10_000.0 - 1.0) / dd.max(0.01),
-                passes: p <= options.max_p_liquidation,
+                passes: p <= options.max_p_failure,
                 liquidated: p * 100.0,
             })
             .collect();
@@ -1045,7 +1103,7 @@ mod tests {
         ]);
         let a = answer(&r, &ReportOptions::default());
         assert!(
-            a.starts_with("The highest leverage at which this strategy survived 99 % of paths was 1x with preset off; 5x (the highest tested) with preset default."),
+            a.starts_with("The highest leverage at which this strategy survived 99 % of paths (neither liquidated nor ruined) was 1x with preset off; 5x (the highest tested) with preset default."),
             "{a}"
         );
         // scores: 1x off 0.1/0.2 = 0.5; 1x default 0.05/0.1 = 0.5; 5x default 0.2/0.2 = 1
@@ -1063,6 +1121,32 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_says_when_the_best_lost_money_and_a_halt_did_the_surviving() {
+        // every configuration within the limit ends its median path below the 10,000 start
+        let mut r = results(&[
+            ("1", "default", 0.0, 9_700.0, 0.3),
+            ("3", "default", 0.0, 8_900.0, 0.3),
+            ("3", "off", 0.2, 5_000.0, 0.6),
+        ]);
+        r.configs[0].p_halted = 0.57;
+        let a = answer(&r, &ReportOptions::default());
+        assert!(
+            a.contains(
+                "(id 0): survived 100 % of paths, 57 % of them halted for good by a breaker"
+            ),
+            "{a}"
+        );
+        assert!(
+            a.contains("Every configuration within the limit lost money on its median path, this one included."),
+            "{a}"
+        );
+        assert!(
+            a.contains("A breaker's halt did the surviving on 57 % of its paths"),
+            "{a}"
+        );
+    }
+
+    #[test]
     fn when_nothing_survives_the_answer_says_so() {
         let r = results(&[
             ("10", "off", 0.5, 100.0, 0.99),
@@ -1071,7 +1155,7 @@ mod tests {
         let a = answer(&r, &ReportOptions::default());
         assert_eq!(
             a,
-            "No configuration kept P(liquidation) ≤ 1 %: the lowest was 50 % at max_leverage 10x, preset off."
+            "No configuration survived 99 % of paths (neither liquidated nor ruined): the most that did was 50 % at max_leverage 10x, preset off."
         );
         // the least liquidated get the reports
         let options = ReportOptions {

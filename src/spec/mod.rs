@@ -115,8 +115,10 @@ pub struct RawReport {
     /// a sweep's heatmap axes: swept paths (default: leverage × a sizing parameter)
     pub heatmap_x: Option<String>,
     pub heatmap_y: Option<String>,
-    /// fraction: a sweep's survival limit, P(liquidation) ≤ this (default 0.01)
-    pub max_p_liquidation: Option<f64>,
+    /// fraction: a sweep's survival limit, the share of paths liquidated or ruined ≤ this
+    /// (default 0.01; `max_p_liquidation`, its name before it counted ruin, still reads)
+    #[serde(alias = "max_p_liquidation")]
+    pub max_p_failure: Option<f64>,
     /// a sweep's configurations that get their own run report (default 3)
     pub top: Option<usize>,
 }
@@ -125,17 +127,17 @@ impl RawReport {
     /// The settings with their defaults; errors are `(key, message)`.
     pub fn options(&self) -> Result<ReportOptions, (String, String)> {
         let defaults = ReportOptions::default();
-        let max_p_liquidation = self.max_p_liquidation.unwrap_or(defaults.max_p_liquidation);
-        if !(0.0..=1.0).contains(&max_p_liquidation) {
+        let max_p_failure = self.max_p_failure.unwrap_or(defaults.max_p_failure);
+        if !(0.0..=1.0).contains(&max_p_failure) {
             return Err((
-                "max_p_liquidation".into(),
-                format!("{max_p_liquidation}: must be a fraction in [0, 1], e.g. 0.01"),
+                "max_p_failure".into(),
+                format!("{max_p_failure}: must be a fraction in [0, 1], e.g. 0.01"),
             ));
         }
         Ok(ReportOptions {
             heatmap_x: self.heatmap_x.clone(),
             heatmap_y: self.heatmap_y.clone(),
-            max_p_liquidation,
+            max_p_failure,
             top: self.top.unwrap_or(defaults.top),
         })
     }
@@ -148,8 +150,8 @@ pub struct ReportOptions {
     /// swept paths for the heatmaps' axes; default: the leverage path and a sizing path
     pub heatmap_x: Option<String>,
     pub heatmap_y: Option<String>,
-    /// fraction: the survival limit, P(liquidation) ≤ this
-    pub max_p_liquidation: f64,
+    /// fraction: the survival limit, the share of paths liquidated or ruined ≤ this
+    pub max_p_failure: f64,
     /// configurations that get their own run report
     pub top: usize,
 }
@@ -159,7 +161,7 @@ impl Default for ReportOptions {
         ReportOptions {
             heatmap_x: None,
             heatmap_y: None,
-            max_p_liquidation: 0.01,
+            max_p_failure: 0.01,
             top: 3,
         }
     }

@@ -179,10 +179,45 @@ max_p_liquidation = 0.05
     assert_self_contained(&html);
     assert!(html.contains("id=\"answer\""));
     assert!(
-        html.contains("The highest leverage at which this strategy survived 95 % of paths was")
-            || html.contains("No configuration kept P(liquidation) ≤ 5 %"),
+        html.contains("The highest leverage at which this strategy survived 95 % of paths (neither liquidated nor ruined) was")
+            || html.contains("No configuration survived 95 % of paths"),
         "no answer sentence"
     );
+    // the headline's claim holds in results.csv: the leverage it names for each preset
+    // survived at least 95 % of paths (p_survived), and no higher one of that preset did
+    let table = sweep_page::read(&out, 10_000.0, &sweep.report).unwrap();
+    let answer = sweep_page::answer(&table, &sweep.report);
+    for preset in ["off", "default"] {
+        let mine: Vec<_> = table
+            .configs
+            .iter()
+            .filter(|c| c.values[1] == preset)
+            .collect();
+        let claimed = mine
+            .iter()
+            .filter(|c| {
+                let v = &c.values[0];
+                answer.contains(&format!("{v}x with preset {preset}"))
+                    || answer.contains(&format!("{v}x (the highest tested) with preset {preset}"))
+            })
+            .map(|c| c.values[0].parse::<f64>().unwrap())
+            .fold(f64::NAN, f64::max);
+        for c in &mine {
+            let leverage: f64 = c.values[0].parse().unwrap();
+            let survived = c.fields["p_survived"];
+            if leverage == claimed {
+                assert!(
+                    survived >= 0.95,
+                    "{answer}: {preset} {leverage}x survived {survived}"
+                );
+            } else if leverage > claimed || claimed.is_nan() {
+                assert!(
+                    survived < 0.95,
+                    "{answer}: {preset} {leverage}x survived {survived}"
+                );
+            }
+        }
+    }
     // every configuration has a row; the chosen ones link to a report that exists
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(
@@ -257,10 +292,10 @@ heatmap_x = "risk.max_leverag"
     assert!(err.contains("did you mean `top`"), "{err}");
     std::fs::write(
         &file,
-        text.replace("heatmap_x = \"risk.max_leverag\"", "max_p_liquidation = 5"),
+        text.replace("heatmap_x = \"risk.max_leverag\"", "max_p_failure = 5"),
     )
     .unwrap();
     let err = Sweep::prepare(&file).err().unwrap().to_string();
-    assert!(err.contains("report.max_p_liquidation"), "{err}");
+    assert!(err.contains("report.max_p_failure"), "{err}");
     assert!(err.contains("must be a fraction"), "{err}");
 }
