@@ -98,6 +98,8 @@ pub struct Curve {
     pub steps: u64,
     /// Σ gross_notional / equity over steps, for the average leverage
     pub leverage_sum: f64,
+    /// the highest gross_notional / equity at a step's close
+    pub max_leverage: f64,
     /// steps with a position open
     pub exposed_steps: u64,
     /// per-step equity returns: count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino)
@@ -197,7 +199,9 @@ impl Curve {
         if s.gross_notional > 0.0 {
             self.exposed_steps += 1;
             if equity > 0.0 {
-                self.leverage_sum += s.gross_notional / equity;
+                let leverage = s.gross_notional / equity;
+                self.leverage_sum += leverage;
+                self.max_leverage = self.max_leverage.max(leverage);
             }
         }
     }

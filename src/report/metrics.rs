@@ -94,6 +94,9 @@ pub struct Metrics {
     pub exposure: f64,
     /// gross notional / equity, averaged over the steps with a position
     pub average_leverage: f64,
+    /// gross notional / equity, the highest at a step's close: what a "20x" configuration
+    /// really traded at
+    pub max_leverage: f64,
     pub liquidations: usize,
     pub margin_calls: usize,
     /// USDT
@@ -189,6 +192,7 @@ pub fn compute(
         average_trade: ratio(won - lost, closed.len() as f64),
         exposure: ratio(curve.exposed_steps as f64, curve.steps as f64),
         average_leverage: ratio(curve.leverage_sum, curve.exposed_steps as f64),
+        max_leverage: curve.max_leverage,
         liquidations: c.liquidations,
         margin_calls: c.margin_calls,
         fees_paid: c.fees_paid,

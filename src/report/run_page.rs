@@ -687,7 +687,7 @@ struct RiskRow {
 }
 
 /// `summary.json`'s figures in the table's order: key, label, unit, meaning.
-pub const METRICS: [(&str, &str, Unit, &str); 23] = [
+pub const METRICS: [(&str, &str, Unit, &str); 24] = [
     ("start_equity", "start equity", Unit::Usdt, ""),
     (
         "final_equity",
@@ -774,6 +774,12 @@ pub const METRICS: [(&str, &str, Unit, &str); 23] = [
         "average leverage",
         Unit::Times,
         "gross notional / equity while exposed",
+    ),
+    (
+        "max_leverage",
+        "highest leverage",
+        Unit::Times,
+        "gross notional / equity at a step's close: what the account really carried",
     ),
     ("liquidations", "liquidations", Unit::Count, ""),
     (

@@ -398,11 +398,21 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
     };
     let axis = &results.axes[li];
     let highest = |c: &Config, top: bool| {
-        format!(
-            "{}{}",
-            value_text(axis, &c.values[li]),
-            if top { " (the highest tested)" } else { "" }
-        )
+        // a leverage setting the account never came near is named with what it carried
+        let nominal = c.values[li].parse::<f64>().unwrap_or(f64::NAN);
+        let carried = c.fields.get("max_leverage").copied().unwrap_or(f64::NAN);
+        let carried_text = if carried < 0.5 * nominal {
+            format!(", never carrying more than {}x", html::grouped(carried, 1))
+        } else {
+            String::new()
+        };
+        let top_text = match (top, carried_text.is_empty()) {
+            (true, true) => " (the highest tested)".to_string(),
+            (true, false) => format!(" (the highest tested{carried_text})"),
+            (false, false) => format!(" ({})", &carried_text[2..]),
+            (false, true) => String::new(),
+        };
+        format!("{}{top_text}", value_text(axis, &c.values[li]))
     };
     let groups = by_other_values(results, li);
     if (2..=4).contains(&groups.len()) {

@@ -193,15 +193,15 @@ max_p_liquidation = 0.05
             .iter()
             .filter(|c| c.values[1] == preset)
             .collect();
-        let claimed = mine
-            .iter()
-            .filter(|c| {
-                let v = &c.values[0];
-                answer.contains(&format!("{v}x with preset {preset}"))
-                    || answer.contains(&format!("{v}x (the highest tested) with preset {preset}"))
-            })
-            .map(|c| c.values[0].parse::<f64>().unwrap())
-            .fold(f64::NAN, f64::max);
+        // "… was 5x with preset off; 20x (the highest tested, …) with preset default. …"
+        let first = answer.split(". ").next().unwrap();
+        let claimed = first
+            .split("; ")
+            .find(|part| part.ends_with(&format!("with preset {preset}")))
+            .and_then(|part| part.rsplit(" was ").next())
+            .and_then(|part| part.split('x').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
         for c in &mine {
             let leverage: f64 = c.values[0].parse().unwrap();
             let survived = c.fields["p_survived"];
