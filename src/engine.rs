@@ -107,6 +107,16 @@ pub struct Curve {
     pub return_sum: f64,
     pub return_sq_sum: f64,
     pub downside_sq_sum: f64,
+    /// daily equity returns (at each UTC midnight, the last step's close at or after it):
+    /// count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino as users know them)
+    pub daily_returns: u64,
+    pub daily_sum: f64,
+    pub daily_sq_sum: f64,
+    pub daily_downside_sq_sum: f64,
+    /// ms: the next UTC midnight a step's close must reach to end the day (`i64::MIN`: not
+    /// set before the first step); USDT: the equity the day began with
+    day_end: i64,
+    day_equity: f64,
     /// USDT, the previous step's equity
     prev_equity: f64,
     /// ms: when the current peak was set, and the longest time spent below a peak so far
@@ -129,6 +139,8 @@ impl Curve {
             max_drawdown: 0.0,
             min_equity: start,
             prev_equity: start,
+            day_end: i64::MIN,
+            day_equity: start,
             ..Curve::default()
         }
     }
@@ -137,6 +149,9 @@ impl Curve {
     pub(crate) fn record(&mut self, time: i64, close: i64, s: &Snapshot) {
         // `time` is the step's open, the first step's kept for the span
         let equity = s.equity();
+        if close >= self.day_end {
+            self.end_day(close, equity);
+        }
         if equity == self.prev_equity && equity > 0.0 && self.steps > 0 {
             self.record_unchanged(close, s);
             return;
@@ -172,6 +187,29 @@ impl Curve {
             }
         }
         self.count_step(equity, s);
+    }
+
+    /// A step closing at or after the day's end (`close`, ms): the day's return, from the
+    /// equity it began with to `equity`, and the next day's end.
+    #[inline(never)]
+    fn end_day(&mut self, close: i64, equity: f64) {
+        const DAY: i64 = 86_400_000;
+        if self.day_end == i64::MIN {
+            // the first step: its day ends at the first midnight at or after its close
+            self.day_end = (close - 1).div_euclid(DAY) * DAY + DAY;
+            if close < self.day_end {
+                return;
+            }
+        }
+        if self.day_equity > 0.0 {
+            let r = equity / self.day_equity - 1.0;
+            self.daily_returns += 1;
+            self.daily_sum += r;
+            self.daily_sq_sum += r * r;
+            self.daily_downside_sq_sum += r.min(0.0) * r.min(0.0);
+        }
+        self.day_equity = equity;
+        self.day_end = close.div_euclid(DAY) * DAY + DAY;
     }
 
     /// [`Curve::record`] for a step whose equity (> 0) equals the last one's, as on most

@@ -180,7 +180,10 @@ impl Account {
     /// starting balance + Σ entries = wallet, and the wallet outside isolated positions is
     /// ≥ 0. (Funding can draw an isolated position's margin below zero while its unrealised
     /// profit still backs it — a long rally paying high funding — and the wallet, which holds
-    /// every isolated margin, dips by that much until the position closes.)
+    /// every isolated margin, dips by that much until the position closes. In cross margin a
+    /// closed leg's loss can take the wallet below zero while the other legs' unrealised
+    /// profit covers it; the account's equity, wallet plus unrealised PnL at the marks,
+    /// stays ≥ 0.)
     pub fn is_conserved(&self) -> bool {
         let sum: Decimal = self.entries.iter().map(|e| e.amount).sum();
         let owed: Decimal = match self.mode {
@@ -190,7 +193,9 @@ impl Account {
                 .flatten()
                 .map(|p| (-p.margin).max(Decimal::ZERO))
                 .sum(),
-            MarginMode::Cross => Decimal::ZERO,
+            // a realised loss may take the wallet below 0 while the other positions'
+            // unrealised profit still covers it: the account's equity is what must not be
+            MarginMode::Cross => (0..self.positions.len()).map(|s| self.upnl(s)).sum(),
         };
         self.start + sum == self.wallet && self.wallet + owed >= Decimal::ZERO
     }

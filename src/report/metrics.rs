@@ -2,10 +2,14 @@
 //! exposure and the account's events. Pure functions of the run's record.
 //!
 //! Conventions (documented in the README):
-//! - returns are per step of equity (wallet + unrealised PnL at the mark), annualised with
-//!   365 days a year (crypto trades every day) and a risk-free rate of 0;
-//! - Sharpe = mean / standard deviation of step returns × √(steps a year); Sortino uses the
-//!   downside deviation √(Σ min(r, 0)² / n) instead; Calmar = CAGR / max drawdown;
+//! - Sharpe, Sortino and volatility are from **daily** returns of equity (wallet + unrealised
+//!   PnL at the mark, at each UTC midnight), annualised with √365 (crypto trades every day)
+//!   and a risk-free rate of 0, whatever the bar length, as QuantStats and most reports
+//!   compute them; bars longer than a day use their own returns, annualised by bars a year;
+//! - Sharpe = mean / standard deviation of daily returns × √365; Sortino uses the downside
+//!   deviation √(Σ min(r, 0)² / n) instead; Calmar = CAGR / max drawdown. An arithmetic
+//!   Sharpe can stay positive on a run that lost most of its equity (volatility drag): the
+//!   reports lead with the outcome and the geometric return (CAGR, total return);
 //! - `survived`: never liquidated, and equity never fell to `RUIN_FRACTION` of the start or
 //!   below;
 //! - `outcome`: exactly one of `liquidated` (at least one liquidation), `ruined` (equity at or
@@ -145,16 +149,32 @@ pub fn compute(
     } else {
         0.0
     };
-    let n = curve.returns as f64;
-    let steps_a_year = if span > 0.0 { n * YEAR_MS / span } else { 0.0 };
-    let mean = if n > 0.0 { curve.return_sum / n } else { 0.0 };
+    // daily returns of equity, annualised with √365, whatever the bar (QuantStats' way);
+    // bars longer than a day give no daily return, and their own returns stand in
+    let daily =
+        curve.daily_returns >= 2 && span <= curve.returns.max(1) as f64 * 86_400_000.0 + 1.0;
+    let (n, sum, sq_sum, down_sq_sum, periods_a_year) = if daily {
+        let n = curve.daily_returns as f64;
+        let (s, q, d) = (
+            curve.daily_sum,
+            curve.daily_sq_sum,
+            curve.daily_downside_sq_sum,
+        );
+        (n, s, q, d, 365.0)
+    } else {
+        let n = curve.returns as f64;
+        let steps_a_year = if span > 0.0 { n * YEAR_MS / span } else { 0.0 };
+        let (s, q, d) = (curve.return_sum, curve.return_sq_sum, curve.downside_sq_sum);
+        (n, s, q, d, steps_a_year)
+    };
+    let mean = if n > 0.0 { sum / n } else { 0.0 };
     let var = if n > 1.0 {
-        ((curve.return_sq_sum - n * mean * mean) / (n - 1.0)).max(0.0)
+        ((sq_sum - n * mean * mean) / (n - 1.0)).max(0.0)
     } else {
         0.0
     };
     let downside = if n > 0.0 {
-        (curve.downside_sq_sum / n).sqrt()
+        (down_sq_sum / n).sqrt()
     } else {
         0.0
     };
@@ -182,9 +202,9 @@ pub fn compute(
         max_drawdown: curve.max_drawdown,
         max_drawdown_days: curve.longest_underwater as f64 / 86_400_000.0,
         min_equity: curve.min_equity,
-        volatility: var.sqrt() * steps_a_year.sqrt(),
-        sharpe: ratio(mean, var.sqrt()) * steps_a_year.sqrt(),
-        sortino: ratio(mean, downside) * steps_a_year.sqrt(),
+        volatility: var.sqrt() * periods_a_year.sqrt(),
+        sharpe: ratio(mean, var.sqrt()) * periods_a_year.sqrt(),
+        sortino: ratio(mean, downside) * periods_a_year.sqrt(),
         calmar: ratio(cagr, curve.max_drawdown),
         trades: trades.len(),
         win_rate: ratio(wins as f64, closed.len() as f64),
@@ -248,6 +268,47 @@ mod tests {
         // downside deviation √(0.01 / 3)
         assert!((m.sortino - mean / (0.01f64 / 3.0).sqrt() * 365f64.sqrt()).abs() < 1e-9);
         assert!(m.survived);
+    }
+
+    #[test]
+    fn sharpe_is_daily_whatever_the_bar() {
+        // the same days — closes 110, 99, 108.9 from 100: returns +10 %, −10 %, +10 % — in
+        // 1h bars that wiggle ±3 % inside each day, in 4h bars, and in 1d bars.
+        // mean 0.033333, sample sd √((2 × 0.066667² + 0.133333²) / 2) = 0.115470:
+        // Sharpe = 0.288675 × √365 = 5.5151; downside √(0.01 / 3) = 0.057735: Sortino 11.0302
+        let days = [100.0, 110.0, 99.0, 108.9];
+        let path = |per_day: usize| -> Vec<f64> {
+            let mut e = vec![days[0]];
+            for d in 1..days.len() {
+                for k in 1..=per_day {
+                    let straight =
+                        days[d - 1] + (days[d] - days[d - 1]) * k as f64 / per_day as f64;
+                    let wiggle = if k == per_day {
+                        1.0
+                    } else if k % 2 == 0 {
+                        1.03
+                    } else {
+                        0.97
+                    };
+                    e.push(straight * wiggle);
+                }
+            }
+            e
+        };
+        for (per_day, step) in [(24, 3_600_000), (6, 4 * 3_600_000), (1, 86_400_000)] {
+            let c = curve(&path(per_day), step);
+            let m = compute(&c, 100.0, 108.9, &[], Counts::default());
+            assert!(
+                (m.sharpe - 5.5151).abs() < 1e-3,
+                "{per_day} bars a day: {}",
+                m.sharpe
+            );
+            assert!(
+                (m.sortino - 11.0302).abs() < 1e-3,
+                "{per_day} bars a day: {}",
+                m.sortino
+            );
+        }
     }
 
     #[test]
