@@ -102,17 +102,11 @@ pub struct Curve {
     pub max_leverage: f64,
     /// steps with a position open
     pub exposed_steps: u64,
-    /// per-step equity returns: count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino)
-    pub returns: u64,
-    pub return_sum: f64,
-    pub return_sq_sum: f64,
-    pub downside_sq_sum: f64,
-    /// daily equity returns (at each UTC midnight, the last step's close at or after it):
-    /// count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino as users know them)
-    pub daily_returns: u64,
-    pub daily_sum: f64,
-    pub daily_sq_sum: f64,
-    pub daily_downside_sq_sum: f64,
+    /// per-step equity returns (Sharpe, Sortino for bars longer than a day)
+    pub step_returns: Moments,
+    /// daily equity returns, at each UTC midnight (the last step's close at or after it):
+    /// Sharpe, Sortino as users know them
+    pub daily_returns: Moments,
     /// ms: the next UTC midnight a step's close must reach to end the day (`i64::MIN`: not
     /// set before the first step); USDT: the equity the day began with
     day_end: i64,
@@ -129,6 +123,25 @@ pub struct Curve {
     /// to or below each (see [`Engine::watch_ruin`])
     pub ruin_levels: Vec<f64>,
     pub ruined_at: Vec<Option<i64>>,
+}
+
+/// Running moments of a series of returns: count, Σ r, Σ r², Σ min(r, 0)² (Sharpe, Sortino).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub n: u64,
+    pub sum: f64,
+    pub sq_sum: f64,
+    pub downside_sq_sum: f64,
+}
+
+impl Moments {
+    #[inline(always)]
+    fn add(&mut self, r: f64) {
+        self.n += 1;
+        self.sum += r;
+        self.sq_sum += r * r;
+        self.downside_sq_sum += r.min(0.0) * r.min(0.0);
+    }
 }
 
 impl Curve {
@@ -171,11 +184,7 @@ impl Curve {
             }
         }
         if self.prev_equity > 0.0 {
-            let r = equity / self.prev_equity - 1.0;
-            self.returns += 1;
-            self.return_sum += r;
-            self.return_sq_sum += r * r;
-            self.downside_sq_sum += r.min(0.0) * r.min(0.0);
+            self.step_returns.add(equity / self.prev_equity - 1.0);
         }
         self.prev_equity = equity;
         if equity < self.min_equity {
@@ -202,11 +211,7 @@ impl Curve {
             }
         }
         if self.day_equity > 0.0 {
-            let r = equity / self.day_equity - 1.0;
-            self.daily_returns += 1;
-            self.daily_sum += r;
-            self.daily_sq_sum += r * r;
-            self.daily_downside_sq_sum += r.min(0.0) * r.min(0.0);
+            self.daily_returns.add(equity / self.day_equity - 1.0);
         }
         self.day_equity = equity;
         self.day_end = close.div_euclid(DAY) * DAY + DAY;
@@ -226,7 +231,8 @@ impl Curve {
         } else {
             self.longest_underwater = self.longest_underwater.max(close - self.peak_time);
         }
-        self.returns += 1;
+        // a return of exactly 0 leaves the sums as they are
+        self.step_returns.n += 1;
         self.count_step(equity, s);
     }
 
@@ -796,7 +802,7 @@ mod tests {
         assert_eq!(curve.steps, 8);
         // returns against the previous step (the first against the start): 0, 0, 0.1, 0,
         // −0.1, 0, 0, 120/99 − 1
-        assert_eq!(curve.returns, 8);
+        assert_eq!(curve.step_returns.n, 8);
         let r = [
             0.0,
             0.0,
@@ -807,9 +813,10 @@ mod tests {
             0.0,
             120.0 / 99.0 - 1.0,
         ];
-        assert_eq!(curve.return_sum, r.iter().sum::<f64>());
-        assert_eq!(curve.return_sq_sum, r.iter().map(|x| x * x).sum::<f64>());
-        assert_eq!(curve.downside_sq_sum, (99.0 / 110.0 - 1.0f64).powi(2));
+        let m = curve.step_returns;
+        assert_eq!(m.sum, r.iter().sum::<f64>());
+        assert_eq!(m.sq_sum, r.iter().map(|x| x * x).sum::<f64>());
+        assert_eq!(m.downside_sq_sum, (99.0 / 110.0 - 1.0f64).powi(2));
         // the peak of 110 is reached at the third close (3 min) and its time moves to the
         // fourth close, an equal equity (4 min); equity stays below it at the fifth to
         // seventh closes (5, 6, 7 min): 7 − 4 = 3 min under water

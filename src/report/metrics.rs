@@ -151,22 +151,17 @@ pub fn compute(
     };
     // daily returns of equity, annualised with √365, whatever the bar (QuantStats' way);
     // bars longer than a day give no daily return, and their own returns stand in
-    let daily =
-        curve.daily_returns >= 2 && span <= curve.returns.max(1) as f64 * 86_400_000.0 + 1.0;
-    let (n, sum, sq_sum, down_sq_sum, periods_a_year) = if daily {
-        let n = curve.daily_returns as f64;
-        let (s, q, d) = (
-            curve.daily_sum,
-            curve.daily_sq_sum,
-            curve.daily_downside_sq_sum,
-        );
-        (n, s, q, d, 365.0)
+    let daily = curve.daily_returns.n >= 2
+        && span <= curve.step_returns.n.max(1) as f64 * 86_400_000.0 + 1.0;
+    let (moments, periods_a_year) = if daily {
+        (curve.daily_returns, 365.0)
     } else {
-        let n = curve.returns as f64;
+        let n = curve.step_returns.n as f64;
         let steps_a_year = if span > 0.0 { n * YEAR_MS / span } else { 0.0 };
-        let (s, q, d) = (curve.return_sum, curve.return_sq_sum, curve.downside_sq_sum);
-        (n, s, q, d, steps_a_year)
+        (curve.step_returns, steps_a_year)
     };
+    let n = moments.n as f64;
+    let (sum, sq_sum, down_sq_sum) = (moments.sum, moments.sq_sum, moments.downside_sq_sum);
     let mean = if n > 0.0 { sum / n } else { 0.0 };
     let var = if n > 1.0 {
         ((sq_sum - n * mean * mean) / (n - 1.0)).max(0.0)
