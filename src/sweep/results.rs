@@ -53,6 +53,7 @@ pub fn header(axes: &[String], ruin_levels: &[f64]) -> String {
         "median_max_drawdown",
         "p95_max_drawdown",
         "median_days_to_liquidation",
+        "median_days_to_halt",
     ] {
         cols.push(c.into());
     }
@@ -121,9 +122,10 @@ pub fn results_line(row: &Row, ruin_levels: usize) -> String {
                 num(p.median_max_drawdown),
                 num(p.p95_max_drawdown),
                 p.median_days_to_liquidation.map(num).unwrap_or_default(),
+                p.median_days_to_halt.map(num).unwrap_or_default(),
             ]);
         }
-        None => f.extend(std::iter::repeat_n(String::new(), 9 + ruin_levels)),
+        None => f.extend(std::iter::repeat_n(String::new(), 10 + ruin_levels)),
     }
     f.join(",") + "\n"
 }

@@ -242,6 +242,8 @@ pub struct PathStats {
     pub p95_max_drawdown: f64,
     /// days
     pub median_days_to_liquidation: Option<f64>,
+    /// days: the median time to the halt over the paths a breaker stopped for good
+    pub median_days_to_halt: Option<f64>,
     /// Kaplan–Meier steps (days, S)
     pub survival: Vec<(f64, f64)>,
     /// days: the paths' length, where those still surviving are censored
@@ -393,6 +395,10 @@ pub fn path_stats(outcomes: &[Outcome], mc: &MonteCarlo) -> PathStats {
         median_max_drawdown: quantile(&drawdowns, 0.5),
         p95_max_drawdown: quantile(&drawdowns, 0.95),
         median_days_to_liquidation: median_survival(&kaplan_meier(&liquidation_obs)),
+        median_days_to_halt: {
+            let halts: Vec<f64> = outcomes.iter().filter_map(|o| o.halted).collect();
+            (!halts.is_empty()).then(|| quantile(&halts, 0.5))
+        },
         survival: kaplan_meier(&survival_obs),
         span_days: outcomes.iter().map(|o| o.length).fold(0.0, f64::max),
     }
