@@ -14,11 +14,48 @@
 //!
 //! Exposure is valued at the approval prices: the latest close of each symbol.
 
-use super::audit::{Measure, RiskEvent, Rule};
+use super::audit::{At, Measure, RiskEvent, Rule};
 use super::caps;
 use super::entry::{Ask, Refusal};
 use super::layer::RiskLayer;
 use crate::exchange::account::MarginMode;
+
+/// What every cap reads of the entry.
+struct Facts {
+    /// the decision's place in the audit trail
+    at: At,
+    symbol: usize,
+    /// +1 long, −1 short
+    sign: f64,
+    /// USDT: the approval price (the latest close)
+    price: f64,
+    /// USDT: the sizing equity (net of the step's approved orders' costs)
+    equity: f64,
+    leverage: f64,
+    /// margin, taker fee and worst slippage per USDT of notional, at the slipped price
+    per_notional: f64,
+}
+
+/// A cap's verdict on the notional asked: the most it allows (USDT), and the figures its
+/// event quotes (what it measured with the whole notional, and its limit).
+struct Capped {
+    rule: Rule,
+    most: f64,
+    value: f64,
+    limit: f64,
+}
+
+/// A cap: `None` when it is off.
+type Cap = fn(&mut RiskLayer, &Facts, f64) -> Result<Option<Capped>, Refusal>;
+
+/// The caps in the order they apply.
+const CAPS: [Cap; 5] = [
+    RiskLayer::position_pct_cap,
+    RiskLayer::total_exposure_cap,
+    RiskLayer::cash_reserve_cap,
+    RiskLayer::portfolio_volatility_cap,
+    RiskLayer::available_margin_cap,
+];
 
 impl RiskLayer {
     /// Applies the size caps in turn, each against the portfolio as this step's approved
@@ -33,96 +70,113 @@ impl RiskLayer {
         mut notional: f64,
     ) -> Result<f64, Refusal> {
         let k = ask.symbol;
-        let sign = ask.side.sign_f64();
-        let c = &self.config;
-        let (pct, total, reserve, vol) = (
-            c.max_position_pct,
-            c.max_total_exposure,
-            c.cash_reserve,
-            c.max_portfolio_volatility,
-        );
-        if let Some(pct) = pct {
-            let held = (sign * self.book.qty(k)).max(0.0) * price;
-            let most = caps::position_pct(equity, pct, leverage, held);
-            let value = (held + notional) / leverage / equity;
-            self.cap(
-                time,
-                ask,
-                price,
-                Rule::MaxPositionPct,
-                most,
-                (value, pct),
-                &mut notional,
-            )?;
+        let facts = Facts {
+            at: ask.at(time),
+            symbol: k,
+            sign: ask.side.sign_f64(),
+            price,
+            equity,
+            leverage,
+            per_notional: (1.0 + self.slippage) * (1.0 / leverage + self.fee_rate[k]),
+        };
+        for cap in CAPS {
+            if let Some(c) = cap(self, &facts, notional)? {
+                let why = (c.value, c.limit);
+                self.cap(time, ask, price, c.rule, c.most, why, &mut notional)?;
+            }
         }
-        if let Some(limit) = total {
-            let gross = self.book_gross(k, price);
-            let most = caps::total_exposure(equity, limit, gross);
-            let value = (gross + notional) / equity;
-            self.cap(
-                time,
-                ask,
-                price,
-                Rule::MaxTotalExposure,
-                most,
-                (value, limit),
-                &mut notional,
-            )?;
-        }
-        // margin and what the order costs, per USDT of notional, at the slipped fill price
-        let per_notional = (1.0 + self.slippage) * (1.0 / leverage + self.fee_rate[k]);
-        // committed: the margin held and approved, and what the approved orders will cost
-        let in_use = self.book.margin(None) + self.book.cost();
-        let wallet = self.wallet;
-        if let Some(reserve) = reserve {
-            let most = caps::cash_reserve(wallet, reserve, in_use, per_notional);
-            let value = (in_use + notional * per_notional) / wallet;
-            let why = (value, 1.0 - reserve);
-            self.cap(
-                time,
-                ask,
-                price,
-                Rule::CashReserve,
-                most,
-                why,
-                &mut notional,
-            )?;
-        }
-        if let Some(limit) = vol {
-            let (a, b, q) = self.portfolio_terms(time, ask)?;
-            let most = caps::portfolio_volatility(a, b, q, limit, equity);
-            let with = (a * notional * notional + 2.0 * b * notional + q)
-                .max(0.0)
-                .sqrt()
-                / equity;
-            let why = (with, limit);
-            self.cap(
-                time,
-                ask,
-                price,
-                Rule::PortfolioVolatility,
-                most,
-                why,
-                &mut notional,
-            )?;
-        }
+        Ok(notional)
+    }
+
+    /// `max_position_pct`: the position's margin (held, approved and asked) over equity.
+    fn position_pct_cap(&mut self, f: &Facts, notional: f64) -> Result<Option<Capped>, Refusal> {
+        let Some(pct) = self.config.max_position_pct else {
+            return Ok(None);
+        };
+        let held = (f.sign * self.book.qty(f.symbol)).max(0.0) * f.price;
+        Ok(Some(Capped {
+            rule: Rule::MaxPositionPct,
+            most: caps::position_pct(f.equity, pct, f.leverage, held),
+            value: (held + notional) / f.leverage / f.equity,
+            limit: pct,
+        }))
+    }
+
+    /// `max_total_exposure`: gross notional the account will hold, over equity.
+    fn total_exposure_cap(&mut self, f: &Facts, notional: f64) -> Result<Option<Capped>, Refusal> {
+        let Some(limit) = self.config.max_total_exposure else {
+            return Ok(None);
+        };
+        let gross = self.book_gross(f.symbol, f.price);
+        Ok(Some(Capped {
+            rule: Rule::MaxTotalExposure,
+            most: caps::total_exposure(f.equity, limit, gross),
+            value: (gross + notional) / f.equity,
+            limit,
+        }))
+    }
+
+    /// USDT committed: the margin held and approved, and what the approved orders will cost.
+    fn committed(&self) -> f64 {
+        self.book.margin(None) + self.book.cost()
+    }
+
+    /// `cash_reserve`: what is committed, with the entry's margin, fee and slippage, over
+    /// the wallet.
+    fn cash_reserve_cap(&mut self, f: &Facts, notional: f64) -> Result<Option<Capped>, Refusal> {
+        let Some(reserve) = self.config.cash_reserve else {
+            return Ok(None);
+        };
+        let (in_use, wallet) = (self.committed(), self.wallet);
+        Ok(Some(Capped {
+            rule: Rule::CashReserve,
+            most: caps::cash_reserve(wallet, reserve, in_use, f.per_notional),
+            value: (in_use + notional * f.per_notional) / wallet,
+            limit: 1.0 - reserve,
+        }))
+    }
+
+    /// `max_portfolio_volatility`: the portfolio's daily volatility with the entry, over
+    /// equity.
+    fn portfolio_volatility_cap(
+        &mut self,
+        f: &Facts,
+        notional: f64,
+    ) -> Result<Option<Capped>, Refusal> {
+        let Some(limit) = self.config.max_portfolio_volatility else {
+            return Ok(None);
+        };
+        let (a, b, q) = self.portfolio_terms(f)?;
+        let with = (a * notional * notional + 2.0 * b * notional + q)
+            .max(0.0)
+            .sqrt()
+            / f.equity;
+        Ok(Some(Capped {
+            rule: Rule::PortfolioVolatility,
+            most: caps::portfolio_volatility(a, b, q, limit, f.equity),
+            value: with,
+            limit,
+        }))
+    }
+
+    /// The available margin (always on): the entry's margin, fee and slippage against the
+    /// collateral free, as the exchange checks it at the fill.
+    fn available_margin_cap(
+        &mut self,
+        f: &Facts,
+        notional: f64,
+    ) -> Result<Option<Capped>, Refusal> {
         // `equity` is already net of the approved orders' costs
         let free = match self.mode {
-            MarginMode::Isolated => wallet - in_use,
-            MarginMode::Cross => equity - self.book.margin(None),
+            MarginMode::Isolated => self.wallet - self.committed(),
+            MarginMode::Cross => f.equity - self.book.margin(None),
         };
-        let most = caps::available_margin(free, per_notional);
-        let why = (notional * per_notional, free);
-        self.cap(
-            time,
-            ask,
-            price,
-            Rule::AvailableMargin,
-            most,
-            why,
-            &mut notional,
-        )?;
-        Ok(notional)
+        Ok(Some(Capped {
+            rule: Rule::AvailableMargin,
+            most: caps::available_margin(free, f.per_notional),
+            value: notional * f.per_notional,
+            limit: free,
+        }))
     }
 
     /// One cap: `most` (USDT notional) cuts `notional` and records the resize with the
@@ -183,8 +237,8 @@ impl RiskLayer {
     /// [`caps::portfolio_volatility`]. Daily covariance; one symbol uses its own variance.
     /// Until the covariance is estimated, correlation 1 between all positions stands in
     /// (said once per symbol); until a symbol's own variance is, the entry waits.
-    fn portfolio_terms(&mut self, time: i64, ask: &Ask) -> Result<(f64, f64, f64), Refusal> {
-        let k = ask.symbol;
+    fn portfolio_terms(&mut self, f: &Facts) -> Result<(f64, f64, f64), Refusal> {
+        let k = f.symbol;
         let n = self.held.len();
         let scale = self.bars_per_day;
         // the symbols the variance needs: the entry's and every one held
@@ -201,7 +255,7 @@ impl RiskLayer {
             let (seen, needed) = self.covariance.warm_up();
             let (seen, needed) = (f64::from(seen), f64::from(needed));
             let rule = Rule::PortfolioVolatility;
-            self.record(RiskEvent::assumed(ask.at(time), rule, seen, needed));
+            self.record(RiskEvent::assumed(f.at, rule, seen, needed));
         }
         let exposure = |s: usize| {
             let q = self.book.qty(s);
@@ -221,7 +275,7 @@ impl RiskLayer {
                 (var(i) * var(j)).sqrt()
             }
         };
-        let sign = ask.side.sign_f64();
+        let sign = f.sign;
         let a = cov(k, k);
         let (mut b, mut c) = (0.0, 0.0);
         for i in 0..n {
