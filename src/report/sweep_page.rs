@@ -401,16 +401,20 @@ pub fn answer(results: &Results, options: &ReportOptions) -> String {
         // a leverage setting the account never came near is named with what it carried
         let nominal = c.values[li].parse::<f64>().unwrap_or(f64::NAN);
         let carried = c.fields.get("max_leverage").copied().unwrap_or(f64::NAN);
-        let carried_text = if carried < 0.5 * nominal {
-            format!(", never carrying more than {}x", html::grouped(carried, 1))
-        } else {
+        let mut notes = Vec::new();
+        if top {
+            notes.push("the highest tested".to_string());
+        }
+        if carried < 0.5 * nominal {
+            notes.push(format!(
+                "never carrying more than {}x",
+                html::grouped(carried, 1)
+            ));
+        }
+        let top_text = if notes.is_empty() {
             String::new()
-        };
-        let top_text = match (top, carried_text.is_empty()) {
-            (true, true) => " (the highest tested)".to_string(),
-            (true, false) => format!(" (the highest tested{carried_text})"),
-            (false, false) => format!(" ({})", &carried_text[2..]),
-            (false, true) => String::new(),
+        } else {
+            format!(" ({})", notes.join(", "))
         };
         format!("{}{top_text}", value_text(axis, &c.values[li]))
     };

@@ -380,7 +380,9 @@ impl RiskLayer {
                 Ok((lower, notional))
             }
             MarginMode::Cross => {
-                let backing = self.sizing_equity() - self.book_maintenance(Some(ask.symbol));
+                let will_hold = |s: usize| self.book.qty(s).abs();
+                let backing =
+                    self.sizing_equity() - self.maintenance_of(will_hold, Some(ask.symbol));
                 let held = (sign * self.book.qty(ask.symbol)).max(0.0);
                 let most = (max_cross_qty(sign, price, limit, backing, tier.rate, tier.amount)
                     - held)

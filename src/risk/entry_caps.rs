@@ -218,21 +218,6 @@ impl RiskLayer {
         self.book.gross(closes, None)
     }
 
-    /// USDT: maintenance margin of the positions the account will hold, except `skip`'s,
-    /// at the latest marks.
-    pub(super) fn book_maintenance(&self, skip: Option<usize>) -> f64 {
-        let mut total = 0.0;
-        for s in 0..self.held.len() {
-            let q = self.book.qty(s).abs();
-            if q != 0.0 && Some(s) != skip {
-                let notional = q * self.marks[s];
-                let t = self.tier(s, notional);
-                total += crate::exchange::margin::maintenance_f64(notional, t.rate, t.amount);
-            }
-        }
-        total
-    }
-
     /// `(a, b, c)` of the portfolio variance in the addition `x` (USDT): see
     /// [`caps::portfolio_volatility`]. Daily covariance; one symbol uses its own variance.
     /// Until the covariance is estimated, correlation 1 between all positions stands in

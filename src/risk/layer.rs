@@ -546,12 +546,19 @@ impl RiskLayer {
 
     /// USDT: maintenance margin of every position except `skip`'s, at the latest marks.
     pub(super) fn maintenance(&self, skip: Option<usize>) -> f64 {
+        self.maintenance_of(|s| self.held[s].map_or(0.0, |h| h.qty), skip)
+    }
+
+    /// USDT: maintenance margin at the latest marks of the positions `qty` gives (base
+    /// asset per symbol, ≥ 0; 0: none), except `skip`'s — held ones, or the book's.
+    pub(super) fn maintenance_of(&self, qty: impl Fn(usize) -> f64, skip: Option<usize>) -> f64 {
         let mut total = 0.0;
-        for (s, h) in self.held.iter().enumerate() {
-            if let Some(h) = h
-                && Some(s) != skip
-            {
-                total += h.maintenance(self.marks[s], &self.tiers[s]);
+        for s in 0..self.held.len() {
+            let q = qty(s);
+            if q != 0.0 && Some(s) != skip {
+                let notional = q * self.marks[s];
+                let t = self.tier(s, notional);
+                total += crate::exchange::margin::maintenance_f64(notional, t.rate, t.amount);
             }
         }
         total
