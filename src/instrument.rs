@@ -4,6 +4,10 @@
 //! generic `default` for other symbols), compiled into the binary so it works from any folder.
 //! A spec can point at its own file of the same format to model another venue or another
 //! date's table. Every file is checked when loaded (see [`tier_problems`]).
+//!
+//! Each symbol names the exchange rule its maintenance margin follows
+//! (`liquidation_model`, [`LiquidationModel`]); perpsim's margin maths takes every model in
+//! one form, notional × rate − amount per tier, with the two variations below.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +17,12 @@ use serde::Deserialize;
 
 /// The shipped Binance USDⓈ-M instrument file.
 pub const BINANCE_USDM: &str = include_str!("../instruments/binance_usdm.toml");
+
+/// The shipped Bybit USDT-perpetual instrument file.
+pub const BYBIT_USDT: &str = include_str!("../instruments/bybit_usdt.toml");
+
+/// The venues whose instrument files ship with perpsim, by the name a spec or `calc` takes.
+pub const SHIPPED_VENUES: [&str; 2] = ["binance", "bybit"];
 
 /// One notional tier of a leverage-bracket table.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -57,6 +67,15 @@ pub struct TierProblem {
 pub fn tier_problems(
     tiers: &[(Decimal, Decimal, Option<u32>, Decimal, Decimal)],
 ) -> Vec<TierProblem> {
+    tier_problems_of(tiers, false)
+}
+
+/// [`tier_problems`], or with `whole_position` the rules of a table whose rate applies to
+/// the whole position (OKX, Gate): every maintenance amount 0.
+pub fn tier_problems_of(
+    tiers: &[(Decimal, Decimal, Option<u32>, Decimal, Decimal)],
+    whole_position: bool,
+) -> Vec<TierProblem> {
     let mut out = Vec::new();
     let mut add = |tier: usize, field: &'static str, value: String, message: String| {
         out.push(TierProblem {
@@ -76,13 +95,22 @@ pub fn tier_problems(
             "the first tier must start at 0".into(),
         );
     }
-    for (i, &(floor, cap, _, _, _)) in tiers.iter().enumerate() {
+    for (i, &(floor, cap, _, _, amount)) in tiers.iter().enumerate() {
         if cap <= floor {
             add(
                 i,
                 "cap",
                 cap.to_string(),
                 format!("cap must exceed the floor {floor}"),
+            );
+        }
+        if whole_position && !amount.is_zero() {
+            add(
+                i,
+                "maint_amount",
+                amount.to_string(),
+                "this model applies a tier's rate to the whole position: the amount must be 0"
+                    .into(),
             );
         }
     }
@@ -115,6 +143,9 @@ pub fn tier_problems(
                 format!("max leverage rises from {prev_max}"),
             );
         }
+        if whole_position {
+            continue;
+        }
         let want = maint_amount(row.0, row.3, prev.3, prev.4);
         if row.4 != want {
             let message = format!(
@@ -127,10 +158,65 @@ pub fn tier_problems(
     out
 }
 
+/// How an exchange computes a position's maintenance margin, the amount its margin balance
+/// is liquidated at. Each is its exchange's published rule; the tests hold their worked
+/// examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiquidationModel {
+    /// Binance USDⓈ-M: notional at the mark × the tier's rate − its maintenance amount, in
+    /// the tier of the notional at the mark.
+    #[default]
+    Binance,
+    /// Bybit USDT contracts: the same table form (rate and "maintenance margin deduction"),
+    /// but on the position value at the *entry* price, in the tier of that value: the
+    /// maintenance margin stays put while the mark moves, and the liquidation price is
+    /// `entry − s·(margin − maintenance)/qty`.
+    Bybit,
+    /// OKX USDT swaps: liquidated when the margin balance falls to the maintenance margin
+    /// plus the liquidation (taker) fee, notional at the mark × (rate + taker fee), the whole
+    /// position at its tier's rate (no deduction).
+    Okx,
+    /// Gate USDT perpetuals: the same condition as OKX, `LP = (entry − s·margin/qty) /
+    /// (1 − s·(rate + taker fee))`.
+    Gate,
+}
+
+impl LiquidationModel {
+    /// Whether the maintenance margin is charged on the entry price (else on the mark).
+    pub fn on_entry(self) -> bool {
+        self == LiquidationModel::Bybit
+    }
+
+    /// Whether the taker fee is part of the liquidation condition: perpsim then adds it to
+    /// every tier's rate when the file loads.
+    pub fn fee_in_maintenance(self) -> bool {
+        matches!(self, LiquidationModel::Okx | LiquidationModel::Gate)
+    }
+
+    /// Whether a tier's rate applies to the whole position (no maintenance amount), as OKX
+    /// and Gate publish their tiers; else the amount keeps the margin continuous.
+    pub fn whole_position_tiers(self) -> bool {
+        self.fee_in_maintenance()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LiquidationModel::Binance => "binance",
+            LiquidationModel::Bybit => "bybit",
+            LiquidationModel::Okx => "okx",
+            LiquidationModel::Gate => "gate",
+        }
+    }
+}
+
 /// Contract rules of one symbol.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSpec {
+    /// the exchange rule the maintenance margin follows (default `binance`)
+    #[serde(default)]
+    pub liquidation_model: LiquidationModel,
     /// USDT, price step
     pub tick_size: Decimal,
     /// base asset, quantity step
@@ -232,6 +318,37 @@ impl InstrumentSpec {
         Ok(())
     }
 
+    /// Sets the taker fee (a spec's override), keeping a fee-inclusive model's tiers in step
+    /// with it.
+    pub fn set_taker_fee(&mut self, fee: Decimal) {
+        if self.liquidation_model.fee_in_maintenance() {
+            let change = fee - self.taker_fee;
+            let tables = std::iter::once(&mut self.brackets)
+                .chain(self.dated_brackets.iter_mut().map(|t| &mut t.brackets));
+            for t in tables.flatten() {
+                t.maint_margin_rate += change;
+            }
+        }
+        self.taker_fee = fee;
+    }
+
+    /// For a model whose liquidation condition counts the taker fee (OKX, Gate): adds the
+    /// fee to every tier's maintenance rate, so that the margin maths' one form,
+    /// notional × rate − amount, gives the exchange's maintenance margin plus liquidation fee.
+    fn take_fee_into_maintenance(&mut self) {
+        if !self.liquidation_model.fee_in_maintenance() {
+            return;
+        }
+        let fee = self.taker_fee;
+        let tables = std::iter::once(&mut self.brackets)
+            .chain(self.dated_brackets.iter_mut().map(|t| &mut t.brackets));
+        for tiers in tables {
+            for t in tiers.iter_mut() {
+                t.maint_margin_rate += fee;
+            }
+        }
+    }
+
     fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (name, value) in [("tick_size", self.tick_size), ("lot_size", self.lot_size)] {
@@ -252,10 +369,11 @@ impl InstrumentSpec {
                 ));
             }
         }
-        out.extend(table_problems("brackets", &self.brackets));
+        let whole = self.liquidation_model.whole_position_tiers();
+        out.extend(table_problems("brackets", &self.brackets, whole));
         for (k, t) in self.dated_brackets.iter().enumerate() {
             let key = format!("dated_brackets[{k}] (from {:?}) brackets", t.from);
-            out.extend(table_problems(&key, &t.brackets));
+            out.extend(table_problems(&key, &t.brackets, whole));
         }
         out.extend(self.date_problems());
         out
@@ -304,7 +422,7 @@ impl InstrumentSpec {
 }
 
 /// The problems of one bracket table, named by `key`.
-fn table_problems(key: &str, brackets: &[Tier]) -> Vec<String> {
+fn table_problems(key: &str, brackets: &[Tier], whole_position: bool) -> Vec<String> {
     let mut out = Vec::new();
     {
         if brackets.is_empty() {
@@ -322,7 +440,7 @@ fn table_problems(key: &str, brackets: &[Tier]) -> Vec<String> {
                 )
             })
             .collect();
-        for p in tier_problems(&tiers) {
+        for p in tier_problems_of(&tiers, whole_position) {
             out.push(format!(
                 "{key} tier {}: {} = {}: {}",
                 p.tier + 1,
@@ -386,6 +504,34 @@ impl Instruments {
             .clone()
     }
 
+    /// The shipped Bybit USDT-perpetual file, parsed once per process.
+    pub fn bybit_usdt() -> Instruments {
+        static PARSED: std::sync::OnceLock<Instruments> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                Instruments::parse(BYBIT_USDT, "instruments/bybit_usdt.toml")
+                    .expect("the shipped instrument file is valid")
+            })
+            .clone()
+    }
+
+    /// A shipped venue's file by name ([`SHIPPED_VENUES`]).
+    pub fn shipped(venue: &str) -> Result<Instruments, String> {
+        match venue {
+            "binance" => Ok(Instruments::binance_usdm()),
+            "bybit" => Ok(Instruments::bybit_usdt()),
+            "okx" | "gate" => Err(format!(
+                "{venue:?}: no {venue} instrument file ships with perpsim (its published tier \
+                 table was not at hand); write one with liquidation_model = {venue:?} and \
+                 point at it (exchange.instruments, or calc's --instruments)"
+            )),
+            other => Err(format!(
+                "{other:?}: not a shipped venue (expected one of {})",
+                SHIPPED_VENUES.join(", ")
+            )),
+        }
+    }
+
     /// Reads an instrument file.
     pub fn load(path: &Path) -> Result<Instruments, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -407,6 +553,9 @@ impl Instruments {
         }
         if !problems.is_empty() {
             return Err(format!("{source}: {}", problems.join("; ")));
+        }
+        for spec in table.values_mut() {
+            spec.take_fee_into_maintenance();
         }
         let default = table.remove("default");
         Ok(Instruments {

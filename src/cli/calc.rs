@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Failure;
 use crate::exchange::Side;
 use crate::exchange::margin::{self, PositionInput};
-use crate::instrument::{Instruments, Tier};
+use crate::instrument::{Instruments, LiquidationModel, Tier};
 use crate::risk::sizing;
 use rust_decimal::prelude::FromPrimitive;
 
@@ -75,16 +75,22 @@ pub struct InstrumentArgs {
     #[arg(long)]
     pub symbol: Option<String>,
     /// Instrument file (default: the shipped instruments/binance_usdm.toml)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "venue")]
     pub instruments: Option<PathBuf>,
+    /// A shipped venue's instrument file: binance (USDⓈ-M) or bybit (USDT perpetuals)
+    #[arg(long)]
+    pub venue: Option<String>,
 }
 
 impl InstrumentArgs {
     /// The instrument file and the symbol to take from it.
     fn load(&self) -> Result<(Instruments, String), Failure> {
-        let instruments = match &self.instruments {
-            Some(path) => Instruments::load(path).map_err(Failure::Work)?,
-            None => Instruments::binance_usdm(),
+        let instruments = match (&self.instruments, &self.venue) {
+            (Some(path), _) => Instruments::load(path).map_err(Failure::Work)?,
+            (None, Some(venue)) => {
+                Instruments::shipped(venue).map_err(|e| usage(format!("--venue {e}")))?
+            }
+            (None, None) => Instruments::binance_usdm(),
         };
         Ok((
             instruments,
@@ -164,6 +170,17 @@ fn flat_tiers(rate: Decimal, amount: Decimal) -> Vec<Tier> {
     }]
 }
 
+/// What a liquidation model's maintenance is, in a line.
+fn model_note(model: LiquidationModel) -> &'static str {
+    match model {
+        LiquidationModel::Binance => "binance: notional at the mark × rate − amount",
+        LiquidationModel::Bybit => "bybit: position value at the entry × rate − deduction",
+        LiquidationModel::Okx | LiquidationModel::Gate => {
+            "fee-inclusive: notional at the mark × (rate + taker fee), the rate shown includes the fee"
+        }
+    }
+}
+
 /// Maintenance margin and unrealised PnL of one `--other` position.
 fn other_position(text: &str, instruments: &Instruments) -> Result<(Decimal, Decimal), Failure> {
     let bad = || {
@@ -178,17 +195,17 @@ fn other_position(text: &str, instruments: &Instruments) -> Result<(Decimal, Dec
     let side = Side::parse(parts[1]).ok_or_else(bad)?;
     let num = |s: &str| s.parse::<Decimal>().map_err(|_| bad());
     let (qty, entry, mark) = (num(parts[2])?, num(parts[3])?, num(parts[4])?);
-    let tiers = if parts.len() == 7 {
-        flat_tiers(num(parts[5])?, num(parts[6])?)
+    let (tiers, model) = if parts.len() == 7 {
+        (
+            flat_tiers(num(parts[5])?, num(parts[6])?),
+            LiquidationModel::Binance,
+        )
     } else {
-        instruments
-            .get(parts[0])
-            .map_err(Failure::Work)?
-            .brackets
-            .clone()
+        let spec = instruments.get(parts[0]).map_err(Failure::Work)?;
+        (spec.brackets.clone(), spec.liquidation_model)
     };
     Ok((
-        margin::maintenance_margin(&tiers, qty, mark),
+        margin::maintenance_margin_under(model, &tiers, qty, entry, mark),
         margin::unrealized_pnl(side, qty, entry, mark),
     ))
 }
@@ -212,15 +229,24 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             Some(spec.at(time))
         }
     };
-    let (tiers, tier_source) = match (args.mmr, &dated) {
-        (Some(rate), _) => (flat_tiers(rate, args.maint_amount), "--mmr".to_string()),
+    let (tiers, tier_source, model) = match (args.mmr, &dated) {
+        (Some(rate), _) => (
+            flat_tiers(rate, args.maint_amount),
+            "--mmr".to_string(),
+            LiquidationModel::Binance,
+        ),
         (None, Some((spec, date))) => (
             spec.brackets.clone(),
             format!("{}, table of {date}", instruments.describe(&symbol)),
+            spec.liquidation_model,
         ),
         (None, None) => {
             let spec = instruments.get(&symbol).map_err(Failure::Work)?;
-            (spec.brackets.clone(), instruments.describe(&symbol))
+            (
+                spec.brackets.clone(),
+                instruments.describe(&symbol),
+                spec.liquidation_model,
+            )
         }
     };
     let notional = margin::notional(args.qty, args.entry);
@@ -272,7 +298,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
         other_maint,
         other_upnl,
     };
-    let liq = margin::liquidation_price(&input, &tiers);
+    let liq = margin::liquidation_price_under(model, &input, &tiers);
     let bankruptcy = margin::bankruptcy_price(&input);
     let tier = &tiers[liq.tier];
     let distance = liq
@@ -295,6 +321,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             "maint_margin_rate": f(liq.maint_margin_rate),
             "maint_amount": f(liq.maint_amount),
             "brackets": tier_source,
+            "liquidation_model": model.name(),
         });
         println!("{out}");
         return Ok(());
@@ -332,6 +359,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
         (tier.maint_margin_rate * Decimal::ONE_HUNDRED).normalize(),
         tier.maint_amount
     );
+    println!("model              {}", model_note(model));
     println!(
         "margin             {} USDT ({margin_note})",
         wallet.round_dp(2)
@@ -458,7 +486,7 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
         other_maint: Decimal::ZERO,
         other_upnl: Decimal::ZERO,
     };
-    let liq = margin::liquidation_price(&input, &spec.brackets).price;
+    let liq = margin::liquidation_price_under(spec.liquidation_model, &input, &spec.brackets).price;
     let before = match (liq, side) {
         (None, _) => true,
         (Some(lp), Side::Long) => dec(stop) > lp,

@@ -79,6 +79,9 @@ pub fn terminal_summary(r: &RunResult) -> String {
         };
         out += &format!("  brackets    {symbol}: {shown}\n");
     }
+    for (symbol, model) in &s.liquidation_model {
+        out += &format!("  venue       {symbol}: {model}'s liquidation rule\n");
+    }
     for (symbol, detail) in &s.detail {
         out += &format!("  detail      {symbol}: paths walked from {detail}\n");
     }

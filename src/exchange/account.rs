@@ -465,9 +465,7 @@ impl Account {
                 .enumerate()
                 .filter_map(|(s, p)| p.as_ref().map(|p| (s, p)))
         };
-        let maint = |s: usize, p: &Position| {
-            margin::maintenance_margin(&self.instruments[s].brackets, p.qty, marks[s])
-        };
+        let maint = |s: usize, p: &Position| self.maintenance(s, p, marks[s]);
         let past_bankruptcy = Decimal::MAX;
         match self.mode {
             MarginMode::Isolated => open()
@@ -484,6 +482,18 @@ impl Account {
                 })
             }
         }
+    }
+
+    /// `p`'s maintenance margin at `mark` under its symbol's model. USDT
+    fn maintenance(&self, symbol: usize, p: &Position, mark: Decimal) -> Decimal {
+        let spec = &self.instruments[symbol];
+        margin::maintenance_margin_under(
+            spec.liquidation_model,
+            &spec.brackets,
+            p.qty,
+            p.entry,
+            mark,
+        )
     }
 
     /// Puts `tiers` in force for `symbol` (a dated bracket table taking over) and
@@ -517,11 +527,7 @@ impl Account {
                     let (mut other_maint, mut other_upnl) = (Decimal::ZERO, Decimal::ZERO);
                     for o in others {
                         if let Some(q) = &self.positions[o] {
-                            other_maint += margin::maintenance_margin(
-                                &self.instruments[o].brackets,
-                                q.qty,
-                                self.marks[o],
-                            );
+                            other_maint += self.maintenance(o, q, self.marks[o]);
                             other_upnl +=
                                 margin::unrealized_pnl(q.side, q.qty, q.entry, self.marks[o]);
                         }
@@ -536,7 +542,10 @@ impl Account {
                     }
                 }
             };
-            let price = margin::liquidation_price(&input, &self.instruments[s].brackets).price;
+            let spec = &self.instruments[s];
+            let price =
+                margin::liquidation_price_under(spec.liquidation_model, &input, &spec.brackets)
+                    .price;
             if let Some(p) = self.positions[s].as_mut() {
                 p.liquidation = price;
             }

@@ -17,6 +17,17 @@
 //!   the margin balance equals the maintenance margin exactly.
 //! - Bankruptcy price: where the margin balance reaches zero (the same with r = c = otherMM = 0).
 //!
+//! Other exchanges' rules take the same form (`instrument::LiquidationModel`): OKX and Gate
+//! count the taker fee in the condition (added to each tier's rate when the file loads, the
+//! whole position at its tier's rate), and Bybit charges the rate on the position value at
+//! the entry price. For Bybit a position's maintenance is a constant, MM_e = q·E·r − c in the
+//! tier of q·E, which is this form in one tier of rate 0 and amount −MM_e
+//! ([`entry_tier`], [`entry_tier_f64`]): every formula below then holds unchanged.
+//!
+//! With whole-position tiers the maintenance jumps at a tier's floor; a short's liquidation
+//! price can then fall in the jump (the tier below puts it above the floor, the tier above
+//! puts it below): it is the floor itself, where the margin balance first falls short.
+//!
 //! A common shortcut, `LP ≈ E × (1 − 1/L + r)` for an isolated long at leverage L, charges the
 //! maintenance margin on the entry notional instead of the notional at LP, and lands a little
 //! high: 58,760 instead of 58,734.94 for 10x at 65,000 with r = 0.4 % (see the tests).
@@ -24,7 +35,7 @@
 use rust_decimal::Decimal;
 
 use super::Side;
-use crate::instrument::Tier;
+use crate::instrument::{LiquidationModel, Tier};
 
 /// A position as the formulas need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +95,52 @@ pub fn maintenance_margin(tiers: &[Tier], qty: Decimal, mark: Decimal) -> Decima
     n * t.maint_margin_rate - t.maint_amount
 }
 
+/// The one tier a position's maintenance is charged in when the model charges it on the
+/// entry price: rate 0 and amount −MM_e, MM_e = q·E × rate − amount in the tier of q·E, so
+/// that notional × 0 − (−MM_e) = MM_e at every mark.
+pub fn entry_tier(tiers: &[Tier], qty: Decimal, entry: Decimal) -> Tier {
+    let t = &tiers[tier_of(tiers, notional(qty, entry))];
+    Tier {
+        floor: Decimal::ZERO,
+        cap: Decimal::MAX,
+        max_leverage: t.max_leverage,
+        maint_margin_rate: Decimal::ZERO,
+        maint_amount: -maintenance_margin(tiers, qty, entry),
+    }
+}
+
+/// [`maintenance_margin`] of a position entered at `entry`, under `model`: at the mark, or
+/// for a model charging the entry price ([`LiquidationModel::on_entry`]) at the entry. USDT
+pub fn maintenance_margin_under(
+    model: LiquidationModel,
+    tiers: &[Tier],
+    qty: Decimal,
+    entry: Decimal,
+    mark: Decimal,
+) -> Decimal {
+    maintenance_margin(tiers, qty, if model.on_entry() { entry } else { mark })
+}
+
+/// [`liquidation_price`] under `model`: for a model charging the entry price, computed in
+/// the position's [`entry_tier`] and reported with the tier of the entry notional.
+pub fn liquidation_price_under(
+    model: LiquidationModel,
+    p: &PositionInput,
+    tiers: &[Tier],
+) -> Liquidation {
+    if !model.on_entry() {
+        return liquidation_price(p, tiers);
+    }
+    let at = liquidation_price(p, &[entry_tier(tiers, p.qty, p.entry)]);
+    let tier = tier_of(tiers, notional(p.qty, p.entry));
+    Liquidation {
+        tier,
+        maint_margin_rate: tiers[tier].maint_margin_rate,
+        maint_amount: tiers[tier].maint_amount,
+        ..at
+    }
+}
+
 /// Maintenance margin / margin balance (fraction; 1 = liquidation). `None` when the margin
 /// balance is ≤ 0 (past bankruptcy).
 pub fn margin_ratio(maint: Decimal, margin_balance: Decimal) -> Option<Decimal> {
@@ -101,8 +158,10 @@ pub fn liquidation_price_with(p: &PositionInput, rate: Decimal, amount: Decimal)
 pub fn liquidation_price(p: &PositionInput, tiers: &[Tier]) -> Liquidation {
     let mut tier = tier_of(tiers, notional(p.qty, p.entry));
     let mut price = Decimal::ZERO;
-    // Each step moves to the tier of the last LP; a table has few tiers, and a cycle (not
-    // seen on published tables) ends on the last computed price.
+    let mut before = usize::MAX;
+    // Each step moves to the tier of the last LP; a table has few tiers. Returning to the
+    // tier just left means the price falls in a jump of whole-position tiers: the floor of
+    // the higher of the two.
     for _ in 0..=tiers.len() {
         let t = &tiers[tier];
         price = liquidation_price_with(p, t.maint_margin_rate, t.maint_amount);
@@ -113,6 +172,12 @@ pub fn liquidation_price(p: &PositionInput, tiers: &[Tier]) -> Liquidation {
         if at_lp == tier {
             break;
         }
+        if at_lp == before {
+            tier = tier.max(at_lp);
+            price = tiers[tier].floor / p.qty;
+            break;
+        }
+        before = tier;
         tier = at_lp;
     }
     let t = &tiers[tier];
@@ -156,6 +221,15 @@ pub fn tier_index_f64(tiers: &[(f64, f64, f64)], notional: f64) -> usize {
         .unwrap_or(tiers.len() - 1)
 }
 
+/// [`entry_tier`] in `f64`: (cap, rate, amount) = (∞, 0, −MM_e) for a position of `qty`
+/// entered at `entry` on tiers `(cap, rate, amount)`.
+#[inline]
+pub fn entry_tier_f64(tiers: &[(f64, f64, f64)], qty: f64, entry: f64) -> (f64, f64, f64) {
+    let notional = qty * entry;
+    let (_, rate, amount) = tiers[tier_index_f64(tiers, notional)];
+    (f64::INFINITY, 0.0, -maintenance_f64(notional, rate, amount))
+}
+
 /// [`maintenance_margin`] in a tier: `notional × r − c`. USDT
 #[inline(always)]
 pub fn maintenance_f64(notional: f64, rate: f64, amount: f64) -> f64 {
@@ -187,6 +261,7 @@ pub fn liquidation_price_tiered_f64(
 ) -> Option<f64> {
     let mut tier = tier_index_f64(tiers, qty * entry);
     let mut price = 0.0;
+    let mut before = usize::MAX;
     for _ in 0..=tiers.len() {
         let (_, rate, amount) = tiers[tier];
         price = liquidation_price_f64(sign, qty, entry, backing, rate, amount);
@@ -197,6 +272,12 @@ pub fn liquidation_price_tiered_f64(
         if at == tier {
             break;
         }
+        if at == before {
+            // in a jump of whole-position tiers: the higher tier's floor, the lower's cap
+            price = tiers[tier.min(at)].0 / qty;
+            break;
+        }
+        before = tier;
         tier = at;
     }
     (price > 0.0).then_some(price)

@@ -64,6 +64,10 @@ pub struct Summary {
     /// `"table of <date> from <the step it took over>"`
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub brackets: BTreeMap<String, Vec<String>>,
+    /// per symbol whose instrument follows another exchange's maintenance rule than
+    /// Binance's (`liquidation_model`), that rule: "bybit", "okx" or "gate"
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub liquidation_model: BTreeMap<String, &'static str>,
     #[serde(flatten)]
     pub metrics: Metrics,
     /// risk-layer decisions: rule → action → count
@@ -149,6 +153,12 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
             })
             .collect(),
         brackets: brackets_used(&engine, &symbols),
+        liquidation_model: symbols
+            .iter()
+            .zip(&spec.instruments)
+            .filter(|(_, i)| i.liquidation_model != crate::instrument::LiquidationModel::Binance)
+            .map(|(s, i)| (s.clone(), i.liquidation_model.name()))
+            .collect(),
         metrics,
         risk_events: engine.risk.audit().counts(),
     };

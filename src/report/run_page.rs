@@ -865,9 +865,15 @@ fn page(
         },
         Fact {
             label: "instruments",
-            value: spec
-                .unlisted_note()
-                .unwrap_or_else(|| format!("from {}", spec.instrument_source)),
+            value: {
+                let source = spec
+                    .unlisted_note()
+                    .unwrap_or_else(|| format!("from {}", spec.instrument_source));
+                match s.liquidation_model.values().next() {
+                    Some(model) => format!("{source}; {model}'s liquidation rule"),
+                    None => source,
+                }
+            },
         },
         Fact {
             label: "start balance",

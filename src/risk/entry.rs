@@ -91,7 +91,7 @@ impl RiskLayer {
                 &ask,
                 price,
                 equity,
-                leverage.min(self.tiers[ask.symbol][0].max_leverage),
+                leverage.min(self.published[ask.symbol][0].max_leverage),
             )?,
         };
         let mut notional = asked;

@@ -32,7 +32,7 @@ use crate::instrument::InstrumentSpec;
 pub(super) const DAY: i64 = 86_400_000;
 
 /// A bracket tier in `f64`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct TierF {
     /// USDT: notional below which the tier applies
     pub cap: f64,
@@ -101,7 +101,14 @@ pub struct RiskLayer {
     pub(super) config: RiskConfig,
     /// the venue's, read at each call
     pub(super) mode: MarginMode,
+    /// per symbol: the tiers its held position's maintenance is charged on — the symbol's
+    /// table, or where the model charges the entry price (Bybit) the one tier that keeps it
+    /// constant (`exchange::margin::entry_tier`)
     pub(super) tiers: Vec<Vec<TierF>>,
+    /// per symbol: the bracket table in force, for positions yet to be opened
+    pub(super) published: Vec<Vec<TierF>>,
+    /// per symbol: whether its model charges maintenance on the entry price
+    pub(super) on_entry: Vec<bool>,
     pub(super) bars_per_day: f64,
     /// days, the liquidation-probability guard's horizon
     pub(super) horizon_days: f64,
@@ -148,9 +155,10 @@ impl RiskLayer {
     /// the venue does at the same step): the next step takes every full check, since the
     /// quick ones were worked out on the old tiers.
     pub fn set_brackets(&mut self, symbol: usize, tiers: &[crate::instrument::Tier]) {
-        let view = &mut self.tiers[symbol];
+        let view = &mut self.published[symbol];
         view.clear();
         view.extend(tiers.iter().map(tier_f64));
+        self.charge_tiers(symbol);
         self.guards.position_changed(symbol);
         self.forget_quick_checks();
     }
@@ -166,7 +174,7 @@ impl RiskLayer {
         config.check()?;
         let n = instruments.len();
         let bars = |span: i64| u32::try_from((span / timeframe.max(1)).max(1)).unwrap_or(u32::MAX);
-        let tiers = instruments.iter().map(tiers_f64).collect();
+        let tiers: Vec<Vec<TierF>> = instruments.iter().map(tiers_f64).collect();
         let estimates = (0..n)
             .map(|_| {
                 SymbolEstimates::new(
@@ -194,6 +202,11 @@ impl RiskLayer {
             kelly_noted: false,
             config,
             mode: MarginMode::Isolated,
+            published: tiers.clone(),
+            on_entry: instruments
+                .iter()
+                .map(|i| i.liquidation_model.on_entry())
+                .collect(),
             tiers,
             bars_per_day: DAY as f64 / timeframe.max(1) as f64,
             estimates,
@@ -388,6 +401,7 @@ impl RiskLayer {
             }
             self.held[symbol] = held;
             if changed {
+                self.charge_tiers(symbol);
                 self.guards.position_changed(symbol);
             }
         }
@@ -526,9 +540,31 @@ impl RiskLayer {
         }
     }
 
-    /// The tier of `notional` (USDT) for `symbol`.
+    /// The tier of `notional` (USDT) for `symbol` in its bracket table.
     pub(super) fn tier(&self, symbol: usize, notional: f64) -> TierF {
-        tier_of(&self.tiers[symbol], notional)
+        tier_of(&self.published[symbol], notional)
+    }
+
+    /// Sets the tiers `symbol`'s held position is charged on (`tiers`): its table, or for
+    /// a model charging the entry price, rate 0 and amount −MM_e with MM_e the maintenance
+    /// at the entry (the exact form is `exchange::margin::entry_tier`).
+    fn charge_tiers(&mut self, symbol: usize) {
+        let (table, charged) = (&self.published[symbol], &mut self.tiers[symbol]);
+        match self.held[symbol] {
+            Some(h) if self.on_entry[symbol] => {
+                let notional = h.qty * h.entry;
+                let t = tier_of(table, notional);
+                charged.clear();
+                charged.push(TierF {
+                    cap: f64::INFINITY,
+                    max_leverage: t.max_leverage,
+                    rate: 0.0,
+                    amount: -crate::exchange::margin::maintenance_f64(notional, t.rate, t.amount),
+                });
+            }
+            _ if *charged != *table => charged.clone_from(table),
+            _ => {}
+        }
     }
 
     /// USDT: maintenance margin of every position at the latest marks — the same sum, in the
@@ -557,7 +593,11 @@ impl RiskLayer {
             let q = qty(s);
             if q != 0.0 && Some(s) != skip {
                 let notional = q * self.marks[s];
-                let t = self.tier(s, notional);
+                // a held position as it is: its own tiers; else the table's
+                let t = match self.held[s] {
+                    Some(h) if h.qty == q => tier_of(&self.tiers[s], notional),
+                    _ => self.tier(s, notional),
+                };
                 total += crate::exchange::margin::maintenance_f64(notional, t.rate, t.amount);
             }
         }

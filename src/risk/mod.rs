@@ -25,6 +25,8 @@ mod layer;
 pub mod liquidation_distance;
 pub mod liquidation_probability;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod portfolio_tests;
 #[cfg(test)]
 mod precision_tests;

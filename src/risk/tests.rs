@@ -27,7 +27,16 @@ pub(super) struct Sim {
 }
 
 pub(super) fn sim(config: RiskConfig, mode: MarginMode) -> Sim {
-    let mut spec = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+    let spec = Instruments::binance_usdm().get("BTCUSDT").unwrap().clone();
+    sim_on(spec, config, mode)
+}
+
+/// [`sim`] on another instrument (its fees set to 0).
+pub(super) fn sim_on(
+    mut spec: crate::instrument::InstrumentSpec,
+    config: RiskConfig,
+    mode: MarginMode,
+) -> Sim {
     spec.taker_fee = Decimal::ZERO;
     spec.maker_fee = Decimal::ZERO;
     let venue = Venue::new(

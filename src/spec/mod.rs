@@ -99,6 +99,8 @@ pub struct RawAccount {
 pub struct RawExchange {
     /// instrument file; default: the shipped Binance USDⓈ-M brackets
     pub instruments: Option<String>,
+    /// a shipped venue's instrument file instead: "binance" or "bybit"
+    pub venue: Option<String>,
     /// fractions, overriding the instrument file's
     pub maker_fee: Option<f64>,
     pub taker_fee: Option<f64>,
@@ -570,9 +572,19 @@ impl RawExchange {
         src: &Source,
         symbols: &[SymbolSource],
     ) -> Result<(Vec<InstrumentSpec>, String, Vec<String>), SpecError> {
-        let table = match &self.instruments {
-            None => Instruments::binance_usdm(),
-            Some(p) => Instruments::load(Path::new(&src.resolve(p)))
+        let table = match (&self.instruments, &self.venue) {
+            (Some(_), Some(_)) => {
+                return Err(src.error(
+                    "exchange.venue",
+                    "give exchange.venue (a shipped file) or exchange.instruments (your own), \
+                     not both",
+                ));
+            }
+            (None, None) => Instruments::binance_usdm(),
+            (None, Some(v)) => {
+                Instruments::shipped(v).map_err(|e| src.error("exchange.venue", e))?
+            }
+            (Some(p), None) => Instruments::load(Path::new(&src.resolve(p)))
                 .map_err(|e| src.error("exchange.instruments", e))?,
         };
         let fee = |field: &str, x: Option<f64>| -> Result<Option<Decimal>, SpecError> {
@@ -593,7 +605,9 @@ impl RawExchange {
                     .map_err(|e| src.error("data.symbols.symbol", e))?
                     .clone();
                 spec.maker_fee = maker.unwrap_or(spec.maker_fee);
-                spec.taker_fee = taker.unwrap_or(spec.taker_fee);
+                if let Some(fee) = taker {
+                    spec.set_taker_fee(fee);
+                }
                 Ok(spec)
             })
             .collect::<Result<_, SpecError>>()?;

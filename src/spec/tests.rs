@@ -148,3 +148,39 @@ fn missing_files_and_unknown_kinds_are_named() {
     assert_eq!(e.field, "strategy.kind");
     assert!(e.message.contains("ema_cross"), "{e}");
 }
+
+#[test]
+fn a_shipped_venue_is_named_in_the_exchange_table() {
+    let spec = parse(&sample("\n[exchange]\nvenue = \"bybit\"\n"), &file()).unwrap();
+    let btc = &spec.instruments[0];
+    assert_eq!(
+        (btc.liquidation_model, btc.taker_fee),
+        (
+            crate::instrument::LiquidationModel::Bybit,
+            Decimal::new(55, 5)
+        )
+    );
+    // Bybit's file lists BTCUSDT only: another symbol is refused, not given BTCUSDT's tiers
+    let eth = sample("\n[exchange]\nvenue = \"bybit\"\n")
+        .replace("symbol = \"BTCUSDT\"", "symbol = \"ETHUSDT\"");
+    let e = parse(&eth, &file()).unwrap_err();
+    assert!(e.message.contains("no instrument ETHUSDT"), "{e}");
+    let both = "\n[exchange]\nvenue = \"bybit\"\ninstruments = \"x.toml\"\n";
+    let e = parse(&sample(both), &file()).unwrap_err();
+    assert_eq!(e.field, "exchange.venue");
+    assert!(e.message.contains("not both"), "{e}");
+    let e = parse(&sample("\n[exchange]\nvenue = \"okx\"\n"), &file()).unwrap_err();
+    assert!(e.message.contains("no okx instrument file ships"), "{e}");
+    let e = parse(&sample("\n[exchange]\nvenue = \"bybt\"\n"), &file()).unwrap_err();
+    assert!(e.message.contains("expected one of binance, bybit"), "{e}");
+    assert_eq!(
+        e.line,
+        Some(
+            line_of_key(
+                &sample("\n[exchange]\nvenue = \"bybt\"\n"),
+                "exchange.venue"
+            )
+            .unwrap()
+        )
+    );
+}

@@ -160,7 +160,7 @@ impl Venue {
         for (s, p) in self.shadow.positions.iter().enumerate() {
             let Some(p) = p else { continue };
             let mark = mark_of(s, p);
-            maint += self.shadow.maint(s, p.qty, mark);
+            maint += self.shadow.maint(s, p.qty, p.entry, mark);
             balance += p.sign * p.qty * (mark - p.entry);
         }
         (maint, balance)
@@ -381,6 +381,10 @@ impl Venue {
                 let (x0, x1) = (w[0], w[1]);
                 let (r0, r1) = (room_at(x0), room_at(x1));
                 if r1 <= 0.0 {
+                    // whole-position tiers: the room may jump down at the cut itself
+                    if self.shadow.stepped && room_at(x1 - (x1 - x0) * 1e-9) > 0.0 {
+                        return Some(x1);
+                    }
                     return Some((x0 + (x1 - x0) * r0 / (r0 - r1)).clamp(x0, x1));
                 }
             }

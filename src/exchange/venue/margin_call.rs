@@ -56,7 +56,7 @@ impl Venue {
         let Some(p) = self.shadow.positions[symbol] else {
             return;
         };
-        let maint = self.shadow.maint(symbol, p.qty, worst);
+        let maint = self.shadow.maint(symbol, p.qty, p.entry, worst);
         let backing = match self.config.mode {
             MarginMode::Isolated => p.margin,
             MarginMode::Cross => self.shadow.wallet,

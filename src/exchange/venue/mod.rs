@@ -33,6 +33,8 @@ mod view;
 mod walk;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
 use rust_decimal::Decimal;
@@ -176,6 +178,13 @@ impl Venue {
             changes: 0,
             tiers: vec![Vec::new(); n],
             call_tiers: vec![Vec::new(); n],
+            on_entry: instruments
+                .iter()
+                .map(|i| i.liquidation_model.on_entry())
+                .collect(),
+            stepped: instruments
+                .iter()
+                .any(|i| i.liquidation_model.whole_position_tiers()),
         };
         let marks = vec![0.0; n];
         let levels = vec![Levels::NONE; n];

@@ -20,6 +20,11 @@ pub(super) struct Shadow {
     /// margin ratio maintenance / balance reaches θ exactly where balance = maintenance / θ,
     /// so the liquidation-price formula on these tiers gives the margin-call price.
     pub(super) call_tiers: Vec<Vec<(f64, f64, f64)>>,
+    /// per symbol: whether its model charges maintenance on the entry price (Bybit)
+    pub(super) on_entry: Vec<bool>,
+    /// whether some symbol's tiers apply to the whole position (OKX, Gate), so that the
+    /// maintenance margin jumps where a notional crosses a tier's floor
+    pub(super) stepped: bool,
 }
 
 /// A position as the per-bar checks read it. USDT and base asset, `f64`.
@@ -108,27 +113,43 @@ impl Shadow {
                 && o != symbol
             {
                 let mark = if marks[o] > 0.0 { marks[o] } else { q.entry };
-                other_maint += self.maint(o, q.qty, mark);
+                other_maint += self.maint(o, q.qty, q.entry, mark);
                 other_upnl += q.sign * q.qty * (mark - q.entry);
             }
         }
         let backing = self.wallet + other_upnl;
-        liquidation_f64(
-            p.sign,
-            p.qty,
-            p.entry,
-            backing,
-            other_maint,
-            &self.tiers[symbol],
-        )
+        let mut one = [(0.0, 0.0, 0.0)];
+        let tiers = self.position_tiers(&self.tiers[symbol], symbol, p.qty, p.entry, &mut one);
+        liquidation_f64(p.sign, p.qty, p.entry, backing, other_maint, tiers)
     }
 
-    /// Maintenance margin of `qty` at `mark` for `symbol`'s tiers. USDT
-    pub(super) fn maint(&self, symbol: usize, qty: f64, mark: f64) -> f64 {
-        let notional = qty * mark;
+    /// Maintenance margin of `qty` (entered at `entry`) at `mark` for `symbol`'s tiers. USDT
+    #[inline(always)]
+    pub(super) fn maint(&self, symbol: usize, qty: f64, entry: f64, mark: f64) -> f64 {
+        let basis = if self.on_entry[symbol] { entry } else { mark };
+        let notional = qty * basis;
         let tiers = &self.tiers[symbol];
         let (_, rate, amount) = tiers[margin::tier_index_f64(tiers, notional)];
         margin::maintenance_f64(notional, rate, amount)
+    }
+
+    /// The tiers a position of `qty` entered at `entry` is charged on: `tiers` (the symbol's
+    /// own or its call tiers), or for a model charging the entry price the one tier that
+    /// makes its maintenance constant ([`margin::entry_tier_f64`]), kept in `one`.
+    pub(super) fn position_tiers<'a>(
+        &self,
+        tiers: &'a [(f64, f64, f64)],
+        symbol: usize,
+        qty: f64,
+        entry: f64,
+        one: &'a mut [(f64, f64, f64); 1],
+    ) -> &'a [(f64, f64, f64)] {
+        if self.on_entry[symbol] {
+            one[0] = margin::entry_tier_f64(tiers, qty, entry);
+            &one[..]
+        } else {
+            tiers
+        }
     }
 }
 
@@ -159,7 +180,9 @@ impl Venue {
                             f64::INFINITY
                         };
                         let (qty, entry) = (f(p.qty), f(p.entry));
-                        let tiers = &self.shadow.call_tiers[s];
+                        let mut one = [(0.0, 0.0, 0.0)];
+                        let calls = &self.shadow.call_tiers[s];
+                        let tiers = self.shadow.position_tiers(calls, s, qty, entry, &mut one);
                         liquidation_f64(sign, qty, entry, f(wallet), 0.0, tiers).unwrap_or(never)
                     }
                 };
@@ -229,7 +252,7 @@ impl Venue {
             if !RATIO {
                 continue;
             }
-            let maint = sh.maint(s, p.qty, mark);
+            let maint = sh.maint(s, p.qty, p.entry, mark);
             snap.margin += p.margin;
             maint_sum += maint;
             if self.config.mode == MarginMode::Isolated {
@@ -392,12 +415,16 @@ mod formula_tests {
 
     /// Every bracket table shipped, per symbol, oldest first.
     fn tables() -> Vec<Vec<Tier>> {
-        let inst = Instruments::binance_usdm();
-        inst.symbols
-            .values()
-            .chain(inst.default.iter())
-            .flat_map(|spec| spec.bracket_tables().into_iter().map(|t| t.2.to_vec()))
-            .collect()
+        let mut out = Vec::new();
+        for inst in [Instruments::binance_usdm(), Instruments::bybit_usdt()] {
+            out.extend(
+                inst.symbols
+                    .values()
+                    .chain(inst.default.iter())
+                    .flat_map(|spec| spec.bracket_tables().into_iter().map(|t| t.2.to_vec())),
+            );
+        }
+        out
     }
 
     fn f(d: Decimal) -> f64 {
@@ -439,11 +466,12 @@ mod formula_tests {
                 .collect();
             let shadow = Shadow {
                 tiers: vec![view.clone()],
+                on_entry: vec![false],
                 ..Shadow::default()
             };
             // maintenance margin at the entry: the venue's view, the risk layer's and the exact
             let exact = f(margin::maintenance_margin(tiers, dec(qty), dec(entry)));
-            prop_assert!(close(shadow.maint(0, qty, entry), exact), "venue {} exact {}", shadow.maint(0, qty, entry), exact);
+            prop_assert!(close(shadow.maint(0, qty, entry, entry), exact), "venue {} exact {}", shadow.maint(0, qty, entry, entry), exact);
             // the liquidation price, isolated on `margin_pct` % of the notional
             let (side, sign) = if long { (Side::Long, 1.0) } else { (Side::Short, -1.0) };
             let backing = notional * f64::from(margin_pct) / 100.0;
@@ -455,6 +483,21 @@ mod formula_tests {
                 other_maint: Decimal::ZERO,
                 other_upnl: Decimal::ZERO,
             };
+            // charged on the entry price (Bybit): the same at any mark, and its LP
+            let on_entry = Shadow { on_entry: vec![true], ..shadow.clone() };
+            let model = crate::instrument::LiquidationModel::Bybit;
+            let mark = entry * (0.5 + within);
+            let exact = f(margin::maintenance_margin_under(model, tiers, dec(qty), dec(entry), dec(mark)));
+            prop_assert!(close(on_entry.maint(0, qty, entry, mark), exact), "entry basis {} exact {}", on_entry.maint(0, qty, entry, mark), exact);
+            let mut one = [(0.0, 0.0, 0.0)];
+            let charged = on_entry.position_tiers(&view, 0, qty, entry, &mut one);
+            let venue = liquidation_f64(sign, qty, entry, backing, 0.0, charged);
+            let exact = margin::liquidation_price_under(model, &input, tiers).price.map(f);
+            prop_assert!(match (venue, exact) {
+                (Some(v), Some(e)) => close(v, e),
+                (None, None) => true,
+                _ => false,
+            }, "entry basis LP venue {:?} exact {:?}", venue, exact);
             let exact = margin::liquidation_price(&input, tiers);
             let venue = liquidation_f64(sign, qty, entry, backing, 0.0, &view);
             match exact.price {
