@@ -105,6 +105,15 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
     if let Some(note) = &sweep.unlisted_note {
         eprintln!("note: {note}");
     }
+    if let Some(c) = &sweep.grid.constraint
+        && sweep.left_out > 0
+    {
+        eprintln!(
+            "constraint: {} of {} grid point(s) left out by `{c}`",
+            sweep.left_out,
+            sweep.grid.size()
+        );
+    }
     let progress = Progress::new();
     let tick = |done: usize, total: usize| progress.tick(done, total);
     let result = pool.install(|| sweep::run(&sweep, &out, args.resume, shard, &STOP, &tick))?;

@@ -1002,7 +1002,7 @@ pub fn write_sweep_report(sweep: &Sweep, out: &Path, all: bool) -> Result<Vec<us
         start: spec.balance.to_f64().unwrap_or(0.0),
         span_days: (to - from) as f64 / 86_400_000.0,
         description: format!(
-            "{} on {}, {} bars of {}, {} → {}; {} configuration(s){}",
+            "{} on {}, {} bars of {}, {} → {}; {} configuration(s){}{}",
             spec.strategy_kind,
             sweep
                 .market
@@ -1024,6 +1024,14 @@ pub fn write_sweep_report(sweep: &Sweep, out: &Path, all: bool) -> Result<Vec<us
                 format!(" × {paths} Monte Carlo paths")
             } else {
                 String::new()
+            },
+            match &sweep.grid.constraint {
+                Some(c) if sweep.left_out > 0 => format!(
+                    " ({} of {} grid points left out by the constraint `{c}`)",
+                    sweep.left_out,
+                    sweep.grid.size()
+                ),
+                _ => String::new(),
             }
         ),
     };

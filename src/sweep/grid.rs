@@ -7,6 +7,7 @@
 //! "risk.preset" = ["off", "default"]
 //! sample = 50          # optional: a seeded random sample of 50 grid points
 //! sample_seed = 1
+//! constraint = "strategy.fast < strategy.slow"   # optional: points that make sense (`constraint.rs`)
 //!
 //! [sweep.montecarlo]   # see `montecarlo.rs`
 //! ```
@@ -48,10 +49,12 @@ pub struct Grid {
     pub sample: Option<usize>,
     pub sample_seed: u64,
     pub montecarlo: Option<toml::Table>,
+    /// `sweep.constraint`'s text, read against the spec by [`super::constraint`]
+    pub constraint: Option<String>,
 }
 
 /// The `[sweep]` keys that are not axes.
-const RESERVED: [&str; 3] = ["sample", "sample_seed", "montecarlo"];
+const RESERVED: [&str; 4] = ["sample", "sample_seed", "montecarlo", "constraint"];
 
 impl Grid {
     /// Reads the `[sweep]` table; `file` names the spec in errors.
@@ -120,11 +123,24 @@ impl Grid {
                 ));
             }
         };
+        let constraint = match table.get("constraint") {
+            None => None,
+            Some(toml::Value::String(t)) => Some(t.clone()),
+            Some(other) => {
+                return Err(err(
+                    "constraint",
+                    format!(
+                        "expected a string such as \"strategy.fast < strategy.slow\", found {other}"
+                    ),
+                ));
+            }
+        };
         Ok(Grid {
             axes,
             sample,
             sample_seed,
             montecarlo,
+            constraint,
         })
     }
 
@@ -147,15 +163,24 @@ impl Grid {
 
     /// The ids that run: the whole grid, or the seeded sample (sorted).
     pub fn ids(&self) -> Vec<usize> {
-        let size = self.size();
+        self.ids_where(|_| true)
+    }
+
+    /// The ids that run among those `keep` allows: all of them, or a seeded sample of them
+    /// (sorted). With every id kept, the sample is [`Grid::ids`]'.
+    pub fn ids_where(&self, keep: impl Fn(usize) -> bool) -> Vec<usize> {
+        let kept: Vec<usize> = (0..self.size()).filter(|&id| keep(id)).collect();
         match self.sample {
-            Some(n) if n < size => {
+            Some(n) if n < kept.len() => {
                 let mut rng = ChaCha8Rng::seed_from_u64(self.sample_seed);
-                let mut ids = index::sample(&mut rng, size, n).into_vec();
+                let mut ids: Vec<usize> = index::sample(&mut rng, kept.len(), n)
+                    .into_iter()
+                    .map(|i| kept[i])
+                    .collect();
                 ids.sort_unstable();
                 ids
             }
-            _ => (0..size).collect(),
+            _ => kept,
         }
     }
 }
@@ -220,7 +245,20 @@ pub fn point_spec(
     });
     let raw = raw.map_err(wrap)?;
     let source = Source { file, text: None };
-    raw.check(&source).map_err(wrap)
+    raw.check(&source).map_err(wrap).map_err(|e| {
+        if grid.constraint.is_some() {
+            return e;
+        }
+        // a value the spec refuses at this point: the constraint can leave such points out
+        SpecError {
+            message: format!(
+                "{}; to run the other points, leave such points out with sweep.constraint \
+                 (e.g. constraint = \"strategy.fast < strategy.slow\")",
+                e.message
+            ),
+            ..e
+        }
+    })
 }
 
 /// The path of the axis whose value of `point`, set alone on the base spec, does not read
@@ -236,6 +274,38 @@ fn bad_axis<'g>(base: &toml::Table, grid: &'g Grid, point: &Point) -> Option<&'g
         .zip(&point.values)
         .find(|(axis, value)| fails(&axis.path, value))
         .map(|(axis, _)| axis.path.as_str())
+}
+
+/// The value `path` has at `point`: the point's own where `path` is an axis, else the base
+/// spec's (`None` when it sets none).
+pub fn value_at(base: &toml::Table, grid: &Grid, point: &Point, path: &str) -> Option<toml::Value> {
+    if let Some(i) = grid.axes.iter().position(|a| a.path == path) {
+        return Some(point.values[i].clone());
+    }
+    let mut here = base;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = here.get(part)?;
+        if parts.peek().is_none() {
+            return Some(value.clone());
+        }
+        here = value.as_table()?;
+    }
+    None
+}
+
+/// Every dotted path to a value (not a table) in `table`: `strategy.fast`, `risk.preset`.
+pub fn key_paths(table: &toml::Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(t) => {
+                out.extend(key_paths(t).into_iter().map(|p| format!("{key}.{p}")));
+            }
+            _ => out.push(key.clone()),
+        }
+    }
+    out
 }
 
 /// `risk.max_leverage=10, risk.preset="off"`.

@@ -11,6 +11,7 @@
 //! [`MarketData`]); a Monte Carlo path is rebuilt from its seed when a run needs it, so memory
 //! is one history plus O(threads) paths, whatever the grid size.
 
+pub mod constraint;
 pub mod grid;
 pub mod montecarlo;
 pub mod results;
@@ -56,6 +57,8 @@ pub struct Sweep {
     pub text: String,
     /// the base spec's warning for symbols its instrument file does not list
     pub unlisted_note: Option<String>,
+    /// grid points `sweep.constraint` left out
+    pub left_out: usize,
 }
 
 /// Why a sweep could not run.
@@ -138,7 +141,38 @@ impl Sweep {
         let mut doc: toml::Table =
             toml::from_str(&text).map_err(|e| spec::toml_error(&e, &text, file))?;
         doc.remove("sweep");
-        let points: Vec<Point> = grid.ids().into_iter().map(|id| grid.point(id)).collect();
+        let constraint = grid
+            .constraint
+            .as_deref()
+            .map(|c| {
+                let mut known: Vec<String> = grid.axes.iter().map(|a| a.path.clone()).collect();
+                known.extend(grid::key_paths(&doc));
+                constraint::Constraint::parse(c, &known)
+            })
+            .transpose()
+            .map_err(|e| constraint_error(e, file, &text))?;
+        // the points the constraint keeps (all without one)
+        let mut kept = vec![true; grid.size()];
+        if let Some(c) = &constraint {
+            for (id, keep) in kept.iter_mut().enumerate() {
+                let point = grid.point(id);
+                *keep = c
+                    .holds(|path| grid::value_at(&doc, &grid, &point, path))
+                    .map_err(|e| constraint_error(e, file, &text))?;
+            }
+        }
+        let left_out = kept.iter().filter(|k| !**k).count();
+        if left_out == kept.len() {
+            let c = constraint.as_ref().map_or("", |c| c.text());
+            return Err(constraint_error(
+                constraint::ConstraintError(format!("`{c}` leaves no grid point to run")),
+                file,
+                &text,
+            )
+            .into());
+        }
+        let ids = grid.ids_where(|id| kept[id]);
+        let points: Vec<Point> = ids.into_iter().map(|id| grid.point(id)).collect();
         // every point is checked before anything runs
         points
             .par_iter()
@@ -156,6 +190,7 @@ impl Sweep {
             })?;
         }
         Ok(Sweep {
+            left_out,
             unlisted_note: base.unlisted_note(),
             name: base.name,
             grid,
@@ -186,6 +221,16 @@ impl Sweep {
 
     fn ruin_levels(&self) -> usize {
         self.montecarlo.as_ref().map_or(2, |m| m.ruin_levels.len())
+    }
+}
+
+/// A constraint's error, on the line of `sweep.constraint`.
+fn constraint_error(e: constraint::ConstraintError, file: &Path, text: &str) -> SpecError {
+    SpecError {
+        file: file.display().to_string(),
+        line: spec::line_of_key(text, "sweep.constraint"),
+        field: "sweep.constraint".into(),
+        message: e.0,
     }
 }
 

@@ -308,3 +308,67 @@ fn batched_monte_carlo_rows_equal_one_configuration_at_a_time() {
         );
     }
 }
+
+#[test]
+fn a_constraint_leaves_out_the_grid_points_that_make_no_sense() {
+    let dir = TempDir::new().unwrap();
+    // fast ≥ slow is refused by ema_cross: without a constraint the sweep is refused, and
+    // the error says how to run the rest
+    let axes = "[sweep]\n\"strategy.fast\" = [6, 24, 48]\n\"strategy.slow\" = [12, 36]\n";
+    let e = Sweep::prepare(&small_spec(dir.path(), axes))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("grid point 2") && e.contains("sweep.constraint"),
+        "{e}"
+    );
+    // with it, the 3 × 2 grid runs its 3 valid points: (6, 12), (6, 36), (24, 36); the ids
+    // stay the full grid's (first axis slowest: 0, 1, 3)
+    let with = format!("{axes}constraint = \"strategy.fast < strategy.slow\"\n");
+    let sweep = Sweep::prepare(&small_spec(dir.path(), &with)).unwrap();
+    let ids: Vec<usize> = sweep.points.iter().map(|p| p.id).collect();
+    assert_eq!((ids, sweep.left_out), (vec![0, 1, 3], 3));
+    let out = dir.path().join("out");
+    let progress = run_with(2, &sweep, &out, false, None, None);
+    assert_eq!(progress.total, 3);
+    let (results, _) = files(&out);
+    let rows: Vec<&str> = results.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[2].starts_with("3,24,36,"), "{}", rows[2]);
+    // a constraint on a key the base spec sets, and one that leaves nothing
+    let base_key = format!(
+        "{axes}constraint = \"strategy.fast < strategy.slow and risk.fixed_fraction <= 0.5\"\n"
+    );
+    assert_eq!(
+        Sweep::prepare(&small_spec(dir.path(), &base_key))
+            .unwrap()
+            .points
+            .len(),
+        3
+    );
+    let none = format!("{axes}constraint = \"strategy.fast > 100\"\n");
+    let e = Sweep::prepare(&small_spec(dir.path(), &none))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("sweep.constraint") && e.contains("leaves no grid point"),
+        "{e}"
+    );
+    let typo = format!("{axes}constraint = \"strategy.fats < strategy.slow\"\n");
+    let e = Sweep::prepare(&small_spec(dir.path(), &typo))
+        .err()
+        .unwrap()
+        .to_string();
+    let text = std::fs::read_to_string(small_spec(dir.path(), &typo)).unwrap();
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("constraint"))
+        .unwrap();
+    assert!(
+        e.contains(&format!("small.toml:{line}: sweep.constraint"))
+            && e.contains("did you mean `strategy.fast`?"),
+        "{e}"
+    );
+}
