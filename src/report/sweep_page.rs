@@ -534,7 +534,7 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
     // (file id, title, the figure, low is good, its text)
     type Figure = fn(&Config) -> f64;
     type Text = fn(f64) -> String;
-    let what: [(&str, String, Figure, bool, Text); 4] = [
+    let what: [(&str, String, Figure, bool, Text); 5] = [
         (
             "equity",
             "median final equity (USDT)".to_string(),
@@ -563,8 +563,21 @@ fn heatmaps(results: &Results, options: &ReportOptions) -> Vec<(String, String, 
             pct,
         ),
         ("ruin", format!("P({ruin_name})"), |c| c.p_ruin, true, pct),
+        // what a leverage setting came to: a "20x" the sizing kept at 3.2x says so
+        (
+            "leverage",
+            "highest leverage carried on the history (× equity)".to_string(),
+            |c| c.fields.get("max_leverage").copied().unwrap_or(f64::NAN),
+            true,
+            |v| format!("{}x", html::grouped(v, 1)),
+        ),
     ];
+    let carried = results
+        .configs
+        .iter()
+        .any(|c| c.fields.contains_key("max_leverage"));
     what.into_iter()
+        .filter(|w| w.0 != "leverage" || carried)
         .map(|(id, title, f, reverse, fmt)| {
             let values = cell(&f);
             let texts = values

@@ -6,11 +6,13 @@
 //! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
 //! - `report`: run and sweep reports: charts, self-contained HTML, figures = summary.json.
+//! - `headline`: the sweep page's sentence against results.csv and survival.csv.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
 mod detail;
 mod engine;
+mod headline;
 mod loaders;
 mod paper;
 mod report;

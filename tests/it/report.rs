@@ -167,6 +167,7 @@ max_p_liquidation = 0.05
         "heatmap_drawdown",
         "heatmap_liquidation",
         "heatmap_ruin",
+        "heatmap_leverage",
         "liquidations",
     ] {
         let (w, h) = png_size(&out.join(format!("{chart}.png")));
