@@ -12,7 +12,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use perpsim::data::synth::{self, SynthConfig};
 use perpsim::market::{MarketData, SymbolHistory, Timeframe};
-use perpsim::report::{self, run_page};
+use perpsim::outcome;
+use perpsim::report::run_page;
 use perpsim::spec::{self, RunSpec};
 
 const BARS: usize = 100_000;
@@ -42,7 +43,7 @@ fn spec() -> RunSpec {
 fn bench(c: &mut Criterion) {
     let market = market();
     let spec = spec();
-    let run = report::run(&spec, &market, true);
+    let run = outcome::run(&spec, &market, true);
     assert_eq!(run.engine.curve.time.len(), BARS);
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("report");

@@ -14,7 +14,9 @@
 //! - [`spec`]: run specs (TOML), read in two stages: as written, then checked.
 //! - [`engine`]: the event loop that steps the exchange, the strategy and the risk layer.
 //! - [`paper`]: the engine fed live from JSON lines, decisions streamed as JSON lines.
-//! - [`report`]: a run's metrics and output files (summary, trades, equity, events).
+//! - [`outcome`]: a run's figures and outcome (summary, metrics, trades), below the sweep.
+//! - [`report`]: their presentation: output files (summary, trades, equity, events), charts
+//!   and pages.
 //! - [`sweep`]: grids of configurations × Monte Carlo paths in parallel; survival statistics.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 
@@ -24,6 +26,7 @@ pub mod engine;
 pub mod exchange;
 pub mod instrument;
 pub mod market;
+pub mod outcome;
 pub mod paper;
 pub mod report;
 pub mod risk;

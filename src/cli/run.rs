@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Failure;
-use crate::report::metrics::Outcome;
-use crate::report::{self, RunResult};
+use crate::outcome::metrics::Outcome;
+use crate::outcome::{self, RunResult};
+use crate::report;
 use crate::spec;
 
 #[derive(Args, Debug)]
@@ -21,7 +22,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let spec = spec::read(&args.spec)?;
     let market = spec.load_market()?;
-    let result = report::run(&spec, &market, true);
+    let result = outcome::run(&spec, &market, true);
     let dir = args
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(&spec.name));

@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use super::RunResult;
 use crate::data::time::format_utc;
 use crate::exchange::venue::{Event, EventKind, FillReason};
+use crate::outcome::RunResult;
 use crate::risk::audit::RiskEvent;
 
 /// Writes `summary.json`, `trades.csv`, `equity.csv` and `events.csv` into `dir` (created if

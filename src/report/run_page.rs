@@ -28,13 +28,14 @@ use super::chart::{
     self, BLACK, BLUE, Dash, GREEN, GREY, Level, Line, Marks, ORANGE, PURPLE, Pen, RED, SKY, Shape,
     Span, TimeChart, YFormat, YScale,
 };
+use super::downsample;
 use super::html::{self, Figure, FigureView, ReportError, Unit};
-use super::trades::ExitReason;
-use super::{RunResult, downsample, metrics};
 use crate::data::time::format_utc;
 use crate::engine::Curve;
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
+use crate::outcome::trades::ExitReason;
+use crate::outcome::{RunResult, metrics};
 use crate::risk::audit::{Action, Rule};
 use crate::risk::config::{RiskConfig, Sizing};
 use crate::spec::RunSpec;
@@ -96,7 +97,7 @@ fn baseline(
         ..RiskConfig::no_rules()
     };
     s.sweep = None;
-    let result = super::run(&s, market, true);
+    let result = crate::outcome::run(&s, market, true);
     let curve = result.engine.curve;
     Baseline {
         label,

@@ -975,7 +975,7 @@ pub fn write_config_reports(dir: &Path, sweep: &Sweep, ids: &[usize]) -> Result<
             spec.title,
             crate::sweep::grid::describe(&sweep.grid, &point)
         );
-        let run = super::run(&spec, &sweep.market, true);
+        let run = crate::outcome::run(&spec, &sweep.market, true);
         let out = dir.join("configs").join(id.to_string());
         super::files::write_run(&out, &run).map_err(|source| ReportError::Io {
             path: out.clone(),

@@ -22,8 +22,8 @@ use super::stats::{Observation, kaplan_meier, median_survival, quantile};
 use crate::engine::{Engine, record_signals, run_history_together};
 use crate::exchange::venue::EventKind;
 use crate::market::MarketData;
-use crate::report::metrics::RUIN_FRACTION;
-use crate::report::{self, Metrics};
+use crate::outcome::metrics::RUIN_FRACTION;
+use crate::outcome::{self, Metrics};
 use crate::spec::RunSpec;
 use crate::strategy::Recorded;
 
@@ -278,7 +278,7 @@ pub fn run_config(
         return Ok(rows.and_then(|rows| rows.into_iter().next()));
     }
     let recorded = shared.and_then(|s| s.of(spec));
-    let history = report::run_replaying(spec, market, false, recorded)
+    let history = outcome::run_replaying(spec, market, false, recorded)
         .summary
         .metrics;
     if stop.load(Ordering::Relaxed) {
@@ -308,7 +308,7 @@ pub fn run_batch(
     let histories: Vec<Metrics> = configs
         .par_iter()
         .map(|(_, _, spec)| {
-            report::run_replaying(spec, market, false, shared.of(spec))
+            outcome::run_replaying(spec, market, false, shared.of(spec))
                 .summary
                 .metrics
         })

@@ -2,7 +2,7 @@
 //! files, and bad detail input is refused before any run.
 
 use perpsim::exchange::venue::EventKind;
-use perpsim::{report, spec};
+use perpsim::{outcome, spec};
 
 use crate::write;
 
@@ -55,7 +55,7 @@ fn run(dir: &std::path::Path, detail: &str) -> (Vec<(i64, f64)>, Vec<i64>) {
     let path = write(dir, "spec.toml", &spec_text(detail));
     let spec = spec::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
     let market = spec.load_market().unwrap();
-    let result = report::run(&spec, &market, false);
+    let result = outcome::run(&spec, &market, false);
     let events = result.engine.venue.events();
     let funding = events
         .iter()

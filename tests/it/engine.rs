@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use perpsim::exchange::Side;
-use perpsim::report::{self, trades::ExitReason};
+use perpsim::outcome::{self, trades::ExitReason};
+use perpsim::report;
 use perpsim::spec::{self, RunSpec};
 use tempfile::TempDir;
 
@@ -46,10 +47,10 @@ fn decisions_do_not_depend_on_the_future() {
     let run = |to: &str| {
         let spec = spec_in(dir.path(), &SMA.replace("TO", to));
         let market = spec.load_market().unwrap();
-        report::run(&spec, &market, true)
+        outcome::run(&spec, &market, true)
     };
     let (short, long) = (run("2024-03-01"), run("2024-05-01"));
-    let before = |r: &report::RunResult| {
+    let before = |r: &outcome::RunResult| {
         let risk: Vec<String> = r
             .engine
             .risk
@@ -121,7 +122,7 @@ fixed_fraction = 0.5
 "#;
     let spec = spec_in(dir.path(), body);
     let market = spec.load_market().unwrap();
-    let run = report::run(&spec, &market, false);
+    let run = outcome::run(&spec, &market, false);
 
     let bars = closes_and_opens(1_704_067_200_000, 1_719_792_000_000);
     let sma = |i: usize, n: usize| bars[i + 1 - n..=i].iter().map(|b| b.2).sum::<f64>() / n as f64;
@@ -174,7 +175,7 @@ fn every_shipped_spec_runs_and_its_trades_add_up() {
     for file in specs {
         let spec = spec::read(&file).unwrap_or_else(|e| panic!("{e}"));
         let market = spec.load_market().unwrap();
-        let run = report::run(&spec, &market, false);
+        let run = outcome::run(&spec, &market, false);
         let m = &run.summary.metrics;
         assert!(
             run.engine.venue.account.is_conserved(),
@@ -198,7 +199,7 @@ fn identical_inputs_give_identical_files() {
     let market = spec.load_market().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for out in [&a, &b] {
-        let run = report::run(&spec, &market, true);
+        let run = outcome::run(&spec, &market, true);
         report::files::write_run(out, &run).unwrap();
     }
     for name in ["summary.json", "trades.csv", "equity.csv", "events.csv"] {
@@ -238,7 +239,7 @@ leverage = 10
     let run = |risk: &str| {
         let spec = spec_in(dir.path(), &body(risk));
         let market = spec.load_market().unwrap();
-        report::run(&spec, &market, false).summary.metrics
+        outcome::run(&spec, &market, false).summary.metrics
     };
     let naive = run("preset = \"off\"\nmax_leverage = 10");
     assert!(naive.liquidations >= 1 && !naive.survived, "{naive:?}");
@@ -317,9 +318,10 @@ fn replayed_signals_give_the_run_of_the_live_strategy() {
         "{} signals",
         recorded.signals.len()
     );
-    let live = report::run(&spec, &market, true);
-    let replayed = report::run_replaying(&spec, &market, true, Some(std::sync::Arc::new(recorded)));
-    let files = |r: &report::RunResult, name: &str| {
+    let live = outcome::run(&spec, &market, true);
+    let replayed =
+        outcome::run_replaying(&spec, &market, true, Some(std::sync::Arc::new(recorded)));
+    let files = |r: &outcome::RunResult, name: &str| {
         let out = dir.path().join(name);
         report::files::write_run(&out, r).unwrap();
         ["summary.json", "trades.csv", "equity.csv", "events.csv"]
@@ -399,7 +401,7 @@ fn a_run_uses_the_bracket_table_in_force_at_each_step_and_says_which() {
     let path = crate::repo().join("strategies/naive_leverage.toml");
     let spec = perpsim::spec::read(&path).unwrap();
     let market = spec.load_market().unwrap();
-    let run = report::run(&spec, &market, false);
+    let run = outcome::run(&spec, &market, false);
     assert_eq!(
         run.summary.brackets["BTCUSDT"],
         [
@@ -423,7 +425,7 @@ fn the_worst_point_margin_ratio_reaches_the_liquidation_and_bounds_the_close() {
     let path = crate::repo().join("strategies/naive_leverage.toml");
     let spec = perpsim::spec::read(&path).unwrap();
     let market = spec.load_market().unwrap();
-    let mut run = report::run(&spec, &market, true);
+    let mut run = outcome::run(&spec, &market, true);
     run.engine.fill_columns(&market);
     let c = &run.engine.curve;
     let at = c.time.iter().position(|&t| t == 1_710_547_200_000).unwrap();

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use perpsim::market::{MarketData, NO_BAR};
+use perpsim::outcome;
 use perpsim::paper::Paper;
-use perpsim::report;
 use perpsim::spec;
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ fn paper_fed_a_history_decides_exactly_as_run() {
     for name in ["donchian_breakout", "core_hedge"] {
         let spec = spec::read(&repo().join(format!("strategies/{name}.toml"))).unwrap();
         let market = spec.load_market().unwrap();
-        let run = report::run(&spec, &market, false);
+        let run = outcome::run(&spec, &market, false);
         let tf = market.symbols[0].timeframe.ms();
         let mut paper = Paper::new(&spec, tf);
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use perpsim::outcome;
 use perpsim::report::{self, run_page, sweep_page};
 use perpsim::spec;
 use perpsim::sweep::{self, Sweep};
@@ -72,7 +73,7 @@ fn metric_cells(html: &str) -> BTreeMap<String, String> {
 fn render_run(spec_file: &str, out: &Path) {
     let spec = spec::read(&repo().join(spec_file)).unwrap();
     let market = spec.load_market().unwrap();
-    let result = report::run(&spec, &market, true);
+    let result = outcome::run(&spec, &market, true);
     report::files::write_run(out, &result).unwrap();
     run_page::write_report(out, &spec, &market, &result, Default::default()).unwrap();
 }

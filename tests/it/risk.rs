@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use perpsim::exchange::venue::EventKind;
 use perpsim::risk::audit::Source;
 use perpsim::risk::{Action, Rule};
-use perpsim::{report, spec};
+use perpsim::{outcome, spec};
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::repo;
@@ -19,7 +19,7 @@ fn the_guides_portfolio_caps_hold_when_both_symbols_enter_together() {
     // fees are inside the 0.1 % tolerance.
     let spec = spec::read(&repo().join("strategies/guide_portfolio.toml")).unwrap();
     let market = spec.load_market().unwrap();
-    let run = report::run(&spec, &market, true);
+    let run = outcome::run(&spec, &market, true);
     let engine = &run.engine;
     let audit = engine.risk.audit();
     let entries: BTreeMap<i64, usize> = audit

@@ -4,7 +4,7 @@
 //! margin guard cutting positions before liquidations and cross-margin liquidations closing
 //! several positions at once.
 
-use perpsim::report;
+use perpsim::outcome;
 use perpsim::spec;
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -88,7 +88,7 @@ proptest! {
         std::fs::write(&file, text).unwrap();
         let spec = spec::read(&file).unwrap();
         let market = spec.load_market().unwrap();
-        let run = report::run(&spec, &market, false);
+        let run = outcome::run(&spec, &market, false);
         let m = &run.summary.metrics;
         let total: f64 = run.trades.iter().map(|t| t.pnl).sum();
         let change = m.final_equity - m.start_equity;
