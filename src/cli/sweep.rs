@@ -46,6 +46,9 @@ pub enum SweepCommand {
         /// Where the merged results go
         #[arg(long)]
         out: PathBuf,
+        /// Merge the shards given even if they do not cover the whole grid
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -53,15 +56,17 @@ pub enum SweepCommand {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 pub fn run(args: SweepArgs) -> Result<(), Failure> {
-    if let Some(SweepCommand::Merge { dirs, out }) = &args.command {
+    if let Some(SweepCommand::Merge { dirs, out, partial }) = &args.command {
         let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-        let n = sweep::merge(&dirs, out)?;
+        let merged = sweep::merge(&dirs, out, *partial)?;
         println!(
-            "merged {n} configuration(s) from {} shard(s) into {}",
+            "merged {} of {} configuration(s) from {} shard(s) into {}",
+            merged.rows,
+            merged.points,
             dirs.len(),
             out.display()
         );
-        sweep_page::write_merged_index(out, dirs.len())
+        sweep_page::write_merged_index(out, dirs.len(), merged)
             .map_err(|e| Failure::Work(format!("{}: report: {e}", out.display())))?;
         println!("wrote {}", out.join("index.html").display());
         return Ok(());
@@ -114,6 +119,8 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
             sweep.grid.size()
         );
     }
+    // held through the report too, so that no other process starts over while it is written
+    let _lock = sweep::folder::Lock::take(&out)?;
     let progress = Progress::new();
     let tick = |done: usize, total: usize| progress.tick(done, total);
     let result = pool.install(|| sweep::run(&sweep, &out, args.resume, shard, &STOP, &tick))?;

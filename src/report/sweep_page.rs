@@ -1057,7 +1057,11 @@ pub fn write_sweep_report(sweep: &Sweep, out: &Path, all: bool) -> Result<Vec<us
 
 /// The index of merged shards, from the copy of the spec they carry (no run reports: the
 /// history is not loaded here).
-pub fn write_merged_index(out: &Path, shards: usize) -> Result<(), ReportError> {
+pub fn write_merged_index(
+    out: &Path,
+    shards: usize,
+    merged: crate::sweep::Merged,
+) -> Result<(), ReportError> {
     let fail = ReportError::Template;
     let text = std::fs::read_to_string(out.join("spec.toml")).unwrap_or_default();
     let doc: toml::Table = toml::from_str(&text).unwrap_or_default();
@@ -1088,7 +1092,15 @@ pub fn write_merged_index(out: &Path, shards: usize) -> Result<(), ReportError> 
             .to_string(),
         start,
         span_days,
-        description: format!("merged from {shards} shard(s)"),
+        description: if merged.rows < merged.points {
+            format!(
+                "merged from {shards} shard(s) — PARTIAL: {} of the grid's {} configurations; \
+                 the answer below covers only these",
+                merged.rows, merged.points
+            )
+        } else {
+            format!("merged from {shards} shard(s)")
+        },
     };
     write_index(out, &about, &options, &[])
 }

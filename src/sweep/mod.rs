@@ -12,6 +12,7 @@
 //! is one history plus O(threads) paths, whatever the grid size.
 
 pub mod constraint;
+pub mod folder;
 pub mod grid;
 pub mod montecarlo;
 pub mod results;
@@ -59,6 +60,8 @@ pub struct Sweep {
     pub unlisted_note: Option<String>,
     /// grid points `sweep.constraint` left out
     pub left_out: usize,
+    /// [`folder::fingerprint`] of the history and the base spec's instruments
+    pub inputs: String,
 }
 
 /// Why a sweep could not run.
@@ -66,6 +69,8 @@ pub struct Sweep {
 pub enum SweepError {
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Folder(#[from] folder::FolderError),
     #[error("{0}")]
     Other(String),
 }
@@ -191,6 +196,7 @@ impl Sweep {
         }
         Ok(Sweep {
             left_out,
+            inputs: folder::fingerprint(&market, &base.instruments),
             unlisted_note: base.unlisted_note(),
             name: base.name,
             grid,
@@ -275,11 +281,28 @@ pub fn run(
     tick: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Progress, SweepError> {
     let io = |e: std::io::Error| SweepError::Other(format!("{}: {e}", out.display()));
-    std::fs::create_dir_all(out).map_err(io)?;
+    let _lock = folder::Lock::take(out)?;
     let header = sweep.header();
     let results_path = out.join(results::RESULTS);
     let spec_copy = out.join("spec.toml");
+    let made = folder::Made {
+        inputs: sweep.inputs.clone(),
+        points: sweep.points.len(),
+        shard,
+    };
     let existing = results::read_results(&results_path).map_err(SweepError::Other)?;
+    let ours = out.join(folder::MADE).exists() || spec_copy.exists();
+    let strangers = std::fs::read_dir(out)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .any(|e| e.file_name() != folder::LOCK);
+    if strangers && !ours {
+        return Err(SweepError::Other(format!(
+            "{} holds files that are not a perpsim sweep's (no spec.toml): use another --out, \
+             or an empty or new folder",
+            out.display()
+        )));
+    }
     let done: std::collections::BTreeSet<usize> = match (&existing, resume) {
         (Some(t), true) => {
             if t.header != header
@@ -290,8 +313,42 @@ pub fn run(
                     out.display()
                 )));
             }
+            match folder::Made::read(out) {
+                Some(m) if m.inputs != made.inputs => {
+                    return Err(SweepError::Other(format!(
+                        "{}: these results were made from other data: the history or the \
+                         instrument file changed since (fingerprint {} then, {} now); \
+                         resuming would mix the two, so use another --out",
+                        out.display(),
+                        m.inputs,
+                        made.inputs
+                    )));
+                }
+                Some(m) if m.shard != shard => {
+                    let was = m
+                        .shard
+                        .map_or("the whole grid".into(), |(k, n)| format!("shard {k}/{n}"));
+                    return Err(SweepError::Other(format!(
+                        "{}: this folder ran {was}; resume it with the same --shard",
+                        out.display()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    return Err(SweepError::Other(format!(
+                        "{}: these results do not say what data they were made from (an older \
+                         perpsim wrote them): start afresh in another --out",
+                        out.display()
+                    )));
+                }
+            }
             results::trim_partial(&results_path).map_err(io)?;
-            results::trim_partial(&out.join(results::SURVIVAL)).map_err(io)?;
+            // survival rows of a configuration whose results row never came are dropped
+            // now, before it runs again and writes them anew
+            let mut survival =
+                results::read_survival(&out.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+            results::keep_committed(&mut survival, t);
+            results::rewrite_survival(out, &survival).map_err(io)?;
             t.rows.keys().copied().collect()
         }
         (Some(t), false) if !t.rows.is_empty() && !out.join(COMPLETE).exists() => {
@@ -301,15 +358,21 @@ pub fn run(
             )));
         }
         _ => {
-            // nothing there, or a finished sweep (reproducible from its spec): start afresh
-            for name in [results::RESULTS, results::SURVIVAL, COMPLETE] {
-                let _ = std::fs::remove_file(out.join(name));
+            // nothing there, or a finished sweep (reproducible from its spec): start afresh,
+            // keeping the finished one's files aside until the new one completes
+            for name in [results::RESULTS, results::SURVIVAL] {
+                let path = out.join(name);
+                if path.exists() {
+                    std::fs::rename(&path, out.join(format!(".previous.{name}"))).map_err(io)?;
+                }
             }
+            let _ = std::fs::remove_file(out.join(COMPLETE));
             Default::default()
         }
     };
     let _ = std::fs::remove_file(out.join(COMPLETE));
     std::fs::write(&spec_copy, &sweep.text).map_err(io)?;
+    made.write(out).map_err(io)?;
     let mine = shard_of(sweep.points.len(), shard);
     let todo: Vec<usize> = mine
         .iter()
@@ -406,6 +469,9 @@ pub fn run(
         results::keep_committed(&mut survival, &table);
         results::finalize(out, &table, &survival).map_err(io)?;
         std::fs::write(out.join(COMPLETE), "").map_err(io)?;
+        for name in [results::RESULTS, results::SURVIVAL] {
+            let _ = std::fs::remove_file(out.join(format!(".previous.{name}")));
+        }
     }
     Ok(Progress {
         done_before,
@@ -415,16 +481,58 @@ pub fn run(
     })
 }
 
+/// What [`merge`] put together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Merged {
+    /// configurations in the merged results
+    pub rows: usize,
+    /// configurations the whole sweep covers
+    pub points: usize,
+}
+
 /// Combines shard directories into `out`: one results table and survival file, sorted by id.
-/// The shards must come from the same sweep (same header), and no id may differ between them.
-pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize, SweepError> {
+/// The shards must come from the same sweep — the same spec text and the same inputs (their
+/// fingerprints, `.sweep.json`) — and together cover the whole grid, unless `partial`.
+pub fn merge(dirs: &[&Path], out: &Path, partial: bool) -> Result<Merged, SweepError> {
+    let _lock = folder::Lock::take(out)?;
     let mut header: Option<String> = None;
     let mut merged = results::Table {
         header: String::new(),
         rows: Default::default(),
     };
     let mut survival = std::collections::BTreeMap::new();
+    let mut first: Option<(folder::Made, String)> = None;
     for dir in dirs {
+        let made = folder::Made::read(dir).ok_or_else(|| {
+            SweepError::Other(format!(
+                "{}: no record of what this shard was made from (.sweep.json): not a \
+                 finished sweep folder of this perpsim",
+                dir.display()
+            ))
+        })?;
+        let spec = std::fs::read_to_string(dir.join("spec.toml")).unwrap_or_default();
+        match &first {
+            None => first = Some((made.clone(), spec)),
+            Some((m, text)) => {
+                if *text != spec {
+                    return Err(SweepError::Other(format!(
+                        "{}: its spec.toml differs from {}'s: not the same sweep",
+                        dir.display(),
+                        dirs[0].display()
+                    )));
+                }
+                if m.inputs != made.inputs {
+                    return Err(SweepError::Other(format!(
+                        "{}: made from other data than {} (fingerprint {} against {}): the \
+                         history or the instrument file differed",
+                        dir.display(),
+                        dirs[0].display(),
+                        made.inputs,
+                        m.inputs
+                    )));
+                }
+            }
+        }
         let path = dir.join(results::RESULTS);
         let table = results::read_results(&path)
             .map_err(SweepError::Other)?
@@ -453,15 +561,30 @@ pub fn merge(dirs: &[&Path], out: &Path) -> Result<usize, SweepError> {
         }
         survival.extend(s);
     }
+    let points = first.as_ref().map_or(0, |(m, _)| m.points);
+    if merged.rows.len() < points && !partial {
+        return Err(SweepError::Other(format!(
+            "the shards hold {} of the sweep's {points} configurations: merge every shard, \
+             or add --partial to merge these alone (the page then says so)",
+            merged.rows.len()
+        )));
+    }
     merged.header = header.unwrap_or_default();
     std::fs::create_dir_all(out)
         .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
     results::finalize(out, &merged, &survival)
         .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
-    if let Some(first) = dirs.first()
-        && let Ok(text) = std::fs::read_to_string(first.join("spec.toml"))
-    {
-        let _ = std::fs::write(out.join("spec.toml"), text);
+    if let Some((made, text)) = &first {
+        let io = |e: std::io::Error| SweepError::Other(format!("{}: {e}", out.display()));
+        std::fs::write(out.join("spec.toml"), text).map_err(io)?;
+        let whole = folder::Made {
+            shard: None,
+            ..made.clone()
+        };
+        whole.write(out).map_err(io)?;
     }
-    Ok(merged.rows.len())
+    Ok(Merged {
+        rows: merged.rows.len(),
+        points,
+    })
 }

@@ -280,6 +280,22 @@ pub fn finalize(
     write(SURVIVAL, surv)
 }
 
+/// Rewrites `survival.csv` in `dir` with `survival`'s rows (by id, in file order), through a
+/// temporary file renamed over it.
+pub fn rewrite_survival(
+    dir: &Path,
+    survival: &BTreeMap<usize, Vec<String>>,
+) -> std::io::Result<()> {
+    let mut text = String::from("id,day,survival\n");
+    for line in survival.values().flatten() {
+        text += line;
+        text.push('\n');
+    }
+    let tmp = dir.join(format!(".{SURVIVAL}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, dir.join(SURVIVAL))
+}
+
 /// Drops survival rows of ids that have no results row (an interrupted configuration).
 pub fn keep_committed(survival: &mut BTreeMap<usize, Vec<String>>, table: &Table) {
     survival.retain(|id, _| table.rows.contains_key(id));

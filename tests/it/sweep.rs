@@ -134,7 +134,7 @@ fn results_are_identical_for_one_and_two_threads_and_survive_interruption_and_sh
     );
     run_with(1, &sweep, &s1, false, Some((1, 2)), None);
     run_with(1, &sweep, &s2, false, Some((2, 2)), None);
-    assert_eq!(sweep::merge(&[&s1, &s2], &merged).unwrap(), 4);
+    assert_eq!(sweep::merge(&[&s1, &s2], &merged, false).unwrap().rows, 4);
     assert_eq!(
         files(&merged),
         reference,
