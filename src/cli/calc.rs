@@ -323,7 +323,7 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             "brackets": tier_source,
             "liquidation_model": model.name(),
         });
-        println!("{out}");
+        outln!("{out}");
         return Ok(());
     }
     match (liq.price, distance) {
@@ -333,24 +333,24 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
             } else {
                 "above"
             };
-            println!(
+            outln!(
                 "liquidation price  {} USDT ({}% {dir} entry)",
                 p.round_dp(2),
                 dist.abs().round_dp(2)
             );
         }
-        _ => println!("liquidation price  none: the margin covers a fall to 0"),
+        _ => outln!("liquidation price  none: the margin covers a fall to 0"),
     }
     match bankruptcy {
-        Some(b) => println!("bankruptcy price   {} USDT", b.round_dp(2)),
-        None => println!("bankruptcy price   none"),
+        Some(b) => outln!("bankruptcy price   {} USDT", b.round_dp(2)),
+        None => outln!("bankruptcy price   none"),
     }
     let cap = if tier.cap == Decimal::MAX {
         "∞".to_string()
     } else {
         tier.cap.to_string()
     };
-    println!(
+    outln!(
         "tier               {} ({}; notional {} to {} USDT): maintenance rate {}%, amount {} USDT",
         liq.tier + 1,
         tier_source,
@@ -359,13 +359,13 @@ fn liq(args: LiqArgs) -> Result<(), Failure> {
         (tier.maint_margin_rate * Decimal::ONE_HUNDRED).normalize(),
         tier.maint_amount
     );
-    println!("model              {}", model_note(model));
-    println!(
+    outln!("model              {}", model_note(model));
+    outln!(
         "margin             {} USDT ({margin_note})",
         wallet.round_dp(2)
     );
     if !args.others.is_empty() {
-        println!(
+        outln!(
             "other positions    maintenance {} USDT, unrealised PnL {} USDT",
             other_maint.round_dp(2),
             other_upnl.round_dp(2)
@@ -400,7 +400,7 @@ fn kelly(args: KellyArgs) -> Result<(), Failure> {
     let full = sizing::kelly_fraction(win_rate, avg_win, avg_loss);
     let scaled = (full * fraction).max(0.0);
     if json {
-        println!(
+        outln!(
             "{}",
             json!({ "full_kelly": full, "fraction": fraction, "scaled_kelly": scaled, "edge": full > 0.0 })
         );
@@ -412,19 +412,19 @@ fn kelly(args: KellyArgs) -> Result<(), Failure> {
             .trim_end_matches('.')
             .to_string()
     };
-    println!(
+    outln!(
         "payoff ratio       {:.4} (average win / average loss)",
         avg_win / avg_loss
     );
-    println!("full Kelly         {} % of equity", pct(full));
+    outln!("full Kelly         {} % of equity", pct(full));
     if full > 0.0 {
-        println!(
+        outln!(
             "{:<19}{} % of equity",
             format!("scaled ({fraction}×)"),
             pct(scaled)
         );
     } else {
-        println!("no edge            stake nothing: the record loses in expectation");
+        outln!("no edge            stake nothing: the record loses in expectation");
     }
     Ok(())
 }
@@ -496,7 +496,7 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
     let f = |d: Decimal| d.round_dp(8).to_f64();
     let source = instruments.describe(&symbol);
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "side": side.name(), "qty": f(qty), "qty_unrounded": raw, "notional": f(notional), "leverage": f(leverage),
@@ -507,37 +507,37 @@ fn size(args: SizeArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    println!("instrument         {source}");
-    println!(
+    outln!("instrument         {source}");
+    outln!(
         "side               {} (stop {} the entry)",
         side.name(),
         if side == Side::Long { "below" } else { "above" }
     );
-    println!(
+    outln!(
         "quantity           {qty} {symbol} ({raw:.6} before rounding down to the lot step {})",
         spec.lot_size
     );
-    println!("notional           {} USDT", notional.round_dp(2));
-    println!(
+    outln!("notional           {} USDT", notional.round_dp(2));
+    outln!(
         "margin             {} USDT at {leverage}x",
         margin.round_dp(2)
     );
     if margin > dec(equity) {
-        println!("                   more than the equity: use at least {needs}x");
+        outln!("                   more than the equity: use at least {needs}x");
     }
-    println!(
+    outln!(
         "loss at stop       {} USDT ({} % of equity), before fees",
         loss.round_dp(2),
         (loss / dec(equity) * Decimal::ONE_HUNDRED).round_dp(3)
     );
     match liq {
-        Some(lp) => println!("liquidation price  {} USDT", lp.round_dp(2)),
-        None => println!("liquidation price  none: the margin covers a fall to 0"),
+        Some(lp) => outln!("liquidation price  {} USDT", lp.round_dp(2)),
+        None => outln!("liquidation price  none: the margin covers a fall to 0"),
     }
     if before {
-        println!("stop               {stop} fires before liquidation");
+        outln!("stop               {stop} fires before liquidation");
     } else {
-        println!(
+        outln!(
             "stop               {stop} comes AFTER liquidation: the position is liquidated first; lower the leverage"
         );
     }

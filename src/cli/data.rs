@@ -57,11 +57,11 @@ pub fn run(command: DataCommand) -> Result<(), Failure> {
             match data::inspect(&path, &columns) {
                 Ok(report) => {
                     let verdict = report.verdict(gaps);
-                    print!("{}", describe(&report, verdict.as_ref().err()));
+                    out!("{}", describe(&report, verdict.as_ref().err()));
                     failed += usize::from(verdict.is_err());
                 }
                 Err(e) => {
-                    println!("{}\n  error       {e}\n", path.display());
+                    outln!("{}\n  error       {e}\n", path.display());
                     failed += 1;
                 }
             }
@@ -72,7 +72,7 @@ pub fn run(command: DataCommand) -> Result<(), Failure> {
             "{failed} of {checked} file(s) failed the checks"
         )));
     }
-    println!("{checked} file(s) checked, all passed");
+    outln!("{checked} file(s) checked, all passed");
     Ok(())
 }
 

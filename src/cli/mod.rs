@@ -1,6 +1,24 @@
 //! The command line. Exit codes: 0 success; 1 the work failed (bad input, bad spec), with a
 //! message naming the file, line and field; 2 wrong command-line usage (clap's own errors).
 
+/// `print!` to a stdout that may have closed (`perpsim run … | head`): the text is dropped
+/// and the command goes on, so that the files it writes are whole and it exits as it would
+/// have (`print!` would panic with exit 101).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod calc;
 mod data;
 mod paper;

@@ -30,13 +30,13 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Work(format!("{}: {e}", dir.display())))?;
     report::run_page::write_report(&dir, &spec, &market, &result, Default::default())
         .map_err(|e| Failure::Work(format!("{}: report: {e}", dir.display())))?;
-    print!("{}", terminal_summary(&result));
-    println!("wrote {}", dir.display());
+    out!("{}", terminal_summary(&result));
+    outln!("wrote {}", dir.display());
     if let Some(note) = spec.unlisted_note() {
-        println!("note: {note}");
+        outln!("note: {note}");
     }
     if spec.sweep.is_some() {
-        println!(
+        outln!(
             "note: this spec has a [sweep] table; `run` ran its base configuration (`perpsim sweep` runs the grid)"
         );
     }

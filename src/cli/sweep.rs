@@ -59,7 +59,7 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
     if let Some(SweepCommand::Merge { dirs, out, partial }) = &args.command {
         let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
         let merged = sweep::merge(&dirs, out, *partial)?;
-        println!(
+        outln!(
             "merged {} of {} configuration(s) from {} shard(s) into {}",
             merged.rows,
             merged.points,
@@ -68,7 +68,7 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         );
         sweep_page::write_merged_index(out, dirs.len(), merged)
             .map_err(|e| Failure::Work(format!("{}: report: {e}", out.display())))?;
-        println!("wrote {}", out.join("index.html").display());
+        outln!("wrote {}", out.join("index.html").display());
         return Ok(());
     }
     let Some(spec) = &args.spec else {
@@ -77,10 +77,16 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         ));
     };
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = match args.threads {
         Some(0) => return Err(Failure::Usage("--threads must be at least 1".into())),
+        // more workers than cores only share them, each with its own buffers
+        Some(n) if n > cores => {
+            eprintln!("note: --threads {n}: capped at the {cores} core(s) available");
+            cores
+        }
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, usize::from),
+        None => cores,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -133,7 +139,7 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         );
         return Err(Failure::Work("the sweep was interrupted".into()));
     }
-    print!("{}", table(&out.join("results.csv"), sweep.grid.axes.len()));
+    out!("{}", table(&out.join("results.csv"), sweep.grid.axes.len()));
     let reports = pool
         .install(|| sweep_page::write_sweep_report(&sweep, &out, args.report_all))
         .map_err(|e| Failure::Work(format!("{}: report: {e}", out.display())))?;
@@ -141,7 +147,7 @@ pub fn run(args: SweepArgs) -> Result<(), Failure> {
         "report: index.html and {} configuration report(s) (configs/)",
         reports.len()
     );
-    println!(
+    outln!(
         "{} configuration(s) done ({} this run); wrote {}, {} and {}",
         result.total,
         result.done_now,

@@ -90,14 +90,14 @@ pub fn run(args: SynthArgs) -> Result<(), Failure> {
     let market = synth::generate(&config).map_err(Failure::Usage)?;
     let files = synth::write(&market, &config, &args.out, args.zip)?;
     for file in &files {
-        println!("wrote {}", file.display());
+        outln!("wrote {}", file.display());
     }
     for e in &market.events {
         let when = format_utc(
             config.start - config.start.rem_euclid(timeframe.ms())
                 + e.start as i64 * timeframe.ms(),
         );
-        println!(
+        outln!(
             "event: {:?} {:+.1} % over {} bars from {when}",
             e.kind,
             e.size * 100.0,

@@ -12,15 +12,44 @@ use crate::outcome::RunResult;
 use crate::risk::audit::RiskEvent;
 
 /// Writes `summary.json`, `trades.csv`, `equity.csv` and `events.csv` into `dir` (created if
-/// missing).
+/// missing). Each is written under a temporary name; only when all four are whole are they
+/// renamed into place, `summary.json` last, so that a failure (a full disk) leaves the
+/// previous files as they were and never a complete summary beside a cut-short CSV.
 pub fn write_run(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_string_pretty(&run.summary).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("summary.json"), json + "\n")?;
-    write_trades(&dir.join("trades.csv"), run)?;
-    write_equity(&dir.join("equity.csv"), run)?;
-    write_events(&dir.join("events.csv"), run)?;
+    let names = ["trades.csv", "equity.csv", "events.csv", "summary.json"];
+    let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
+    let written = (|| -> std::io::Result<()> {
+        write_trades(&tmp("trades.csv"), run)?;
+        write_equity(&tmp("equity.csv"), run)?;
+        write_events(&tmp("events.csv"), run)?;
+        let json = serde_json::to_string_pretty(&run.summary).map_err(std::io::Error::other)?;
+        std::fs::write(tmp("summary.json"), json + "\n")
+    })();
+    if let Err(e) = written {
+        for name in names {
+            let _ = std::fs::remove_file(tmp(name));
+        }
+        return Err(e);
+    }
+    for name in names {
+        std::fs::rename(tmp(name), dir.join(name))?;
+    }
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, renamed into place when
+/// whole: a reader never sees half a file, and a failed write leaves the old one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path)
 }
 
 /// Shortest round-trip text; empty for NaN.

@@ -27,7 +27,7 @@ pub enum ReportError {
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    std::fs::write(path, bytes).map_err(|source| ReportError::Io {
+    super::files::write_whole(path, bytes).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     })

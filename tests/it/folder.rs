@@ -301,3 +301,79 @@ fn a_folder_perpsim_did_not_write_is_never_emptied_and_a_rerun_keeps_the_old_unt
         before
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_files_written() {
+    let dir = TempDir::new().unwrap();
+    let spec = small_spec(dir.path(), GRID);
+    let out = dir.path().join("out");
+    // the reader of stdout is gone before the first line (`perpsim sweep … | true`)
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perpsim"))
+        .args([
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for f in ["results.csv", "index.html", ".complete"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    // and a run, whose summary goes to stdout
+    let run_out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perpsim"))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            run_out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(run_out.join("report.html").exists() && run_out.join("summary.json").exists());
+}
+
+#[test]
+fn threads_beyond_the_cores_are_capped_with_a_note() {
+    let dir = TempDir::new().unwrap();
+    let spec = small_spec(dir.path(), GRID);
+    let out = dir.path().join("out");
+    let done = Command::new(env!("CARGO_BIN_EXE_perpsim"))
+        .args([
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(done.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--threads 100000: capped at the {cores} core(s) available"
+        )) && stderr.contains(&format!("{cores} thread(s)")),
+        "{stderr}"
+    );
+}

@@ -6,12 +6,14 @@
 //! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
 //! - `report`: run and sweep reports: charts, self-contained HTML, figures = summary.json.
+//! - `disk`: a full disk (a small tmpfs) under a run.
 //! - `folder`: a sweep folder under faults: locks, changed data, partial merges, commits.
 //! - `headline`: the sweep page's sentence against results.csv and survival.csv.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
 mod detail;
+mod disk;
 mod engine;
 mod folder;
 mod headline;
