@@ -3,7 +3,8 @@
 //! Hard errors (a file with any is refused): timestamps not increasing (duplicate or going
 //! back), a bar off the timeframe grid, a price that is not finite and > 0, `low > min(open,
 //! close)` or `high < max(open, close)`, a negative or non-finite volume, a funding time more
-//! than [`FUNDING_SNAP_MS`] from a whole hour, a non-finite funding rate.
+//! than [`FUNDING_SNAP_MS`] from a whole hour, a funding rate that is not finite or whose size
+//! passes [`MAX_FUNDING_RATE`].
 //! Gaps (missing bars, missing settlements) are refused under [`GapPolicy::Fail`], the
 //! default, and counted under [`GapPolicy::Allow`]. Zero-volume bars are only counted: Binance
 //! prints flat zero-volume bars at listings and maintenance windows, and mark-price klines
@@ -21,6 +22,12 @@ pub const MAX_LISTED: usize = 10;
 /// Funding settlements happen on whole hours; Binance's `calc_time` stamps them a few ms
 /// late (up to 47 ms in the BTCUSDT archive). Times within this distance are snapped. ms
 pub const FUNDING_SNAP_MS: i64 = 60_000;
+
+/// The largest funding rate (a fraction per settlement, either sign) the checks accept.
+/// Exchanges cap rates at a few percent per settlement (Binance: 0.3 % to 3 % by symbol and
+/// interval); 10 % leaves room for any of them and refuses a rate written in percent, or a
+/// broken value such as −10, which would take 1,000 % of a position's notional at once.
+pub const MAX_FUNDING_RATE: f64 = 0.1;
 
 /// What to do with missing bars or settlements.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -326,6 +333,16 @@ pub fn check_funding(
                 names[1],
                 rate.to_string(),
                 "funding rate must be finite".into(),
+            );
+        } else if rate.abs() > MAX_FUNDING_RATE {
+            out.findings.add(
+                lines.line(i),
+                names[1],
+                rate.to_string(),
+                format!(
+                    "a funding rate is a fraction of the notional per settlement (0.0001 = \
+                     0.01 %); {rate} is beyond ±{MAX_FUNDING_RATE}, more than any exchange's cap"
+                ),
             );
         }
     }

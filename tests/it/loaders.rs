@@ -367,4 +367,22 @@ fn funding_archives_snap_and_plain_funding_reads() {
         err.ends_with("this is a Binance funding-rate archive (header), not candles"),
         "{err}"
     );
+    // a rate of −10 (1,000 % of the notional at once) is refused where it stands
+    let wild = write(
+        dir.path(),
+        "wild.csv",
+        &format!("funding_time,funding_rate\n{T0},0.0001\n{},-10\n", T0 + h8),
+    );
+    let err = data::load_funding(wild.to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: 1 problem(s) found by the checks\n  line 3, column 'funding_rate', value -10: a \
+             funding rate is a fraction of the notional per settlement (0.0001 = 0.01 %); -10 is \
+             beyond ±0.1, more than any exchange's cap",
+            wild.display()
+        )
+    );
 }
