@@ -9,6 +9,7 @@
 pub mod align;
 pub mod brackets;
 pub mod check;
+pub mod divergence;
 pub mod error;
 pub mod layout;
 pub mod parse;
@@ -399,7 +400,9 @@ pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHi
     let (mark, mark_source) = match &native_mark {
         Some((m, tf, spec)) => {
             let m = to_timeframe(m, *tf, timeframe, spec)?;
-            align_mark(&candles, timeframe, &m)?
+            let aligned = align_mark(&candles, timeframe, &m)?;
+            divergence::check_last_against_mark(&candles, &aligned.0, &src.candles, spec)?;
+            aligned
         }
         None => (last_as_mark(&candles), MarkSource::LastPrice),
     };

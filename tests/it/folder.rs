@@ -174,12 +174,12 @@ fn resuming_after_the_data_changed_is_refused() {
     };
     let p = sweep::run(&sweep, &out, false, None, &stop, &tick).unwrap();
     assert!(p.interrupted);
-    // the same spec text, other prices: ETHUSDT's candles under BTCUSDT's name
-    std::fs::copy(
-        repo().join("data/ETHUSDT-1h.zip"),
-        data.join("BTCUSDT-1h.zip"),
-    )
-    .unwrap();
+    // the same spec text, other prices: ETHUSDT's candles and mark under BTCUSDT's names
+    let put = |from: &str, to: &str| {
+        std::fs::copy(repo().join("data").join(from), data.join(to)).unwrap()
+    };
+    put("ETHUSDT-1h.zip", "BTCUSDT-1h.zip");
+    put("ETHUSDT-1h-markPrice.zip", "BTCUSDT-1h-markPrice.zip");
     let changed = Sweep::prepare(&spec).unwrap();
     assert_ne!(changed.inputs, sweep.inputs);
     let e = run(&changed, &out, true, None).unwrap_err();
@@ -188,11 +188,8 @@ fn resuming_after_the_data_changed_is_refused() {
         "{e}"
     );
     // the unchanged data resumes
-    std::fs::copy(
-        repo().join("data/BTCUSDT-1h.zip"),
-        data.join("BTCUSDT-1h.zip"),
-    )
-    .unwrap();
+    put("BTCUSDT-1h.zip", "BTCUSDT-1h.zip");
+    put("BTCUSDT-1h-markPrice.zip", "BTCUSDT-1h-markPrice.zip");
     let same = Sweep::prepare(&spec).unwrap();
     assert_eq!(same.inputs, sweep.inputs);
     let q = run(&same, &out, true, None).unwrap();
@@ -375,5 +372,25 @@ fn threads_beyond_the_cores_are_capped_with_a_note() {
             "--threads 100000: capped at the {cores} core(s) available"
         )) && stderr.contains(&format!("{cores} thread(s)")),
         "{stderr}"
+    );
+}
+
+#[test]
+fn another_symbols_mark_under_the_candles_is_refused_by_the_loader() {
+    let dir = TempDir::new().unwrap();
+    let (spec, data) = spec_on_copy(dir.path(), GRID);
+    std::fs::copy(
+        repo().join("data/ETHUSDT-1h-markPrice.zip"),
+        data.join("BTCUSDT-1h-markPrice.zip"),
+    )
+    .unwrap();
+    let e = Sweep::prepare(&spec)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("outside the mark price's range")
+            && e.contains("the mark file of another symbol?"),
+        "{e}"
     );
 }
