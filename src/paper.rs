@@ -351,8 +351,12 @@ fn venue_json(e: &Event, symbols: &[String]) -> Value {
             reason,
             leverage,
             reduce_only,
+            insurance_cover,
         } => {
             let mut v = base("fill");
+            if !insurance_cover.is_zero() {
+                v["insurance_cover"] = json!(insurance_cover.to_string());
+            }
             v["order"] = json!(id);
             v["side"] = json!(side.name());
             v["qty"] = json!(qty.to_string());

@@ -234,7 +234,10 @@ impl Account {
 
     /// Books a fill: `side` buys (long) or sells (short) `qty` at `price`, paying `fee_rate`
     /// of its notional; what opens uses `leverage`. Reduces, closes or flips an opposite
-    /// position first. Refused fills book nothing.
+    /// position first. Refused fills book nothing. Returns the insurance fund's cover: a
+    /// closing part whose loss passes what backs it (isolated: the part's margin; cross: the
+    /// account's equity) is settled as a liquidation past bankruptcy is, the fund taking the
+    /// rest, so the wallet never goes below zero. USDT, ≥ 0
     #[allow(clippy::too_many_arguments)] // one fill's facts; a struct would only rename them
     pub fn fill(
         &mut self,
@@ -245,7 +248,7 @@ impl Account {
         price: Decimal,
         fee_rate: Decimal,
         leverage: Decimal,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Decimal, Refusal> {
         if qty <= Decimal::ZERO || price <= Decimal::ZERO || leverage <= Decimal::ZERO {
             return Err(Refusal::NotPositive);
         }
@@ -260,15 +263,17 @@ impl Account {
             self.check_open(symbol, opening, price, fee_rate, leverage, closing)?;
         }
         self.book(time, symbol, Cause::Fee, -(qty * price * fee_rate));
-        if closing > Decimal::ZERO {
-            self.close_part(time, symbol, closing, price);
-        }
+        let cover = if closing > Decimal::ZERO {
+            self.close_part(time, symbol, closing, price)
+        } else {
+            Decimal::ZERO
+        };
         if opening > Decimal::ZERO {
             self.open_part(symbol, side, opening, price, leverage);
         }
         self.refresh_liquidation_prices();
         debug_assert!(self.is_conserved(), "ledger not conserved after a fill");
-        Ok(())
+        Ok(cover)
     }
 
     /// Refuses an opening part that breaks the tier's leverage, the minimum notional, or the
@@ -315,7 +320,9 @@ impl Account {
         Ok(())
     }
 
-    fn close_part(&mut self, time: i64, symbol: usize, qty: Decimal, price: Decimal) {
+    /// Closes `qty` of `symbol`'s position at `price`; returns the insurance cover of a loss
+    /// past what backs it (see [`Account::fill`]). USDT
+    fn close_part(&mut self, time: i64, symbol: usize, qty: Decimal, price: Decimal) -> Decimal {
         let p = self.positions[symbol]
             .as_mut()
             .expect("closing needs a position");
@@ -331,6 +338,18 @@ impl Account {
             self.positions[symbol] = None;
         }
         self.book(time, symbol, Cause::RealizedPnl, pnl);
+        let shortfall = match self.mode {
+            MarginMode::Isolated => -(usdt(pnl) + released.max(Decimal::ZERO)),
+            MarginMode::Cross => {
+                let upnl: Decimal = (0..self.positions.len()).map(|s| self.upnl(s)).sum();
+                -(self.wallet + upnl)
+            }
+        };
+        // the isolated wallet holds other positions' margins: it covers this part's loss
+        // only up to the part's own margin
+        let cover = shortfall.max(Decimal::ZERO);
+        self.book(time, symbol, Cause::InsuranceCover, cover);
+        cover
     }
 
     fn open_part(
@@ -585,6 +604,7 @@ mod tests {
         lev: &str,
     ) -> Result<(), Refusal> {
         a.fill(0, symbol, side, d(qty), d(price), d(TAKER), d(lev))
+            .map(drop)
     }
 
     #[test]

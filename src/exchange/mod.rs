@@ -108,6 +108,8 @@ pub fn approx_f64(d: rust_decimal::Decimal) -> f64 {
 }
 
 #[cfg(test)]
+mod bankruptcy_tests;
+#[cfg(test)]
 mod decimal_tests {
     use super::*;
     use std::str::FromStr;

@@ -151,6 +151,7 @@ pub fn rebuild(events: &[Event], risk: &[RiskEvent], last_marks: &[f64], end: i6
                 fee,
                 reason,
                 leverage,
+                insurance_cover,
                 ..
             } => {
                 let reason = exit_reason(*reason, risk, e.time, s);
@@ -159,7 +160,7 @@ pub fn rebuild(events: &[Event], risk: &[RiskEvent], last_marks: &[f64], end: i6
                     &mut trades,
                     e.time,
                     s,
-                    (*side, *qty, *price, *fee, *leverage),
+                    (*side, *qty, *price, *fee, *leverage, *insurance_cover),
                     reason,
                 );
             }
@@ -231,14 +232,15 @@ fn exit_reason(reason: FillReason, risk: &[RiskEvent], time: i64, symbol: usize)
     }
 }
 
-type FillParts = (Side, Decimal, Decimal, Decimal, Decimal);
+/// (side, qty, price, fee, leverage, insurance cover of the closing part)
+type FillParts = (Side, Decimal, Decimal, Decimal, Decimal, Decimal);
 
 fn fill(
     slot: &mut Option<Building>,
     trades: &mut Vec<Trade>,
     time: i64,
     symbol: usize,
-    (side, qty, price, fee, leverage): FillParts,
+    (side, qty, price, fee, leverage, cover): FillParts,
     reason: ExitReason,
 ) {
     let b = slot.get_or_insert_with(|| Building {
@@ -262,7 +264,8 @@ fn fill(
         return;
     }
     let closed = qty.min(b.qty);
-    b.realised += b.side.sign() * closed * (price - b.avg_entry);
+    // a loss past what backed the position is the insurance fund's, not the trade's
+    b.realised += b.side.sign() * closed * (price - b.avg_entry) + cover;
     b.exit_value += closed * price;
     b.exit_qty += closed;
     b.qty -= closed;
@@ -278,7 +281,7 @@ fn fill(
                 trades,
                 time,
                 symbol,
-                (side, rest, price, Decimal::ZERO, leverage),
+                (side, rest, price, Decimal::ZERO, leverage, Decimal::ZERO),
                 reason,
             );
         }

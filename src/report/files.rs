@@ -229,6 +229,7 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
             reason,
             leverage,
             reduce_only,
+            insurance_cover,
         } => {
             row.kind = "fill".into();
             row.side = side.name().into();
@@ -246,6 +247,11 @@ fn venue_row(e: &Event, symbols: &[String]) -> Row {
             } else {
                 format!("order {id}: {how} at {leverage}x; amount = fee")
             };
+            if !insurance_cover.is_zero() {
+                row.detail += &format!(
+                    "; filled past bankruptcy: the insurance fund covered {insurance_cover} USDT"
+                );
+            }
         }
         EventKind::Rejected { id, reason } => {
             row.kind = "rejected".into();

@@ -87,6 +87,9 @@ pub enum EventKind {
         /// a reduce-only order (an exit, a cut, a stop-loss or take-profit leg): its
         /// leverage sets nothing
         reduce_only: bool,
+        /// USDT, > 0 when the closing part's loss passed what backed it (a fill beyond
+        /// bankruptcy): the insurance fund took the rest, as at a liquidation
+        insurance_cover: Decimal,
     },
     /// an order that could not fill (margin, leverage tier): nothing was booked
     Rejected {

@@ -331,7 +331,7 @@ impl Venue {
         );
         self.resync();
         match booked {
-            Ok(()) => {
+            Ok(insurance_cover) => {
                 let fee = usdt(qty * fill_price * fee_rate); // as the account booked it
                 self.events.push(Event {
                     time,
@@ -345,6 +345,7 @@ impl Venue {
                         reason,
                         leverage: order.leverage,
                         reduce_only: order.reduce_only,
+                        insurance_cover,
                     },
                 });
                 // the bracket legs of this entry start to rest; the other leg of an OCO pair goes
