@@ -11,6 +11,7 @@
 //! - [`strategy`]: what strategies say: signals (intents), never orders.
 //! - [`risk`]: between signals and orders — sizing, caps, breakers, guards, the audit trail;
 //!   the only builder of the approved orders the exchange accepts.
+//! - [`keys`]: a TOML table's wrong key or value named in a message, with the closest key.
 //! - [`spec`]: run specs (TOML), read in two stages: as written, then checked.
 //! - [`engine`]: the event loop that steps the exchange, the strategy and the risk layer.
 //! - [`paper`]: the engine fed live from JSON lines, decisions streamed as JSON lines.
@@ -25,6 +26,7 @@ pub mod data;
 pub mod engine;
 pub mod exchange;
 pub mod instrument;
+pub mod keys;
 pub mod market;
 pub mod outcome;
 pub mod paper;

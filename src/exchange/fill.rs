@@ -113,7 +113,7 @@ pub fn reach_from(path: &[f64; 4], level: Level, after: f64) -> Option<(f64, f64
 
 /// How far taker fills land from the price the model gives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "model")]
+#[serde(rename_all = "snake_case", tag = "model", deny_unknown_fields)]
 pub enum Slippage {
     #[default]
     None,

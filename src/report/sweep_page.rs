@@ -1073,7 +1073,8 @@ pub fn write_merged_index(
     // the shards ran the same spec, checked then; a heatmap axis that is not swept falls
     // back to the default axes
     let options = match doc.get("report").and_then(|r| r.as_table()) {
-        Some(t) => crate::spec::table_into::<crate::spec::RawReport>(t)
+        Some(t) => crate::keys::table_into::<crate::spec::RawReport>(t)
+            .map_err(|f| (f.key, f.message))
             .and_then(|raw| raw.options())
             .map_err(|(k, m)| fail(format!("report.{k}: {m}")))?,
         None => ReportOptions::default(),

@@ -13,7 +13,11 @@ pub fn line_of_offset(text: &str, offset: usize) -> usize {
 
 /// The table header (`[a.b]` or `[[a.b]]`, as `a.b`) in force at byte `offset`.
 pub fn table_at(text: &str, offset: usize) -> String {
-    let end = offset.min(text.len());
+    // the header on the offset's own line counts: serde points at it for a missing key
+    let end = text
+        .get(offset.min(text.len())..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |i| offset + i);
     let before = text.get(..end).unwrap_or(text);
     before
         .lines()
@@ -68,6 +72,18 @@ pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
     None
 }
 
+/// The line of `path`, or else of the nearest table above it that is written: a key that is
+/// missing is reported at its table's header.
+pub fn line_of_key_or_table(text: &str, path: &str) -> Option<usize> {
+    let mut path = path;
+    loop {
+        if let Some(line) = line_of_key(text, path) {
+            return Some(line);
+        }
+        path = path.rsplit_once('.')?.0;
+    }
+}
+
 /// The key (dotted keys joined) whose value holds byte `offset`, when the value starts on the
 /// key's own line (`sizing = "kely"`); `None` on a header or a continued value.
 pub fn key_at(text: &str, offset: usize) -> Option<String> {
@@ -79,16 +95,6 @@ pub fn key_at(text: &str, offset: usize) -> Option<String> {
         return None;
     }
     Some(key.split('.').map(unquote).collect::<Vec<_>>().join("."))
-}
-
-/// The candidate nearest to `key` by edit distance, when it is near enough to be a typo.
-pub fn closest<'a>(key: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(key, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len().max(key.len()) / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
 }
 
 #[cfg(test)]
@@ -120,13 +126,5 @@ mod tests {
             key_at(dotted, dotted.find('x').unwrap()).as_deref(),
             Some("fill.model")
         );
-    }
-
-    #[test]
-    fn suggests_near_keys_only() {
-        let keys = vec!["max_leverage".to_string(), "max_drawdown".to_string()];
-        assert_eq!(closest("max_levrage", &keys), Some("max_leverage"));
-        assert_eq!(closest("maxleverage", &keys), Some("max_leverage"));
-        assert_eq!(closest("colour", &keys), None);
     }
 }

@@ -20,11 +20,12 @@ use crate::data::{LoadOptions, SymbolSource};
 use crate::exchange::account::MarginMode;
 use crate::exchange::fill::{PathOrder, Slippage};
 use crate::instrument::{InstrumentSpec, Instruments};
+use crate::keys::{self, KeyFault};
 use crate::market::{MarketData, Timeframe};
 use crate::risk::config::{RawRisk, RiskConfig};
 use crate::strategy::{self, Build};
 
-pub use locate::{closest, line_of_key, line_of_offset};
+pub use locate::{line_of_key, line_of_key_or_table, line_of_offset};
 
 /// A spec error: where and what.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -211,7 +212,7 @@ impl Source<'_> {
     fn error(&self, field: &str, message: impl Into<String>) -> SpecError {
         SpecError {
             file: self.file.display().to_string(),
-            line: self.text.and_then(|t| line_of_key(t, field)),
+            line: self.text.and_then(|t| line_of_key_or_table(t, field)),
             field: field.to_string(),
             message: message.into(),
         }
@@ -294,31 +295,33 @@ pub fn parse_raw(text: &str, file: &Path) -> Result<RawSpec, SpecError> {
 /// A serde/TOML error as a [`SpecError`]: line from the span, the field from the table
 /// around it, and for an unknown key the closest valid one.
 pub fn toml_error(e: &toml::de::Error, text: &str, file: &Path) -> SpecError {
-    let line = e.span().map(|s| line_of_offset(text, s.start));
     let message = e.message().trim().to_string();
-    let table = e
-        .span()
+    // an empty span is the document's own: a key missing at the top has no line
+    let span = e.span().filter(|s| !s.is_empty());
+    let line = span.as_ref().map(|s| line_of_offset(text, s.start));
+    let table = span
+        .as_ref()
         .map(|s| locate::table_at(text, s.start))
         .unwrap_or_default();
-    let (field, message) = match strategy::unknown_field(&message) {
-        Some(key) => {
-            let field = join(&table, &key);
-            let hint = closest(&key, &expected_keys(&message))
-                .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_default();
-            (field, format!("unknown key `{key}`{hint}; {message}"))
-        }
-        // a bad value: the key it was written under, when it is on the value's line
-        None => match e.span().and_then(|s| locate::key_at(text, s.start)) {
-            Some(key) => (join(&table, &key), message),
-            None => (table, message),
-        },
-    };
+    // the key a value (or an inline table) was written under, when it is on the value's line
+    let under = span
+        .as_ref()
+        .and_then(|s| locate::key_at(text, s.start))
+        .map_or_else(|| table.clone(), |k| join(&table, &k));
+    let fault =
+        if keys::unknown_field(&message).is_some() || keys::missing_field(&message).is_some() {
+            keys::fault(&under, &message)
+        } else {
+            KeyFault {
+                key: under,
+                message,
+            }
+        };
     SpecError {
         file: file.display().to_string(),
         line,
-        field,
-        message,
+        field: fault.key,
+        message: fault.message,
     }
 }
 
@@ -328,18 +331,6 @@ fn join(table: &str, key: &str) -> String {
     } else {
         format!("{table}.{key}")
     }
-}
-
-/// The keys listed by serde's "expected one of `a`, `b`" (or "expected `a`").
-pub fn expected_keys(message: &str) -> Vec<String> {
-    let Some(rest) = message.split("expected").nth(1) else {
-        return Vec::new();
-    };
-    rest.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
 }
 
 impl RawSpec {
@@ -618,20 +609,6 @@ impl RawExchange {
             .collect();
         Ok((specs, table.source.clone(), unlisted))
     }
-}
-
-/// Reads a nested table (`[sweep.montecarlo]`, a copied spec's `[report]`) into `T`, which denies
-/// unknown fields. Errors are `(key, message)`: the unknown key when that is the fault.
-pub fn table_into<T: serde::de::DeserializeOwned>(
-    table: &toml::Table,
-) -> Result<T, (String, String)> {
-    toml::Value::Table(table.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            let message = e.message().to_string();
-            let key = crate::strategy::unknown_field(&message).unwrap_or_default();
-            (key, message)
-        })
 }
 
 #[cfg(test)]

@@ -184,3 +184,111 @@ fn a_shipped_venue_is_named_in_the_exchange_table() {
         )
     );
 }
+
+/// Every spec error names the full key, its line, and for a typo the closest valid key: the
+/// cases a user met with an empty field name (`strategy.: invalid type`, `:1: : missing field`)
+/// or no suggestion.
+#[test]
+fn every_error_names_the_full_key_its_line_and_the_closest_key() {
+    // (how the sample is changed, field, line's text, words the message holds)
+    let cases: &[(&str, &str, &str, Option<&str>, &str)] = &[
+        (
+            "fast = 10",
+            "fsat = 10",
+            "strategy.fsat",
+            Some("fsat = 10"),
+            "did you mean `fast`?",
+        ),
+        (
+            "fast = 10",
+            "fast = \"x\"",
+            "strategy.fast",
+            Some("fast = \"x\""),
+            "invalid type",
+        ),
+        (
+            "[strategy]",
+            "[strategyy]",
+            "strategyy",
+            Some("[strategyy]"),
+            "did you mean `strategy`?",
+        ),
+        (
+            "",
+            "\n[riskk]\npreset = \"off\"\n",
+            "riskk",
+            Some("[riskk]"),
+            "did you mean `risk`?",
+        ),
+        (
+            "",
+            "\n[risk]\npreset = 3\n",
+            "risk.preset",
+            Some("preset = 3"),
+            "invalid type",
+        ),
+        (
+            "candles = ",
+            "candels = ",
+            "data.symbols.candels",
+            Some("candels = "),
+            "did you mean `candles`?",
+        ),
+        (
+            "",
+            "\n[account]\nbalance = \"x\"\n",
+            "account.balance",
+            Some("balance = \"x\""),
+            "invalid type",
+        ),
+        (
+            "",
+            "\n[exchange]\nslippage = { model = \"fixed_bps\" }\n",
+            "exchange.slippage.bps",
+            Some("slippage = "),
+            "missing",
+        ),
+        (
+            "",
+            "\n[exchange]\nslippage = { model = \"fixed_bps\", bps = 2, bsp = 1 }\n",
+            "exchange.slippage.bsp",
+            Some("slippage = "),
+            "unknown key `bsp`",
+        ),
+        ("name = \"t\"\n", "", "name", None, "missing"),
+        (
+            "timeframe = \"1h\"",
+            "timeframe = \"1h\"\n[[data.symbolz]]",
+            "data.symbolz",
+            Some("[[data.symbolz]]"),
+            "did you mean `symbols`?",
+        ),
+    ];
+    for (from, to, field, line_text, words) in cases {
+        let text = if from.is_empty() {
+            sample(to)
+        } else {
+            sample("").replacen(from, to, 1)
+        };
+        let e = parse(&text, &file()).unwrap_err();
+        assert_eq!(e.field, *field, "{text}\n{e}");
+        let line = line_text.map(|t| {
+            let at = text.find(t).unwrap();
+            text[..at].matches('\n').count() + 1
+        });
+        assert_eq!(e.line, line, "{e}");
+        assert!(e.message.contains(words), "{e}");
+    }
+    // a section missing altogether: its name, and no line 1 that is not it
+    let e = parse("name = \"t\"\n[strategy]\nkind = \"sma_cross\"\n", &file()).unwrap_err();
+    assert_eq!((e.field.as_str(), e.line), ("data", None), "{e}");
+    // a key missing in an array-of-tables entry: the entry's header
+    let text = sample("").replace("candles = \"../data/BTCUSDT-1h.zip\"\n", "");
+    let e = parse(&text, &file()).unwrap_err();
+    assert_eq!(e.field, "data.symbols.candles", "{e}");
+    assert_eq!(
+        e.line,
+        Some(line_of_key(&text, "data.symbols").unwrap()),
+        "{e}"
+    );
+}

@@ -209,13 +209,10 @@ impl ParamError {
 impl Build<'_> {
     /// The parameters as `P` (serde, `deny_unknown_fields`): unknown keys are errors.
     pub fn params<P: DeserializeOwned>(&self) -> Result<P, ParamError> {
-        toml::Value::Table(self.params.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                let message = e.message().to_string();
-                let key = unknown_field(&message).unwrap_or_default();
-                ParamError { key, message }
-            })
+        crate::keys::table_into(self.params).map_err(|f| ParamError {
+            key: f.key,
+            message: f.message,
+        })
     }
 
     /// The index of a symbol named in a parameter.
@@ -230,12 +227,6 @@ impl Build<'_> {
             )
         })
     }
-}
-
-/// The key named by serde's "unknown field `x`, expected …" message.
-pub fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    Some(rest.split('`').next()?.to_string())
 }
 
 /// Makes a strategy from its parameters.

@@ -140,7 +140,7 @@ fn term(text: &str, part: &str, known: &[String]) -> Result<Term, ConstraintErro
     if known.iter().any(|k| k == text) {
         return Ok(Term::Path(text.to_string()));
     }
-    let hint = crate::spec::closest(text, known)
+    let hint = crate::keys::closest(text, known)
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default();
     Err(ConstraintError(format!(

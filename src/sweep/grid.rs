@@ -215,7 +215,7 @@ pub fn point_spec(
     let raw = RawSpec::deserialize(toml::Value::Table(table)).map_err(|e: toml::de::Error| {
         let message = e.message().to_string();
         // an unknown key can only have come from an axis: name it, with the closest key
-        let axis = crate::strategy::unknown_field(&message).and_then(|k| {
+        let axis = crate::keys::unknown_field(&message).and_then(|k| {
             grid.axes
                 .iter()
                 .find(|a| a.path.rsplit('.').next() == Some(k.as_str()))
@@ -223,15 +223,12 @@ pub fn point_spec(
         });
         match axis {
             Some((path, key)) => {
-                let keys = spec::expected_keys(&message);
-                let hint = spec::closest(&key, &keys)
-                    .map(|k| format!(" (did you mean `{k}`?)"))
-                    .unwrap_or_default();
+                let message = crate::keys::unknown_key_message(&key, &message);
                 SpecError {
                     file: file.display().to_string(),
                     line: None,
                     field: format!("sweep.\"{path}\""),
-                    message: format!("unknown key `{key}`{hint}"),
+                    message: message.split("; ").next().unwrap_or_default().to_string(),
                 }
             }
             None => SpecError {

@@ -104,12 +104,19 @@ impl Sweep {
             .as_ref()
             .map(MonteCarlo::parse)
             .transpose()
-            .map_err(|(key, message)| SpecError {
-                file: file.display().to_string(),
-                line: spec::line_of_key(&text, &format!("sweep.montecarlo.{key}"))
-                    .or_else(|| spec::line_of_key(&text, "sweep.montecarlo")),
-                field: format!("sweep.montecarlo.{key}"),
-                message,
+            .map_err(|(key, message)| {
+                let field = if key.is_empty() {
+                    "sweep.montecarlo".to_string()
+                } else {
+                    format!("sweep.montecarlo.{key}")
+                };
+                SpecError {
+                    file: file.display().to_string(),
+                    line: spec::line_of_key(&text, &field)
+                        .or_else(|| spec::line_of_key(&text, "sweep.montecarlo")),
+                    field,
+                    message,
+                }
             })?;
         if let (Some(mc), Some(fine)) = (&montecarlo, base.load.detail)
             && mc.method == montecarlo::Method::Synth

@@ -72,7 +72,7 @@ struct Raw {
 impl MonteCarlo {
     /// Reads the table; errors are `(key, message)`.
     pub fn parse(table: &toml::Table) -> Result<MonteCarlo, (String, String)> {
-        let raw: Raw = crate::spec::table_into(table)?;
+        let raw: Raw = crate::keys::table_into(table).map_err(|f| (f.key, f.message))?;
         if raw.paths == 0 || raw.paths > 1_000_000 {
             return Err((
                 "paths".into(),

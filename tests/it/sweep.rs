@@ -186,6 +186,23 @@ fn bad_grid_paths_and_values_are_named() {
         "[sweep]\n\"risk.max_leverage\" = [2]\n[sweep.montecarlo]\npaths = 4\nmethod = \"jackknife\"\n",
     );
     assert!(e.contains("sweep.montecarlo.method"), "{e}");
+    // a typo and a wrong type inside [sweep.montecarlo]: the full key, its line, a suggestion
+    let mc = "[sweep]\n\"risk.max_leverage\" = [2]\n[sweep.montecarlo]\npaths = 4\n";
+    let text = std::fs::read_to_string(small_spec(dir.path(), &format!("{mc}sead = 1\n"))).unwrap();
+    let line = 1 + text.lines().position(|l| l.starts_with("sead")).unwrap();
+    let e = err(&format!("{mc}sead = 1\n"));
+    let at = format!(
+        "small.toml:{line}: sweep.montecarlo.sead: unknown key `sead` (did you mean `seed`?)"
+    );
+    assert!(e.contains(&at), "{e}");
+    let e = err(&mc.replace("paths = 4", "paths = \"x\""));
+    assert!(
+        e.contains(&format!(
+            "small.toml:{}: sweep.montecarlo.paths: invalid type",
+            line - 1
+        )),
+        "{e}"
+    );
 }
 
 #[test]
