@@ -50,8 +50,12 @@ pub fn run(command: DataCommand) -> Result<(), Failure> {
     };
     let mut failed = 0;
     let mut checked = 0;
+    let mut series_failed = 0;
+    let mut all_series = Vec::new();
     for spec in &args.paths {
         let files = data::source::expand(spec)?;
+        let mut passed = Vec::new();
+        let count = files.len();
         for path in files {
             checked += 1;
             match data::inspect(&path, &columns) {
@@ -59,6 +63,9 @@ pub fn run(command: DataCommand) -> Result<(), Failure> {
                     let verdict = report.verdict(gaps);
                     out!("{}", describe(&report, verdict.as_ref().err()));
                     failed += usize::from(verdict.is_err());
+                    if verdict.is_ok() {
+                        passed.push((path, report));
+                    }
                 }
                 Err(e) => {
                     outln!("{}\n  error       {e}\n", path.display());
@@ -66,14 +73,58 @@ pub fn run(command: DataCommand) -> Result<(), Failure> {
                 }
             }
         }
+        // the files a run would join, joined: seams, overlaps, a series with no rows
+        if passed.len() == count {
+            for series in data::join::series_of(spec, passed, gaps) {
+                if let Some(block) = describe_series(spec, &series) {
+                    out!("{block}");
+                }
+                series_failed += usize::from(series.joined.is_err());
+                all_series.push(series);
+            }
+        }
     }
-    if failed > 0 {
-        return Err(Failure::Work(format!(
-            "{failed} of {checked} file(s) failed the checks"
-        )));
+    // a symbol's mark against its last price, across the arguments, as a run compares them
+    for (what, verdict) in data::join::pairs_checked(&all_series) {
+        series_failed += usize::from(verdict.is_err());
+        match verdict {
+            Ok(()) => {
+                outln!("{what}\n  compared    last price inside the mark's range, mark on time\n")
+            }
+            Err(e) => outln!("{what}\n  error       {e}\n"),
+        }
+    }
+    if failed > 0 || series_failed > 0 {
+        let mut what = Vec::new();
+        if failed > 0 {
+            what.push(format!("{failed} of {checked} file(s) failed the checks"));
+        }
+        if series_failed > 0 {
+            what.push(format!(
+                "{series_failed} series of joined files would be refused by a run"
+            ));
+        }
+        return Err(Failure::Work(what.join("; ")));
     }
     outln!("{checked} file(s) checked, all passed");
     Ok(())
+}
+
+/// The block for a series of files joined as a run joins them; `None` for a lone file that
+/// joined (its own block said it all).
+fn describe_series(spec: &str, series: &data::join::Series) -> Option<String> {
+    let detail = match &series.joined {
+        Ok(_) if series.files == 1 => return None,
+        Ok(joined) => format!(
+            "  joined      {} rows; no overlap, and no gap the policy refuses, at the seams",
+            thousands(joined.rows())
+        ),
+        Err(e) => format!("  error       {e}"),
+    };
+    Some(format!(
+        "{spec}: {} ({} file(s) as one series)\n{detail}\n\n",
+        series.name, series.files
+    ))
 }
 
 fn thousands(n: usize) -> String {

@@ -61,6 +61,53 @@ pub fn check_last_against_mark(
     })
 }
 
+/// Bars needed before a shift of the mark can be told from noise.
+const MIN_BARS_FOR_SHIFT: usize = 48;
+
+/// Refuses a mark file shifted by one bar against the candles: the mark's closes match the
+/// neighbouring bar's last-price closes far better (under half the gap) than their own bar's.
+/// Mark and last price track within basis points while a bar moves tens of them, so a mark
+/// that is a bar late (or early) would put every margin check a bar out of time.
+pub fn check_mark_alignment(
+    candles: &Candles,
+    mark: &MarkColumns,
+    candles_file: &str,
+    mark_file: &str,
+) -> Result<()> {
+    let n = candles.len().min(mark.close.len());
+    if n < MIN_BARS_FOR_SHIFT {
+        return Ok(());
+    }
+    // mean relative gap between mark close i and last close i + shift
+    let gap = |shift: isize| {
+        let pairs =
+            (1..n - 1).map(|i| (mark.close[i], candles.close[i.wrapping_add_signed(shift)]));
+        pairs.map(|(m, c)| ((m - c) / c).abs()).sum::<f64>() / (n - 2) as f64
+    };
+    let (same, late, early) = (gap(0), gap(-1), gap(1));
+    // a mark equal to the last price (to a basis point) cannot be told to be shifted
+    if same < 1e-4 {
+        return Ok(());
+    }
+    let (shift, best) = if late <= early {
+        ("late: its closes match the previous bar's", late)
+    } else {
+        ("early: its closes match the next bar's", early)
+    };
+    if best < 0.5 * same {
+        return Err(DataError::Align {
+            context: candles_file.to_string(),
+            message: format!(
+                "the mark price in {mark_file} looks one bar {shift} (mean gap {:.3} % against \
+                 {:.3} % at the same bar); is its open_time shifted?",
+                best * 100.0,
+                same * 100.0
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +159,34 @@ mod tests {
             e.contains("(6 such prices in all)") && e.contains("another symbol"),
             "{e}"
         );
+    }
+
+    /// A mark one bar late (or early) against its candles is refused; the same mark on time,
+    /// or a mark equal to the last price, passes.
+    #[test]
+    fn a_mark_shifted_by_one_bar_is_refused() {
+        // a walk of ±0.5 % a bar, the mark 2 bp off the last price: mean gap 0.02 % at the
+        // same bar, about 0.5 % a bar away
+        let prices: Vec<f64> = (0..100)
+            .scan(40_000.0, |p, i| {
+                *p *= if (i * 7) % 3 == 0 { 1.005 } else { 0.996 };
+                Some(*p)
+            })
+            .collect();
+        let candles = bars(&prices);
+        let near: Vec<f64> = prices.iter().map(|p| p * 1.0002).collect();
+        assert!(check_mark_alignment(&candles, &mark(&near), "c", "m").is_ok());
+        assert!(check_mark_alignment(&candles, &mark(&prices), "c", "m").is_ok());
+        let mut late = near.clone();
+        late.rotate_right(1);
+        let e = check_mark_alignment(&candles, &mark(&late), "c", "m").unwrap_err();
+        assert!(e.to_string().contains("looks one bar late"), "{e}");
+        let mut early = near.clone();
+        early.rotate_left(1);
+        let e = check_mark_alignment(&candles, &mark(&early), "c", "m").unwrap_err();
+        assert!(e.to_string().contains("looks one bar early"), "{e}");
+        // too few bars to tell
+        let short = bars(&prices[..40]);
+        assert!(check_mark_alignment(&short, &mark(&late[..40]), "c", "m").is_ok());
     }
 }

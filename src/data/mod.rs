@@ -3,7 +3,8 @@
 //! [`inspect`] reads one file and reports everything `perpsim data check` prints, without
 //! failing on what it finds. [`load_candles`] and [`load_funding`] read a file, a directory
 //! or a glob of files, refuse any that breaks the checks (see `check.rs`), and join the files
-//! in time order, checking the seams between them too. [`load_symbol`] puts one symbol's
+//! in time order, checking the seams between them too (`join.rs`, which `data check` runs
+//! over the series its arguments hold). [`load_symbol`] puts one symbol's
 //! candles, mark price and funding together on one timeframe.
 
 pub mod align;
@@ -11,6 +12,7 @@ pub mod brackets;
 pub mod check;
 pub mod divergence;
 pub mod error;
+pub mod join;
 pub mod layout;
 pub mod parse;
 pub mod source;
@@ -215,142 +217,12 @@ fn inspect_all(spec: &str, options: &LoadOptions) -> Result<Vec<(PathBuf, FileRe
 
 /// Loads candles (trade or mark) from `spec`: a file, a directory or a glob.
 pub fn load_candles(spec: &str, options: &LoadOptions) -> Result<LoadedCandles> {
-    let mut parts = Vec::new();
-    let mut files = Vec::new();
-    for (path, report) in inspect_all(spec, options)? {
-        let Content::Candles {
-            candles, timeframe, ..
-        } = report.content
-        else {
-            let message = format!("this is a {}, not candles", report.layout);
-            return Err(DataError::Layout {
-                file: report.file,
-                message,
-            });
-        };
-        parts.push((report.file, candles, timeframe));
-        files.push(path);
-    }
-    let timeframe = parts
-        .iter()
-        .find_map(|p| p.2)
-        .ok_or_else(|| DataError::Layout {
-            file: spec.into(),
-            message: "cannot tell the timeframe: one bar and no timeframe in the file name".into(),
-        })?;
-    if let Some(other) = parts.iter().find(|p| p.2.is_some_and(|tf| tf != timeframe)) {
-        let message = format!(
-            "{} candles, but {} holds {} candles",
-            other.2.unwrap(),
-            parts[0].0,
-            timeframe
-        );
-        return Err(DataError::Layout {
-            file: other.0.clone(),
-            message,
-        });
-    }
-    parts.retain(|p| !p.1.is_empty());
-    parts.sort_by_key(|p| p.1.open_time[0]);
-    let mut candles = Candles::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-    for (i, (file, part, _)) in parts.iter().enumerate() {
-        if i > 0 {
-            let (prev_file, prev, _) = &parts[i - 1];
-            let prev_last = *prev.open_time.last().expect("empty parts removed");
-            check_seam(
-                prev_file,
-                prev_last,
-                file,
-                part.open_time[0],
-                timeframe.ms(),
-                options.gaps,
-            )?;
-        }
-        candles.extend(part);
-    }
-    Ok(LoadedCandles {
-        candles,
-        timeframe,
-        files,
-    })
-}
-
-/// Checks where one file ends and the next begins: no overlap, and no gap unless allowed.
-fn check_seam(
-    prev_file: &str,
-    prev_last: i64,
-    file: &str,
-    first: i64,
-    step: i64,
-    gaps: GapPolicy,
-) -> Result<()> {
-    let at = time::format_utc;
-    if first <= prev_last {
-        let message = format!(
-            "starts at {}, before {} ends ({}): the files overlap",
-            at(first),
-            prev_file,
-            at(prev_last)
-        );
-        return Err(DataError::Layout {
-            file: file.into(),
-            message,
-        });
-    }
-    if first - prev_last > step && gaps == GapPolicy::Fail {
-        let missing = (first - prev_last) / step - 1;
-        let message = format!(
-            "gap between files: {} ends at {}, this file starts at {} ({} missing; set the gap policy to allow to accept gaps)",
-            prev_file,
-            at(prev_last),
-            at(first),
-            check::plural(missing.max(1), "step")
-        );
-        return Err(DataError::Layout {
-            file: file.into(),
-            message,
-        });
-    }
-    Ok(())
+    join::candles(spec, inspect_all(spec, options)?, options.gaps)
 }
 
 /// Loads funding settlements from `spec`: a file, a directory or a glob.
 pub fn load_funding(spec: &str, options: &LoadOptions) -> Result<FundingSeries> {
-    let mut parts = Vec::new();
-    for (_, report) in inspect_all(spec, options)? {
-        let Content::Funding { series, findings } = report.content else {
-            let message = format!("this is a {}, not funding rates", report.layout);
-            return Err(DataError::Layout {
-                file: report.file,
-                message,
-            });
-        };
-        if !series.is_empty() {
-            parts.push((
-                report.file,
-                series,
-                findings.interval.unwrap_or(8 * Timeframe::HOUR.ms()),
-            ));
-        }
-    }
-    parts.sort_by_key(|p| p.1.time[0]);
-    let mut all = FundingSeries::default();
-    for (i, (file, series, interval)) in parts.iter().enumerate() {
-        if i > 0 {
-            let prev = &parts[i - 1];
-            check_seam(
-                &prev.0,
-                *prev.1.time.last().unwrap(),
-                file,
-                series.time[0],
-                *interval,
-                options.gaps,
-            )?;
-        }
-        all.time.extend_from_slice(&series.time);
-        all.rate.extend_from_slice(&series.rate);
-    }
-    Ok(all)
+    join::funding(spec, inspect_all(spec, options)?, options.gaps)
 }
 
 /// Where one symbol's history is, as a spec names it.
@@ -402,6 +274,7 @@ pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHi
             let m = to_timeframe(m, *tf, timeframe, spec)?;
             let aligned = align_mark(&candles, timeframe, &m)?;
             divergence::check_last_against_mark(&candles, &aligned.0, &src.candles, spec)?;
+            divergence::check_mark_alignment(&candles, &aligned.0, &src.candles, spec)?;
             aligned
         }
         None => (last_as_mark(&candles), MarkSource::LastPrice),
@@ -644,6 +517,22 @@ fn align_mark(
         MarkSource::Partial { missing }
     };
     Ok((out, source))
+}
+
+/// Last-price and mark-price candles of one timeframe, each joined, checked against each
+/// other as [`load_symbol`] checks them: the last price inside the mark's range, the mark not
+/// shifted by a bar.
+pub fn check_mark_pair(last: &LoadedCandles, mark: &LoadedCandles) -> Result<()> {
+    let name = |l: &LoadedCandles| {
+        l.files
+            .first()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default()
+    };
+    let (last_name, mark_name) = (name(last), name(mark));
+    let (aligned, _) = align_mark(&last.candles, last.timeframe, &mark.candles)?;
+    divergence::check_last_against_mark(&last.candles, &aligned, &last_name, &mark_name)?;
+    divergence::check_mark_alignment(&last.candles, &aligned, &last_name, &mark_name)
 }
 
 /// Places each settlement in the bar whose span holds it, with the mark price at that time

@@ -457,3 +457,168 @@ fn a_bot_the_kill_switch_stopped_says_so_in_the_terminal_summary_and_report() {
     assert!(report.contains("answer outcome-halted"));
     assert!(report.contains("stopped it for good on 2025-01-25"));
 }
+
+/// Hourly klines `from..to` (bar numbers), prices on a gentle zig-zag; `shift` moves the price
+/// path by that many bars (a mark file that is a bar late).
+fn klines(from: i64, to: i64, shift: i64, volume: f64) -> String {
+    let mut out = String::from("open_time,open,high,low,close,volume\n");
+    for i in from..to {
+        let p = |k: i64| 40_000.0 * (1.0 + 0.004 * ((k % 7) as f64 - 3.0));
+        let (open, close) = (p(i - shift), p(i + 1 - shift));
+        let (high, low) = (open.max(close) * 1.001, open.min(close) * 0.999);
+        let t = 1_704_067_200_000 + i * 3_600_000;
+        out += &format!("{t},{open},{high},{low},{close},{volume}\n");
+    }
+    out
+}
+
+/// `data check` joins the files of a series and pairs mark with last price as a run does,
+/// so it refuses what a run refuses: a header-only file, overlapping files, a gap at a seam,
+/// the same rows as `.csv` and `.zip`, a header-only funding file, a mark a bar late.
+#[test]
+fn data_check_refuses_what_a_run_refuses() {
+    let dir = TempDir::new().unwrap();
+    let folder = |name: &str, files: &[(&str, String)]| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        for (file, text) in files {
+            write(&d, file, text);
+        }
+        d
+    };
+    let zipped = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "BTCUSDT-1h-2024-01.csv",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut zip, klines(0, 100, 0, 5.0).as_bytes()).unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let header = "open_time,open,high,low,close,volume\n".to_string();
+    let cases: Vec<(&str, std::path::PathBuf, Option<std::path::PathBuf>, &str)> = vec![
+        (
+            "header",
+            folder("header", &[("BTCUSDT-1h-2024-01.csv", header)]),
+            None,
+            "holds no candles: a header and no rows",
+        ),
+        (
+            "overlap",
+            folder(
+                "overlap",
+                &[
+                    ("BTCUSDT-1h-2024-01.csv", klines(0, 100, 0, 5.0)),
+                    ("BTCUSDT-1h-2024-02.csv", klines(90, 200, 0, 5.0)),
+                ],
+            ),
+            None,
+            "the files overlap",
+        ),
+        (
+            "seam",
+            folder(
+                "seam",
+                &[
+                    ("BTCUSDT-1h-2024-01.csv", klines(0, 100, 0, 5.0)),
+                    ("BTCUSDT-1h-2024-02.csv", klines(110, 200, 0, 5.0)),
+                ],
+            ),
+            None,
+            "gap between files",
+        ),
+        (
+            "twice",
+            {
+                let d = folder(
+                    "twice",
+                    &[("BTCUSDT-1h-2024-01.csv", klines(0, 100, 0, 5.0))],
+                );
+                std::fs::write(d.join("BTCUSDT-1h-2024-01.zip"), &zipped).unwrap();
+                d
+            },
+            None,
+            "the files overlap",
+        ),
+        (
+            "late mark",
+            folder("ok", &[("BTCUSDT-1h.csv", klines(0, 200, 0, 5.0))]),
+            Some(folder(
+                "mark",
+                &[("BTCUSDT-1h-markPrice.csv", klines(0, 200, 1, 0.0))],
+            )),
+            "looks one bar late",
+        ),
+    ];
+    for (case, candles, mark, words) in cases {
+        let mut args = vec!["data", "check", candles.to_str().unwrap()];
+        if let Some(m) = &mark {
+            args.push(m.to_str().unwrap());
+        }
+        let check = perpsim(&args);
+        let stdout = text(&check.stdout);
+        assert_eq!(check.status.code(), Some(1), "{case}: {stdout}");
+        assert!(stdout.contains(words), "{case}: {stdout}");
+        assert!(
+            text(&check.stderr).contains("would be refused by a run"),
+            "{case}: {}",
+            text(&check.stderr)
+        );
+        // and the run refuses the same
+        let mark_line = mark.map_or(String::new(), |m| format!("mark = {:?}\n", m));
+        let spec = write(
+            dir.path(),
+            "spec.toml",
+            &format!(
+                "name = \"x\"\n[data]\ntimeframe = \"1h\"\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\ncandles = {:?}\n{mark_line}[strategy]\nkind = \"buy_and_hold\"\n",
+                candles
+            ),
+        );
+        let out = dir.path().join("out");
+        let run = perpsim(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(run.status.code(), Some(1), "{case}: {}", text(&run.stdout));
+        assert!(
+            text(&run.stderr).contains(words),
+            "{case}: {}",
+            text(&run.stderr)
+        );
+    }
+    // a header-only funding file, which a run would take for no funding at all
+    let funding = folder(
+        "funding",
+        &[(
+            "BTCUSDT-fundingRate-2024-01.csv",
+            "calc_time,funding_interval_hours,last_funding_rate\n".into(),
+        )],
+    );
+    let check = perpsim(&["data", "check", funding.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stdout));
+    assert!(
+        text(&check.stdout).contains("holds no funding settlements"),
+        "{}",
+        text(&check.stdout)
+    );
+    // the same candles with a mark on time pass, compared
+    let mark = folder(
+        "mark_on_time",
+        &[("BTCUSDT-1h-markPrice.csv", klines(0, 200, 0, 0.0))],
+    );
+    let good = perpsim(&[
+        "data",
+        "check",
+        dir.path().join("ok").to_str().unwrap(),
+        mark.to_str().unwrap(),
+    ]);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stdout));
+    assert!(
+        text(&good.stdout).contains("mark on time"),
+        "{}",
+        text(&good.stdout)
+    );
+}
