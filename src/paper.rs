@@ -14,14 +14,19 @@
 //!   before the bar whose span holds `time`.
 //!
 //! A time step is complete when every symbol of the spec has sent its bar for it, or when a
-//! bar of a later time arrives, or at the end of the input. Bars must come in time order; a
-//! malformed or out-of-order message stops the run with an error naming the line and the
-//! field (everything before it has already been written).
+//! bar of a later time arrives, or at the end of the input. The stream is checked as a file
+//! is: bars, mark bars and funding come in time order per symbol, each at most once, and
+//! nothing arrives after the bar it belongs to; a line that is not UTF-8, longer than
+//! [`MAX_LINE`], or malformed (a negative volume, funding off the whole hour) stops the run
+//! with an error naming the line and the field (everything before it has already been
+//! written). A repeated message stops it too: a feed that resends after a reconnect must
+//! drop what it has sent, or the settlement would be paid twice.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use serde_json::{Value, json};
 
+use crate::data::check::{FUNDING_SNAP_MS, MAX_FUNDING_RATE};
 use crate::engine::{Engine, Settlement, StepBar};
 use crate::exchange::fill::Ohlc;
 use crate::exchange::venue::{Event, EventKind, FillReason};
@@ -40,7 +45,13 @@ pub enum PaperError {
     },
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("reading stdin after line {line}: {source}")]
+    Read { line: usize, source: std::io::Error },
 }
+
+/// The longest input line: a message is a few hundred bytes, and a line without its end
+/// (a stuck feed, a binary file) must not grow without bound before it is refused.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// A funding settlement waiting for its bar.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +75,10 @@ pub struct Paper {
     funding: Vec<Vec<Waiting>>,
     /// the open time of the last step run
     done: Option<i64>,
+    /// per symbol, the open time of its last bar and mark bar, and its last settlement time
+    last_bar: Vec<Option<i64>>,
+    last_mark: Vec<Option<i64>>,
+    last_funding: Vec<Option<i64>>,
     seen_venue: usize,
     seen_risk: usize,
 }
@@ -82,6 +97,9 @@ impl Paper {
             marks: vec![None; n],
             funding: vec![Vec::new(); n],
             done: None,
+            last_bar: vec![None; n],
+            last_mark: vec![None; n],
+            last_funding: vec![None; n],
             seen_venue: 0,
             seen_risk: 0,
         }
@@ -131,12 +149,23 @@ impl Paper {
         let kind = value.get("type").and_then(Value::as_str).unwrap_or("bar");
         match kind {
             "funding" => {
-                let mark = value.get("mark").and_then(Value::as_f64);
+                let mark = match value.get("mark") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(number("mark")?)
+                        .filter(|m| *m > 0.0)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            bad("mark", format!("{}: must be a price > 0", value["mark"]))
+                        })?,
+                };
                 let waiting = Waiting {
                     time: time("time")?,
                     rate: number("rate")?,
                     mark,
                 };
+                self.check_funding(symbol, &waiting)
+                    .map_err(|(field, m)| bad(field, m))?;
+                self.last_funding[symbol] = Some(waiting.time);
                 self.funding[symbol].push(waiting);
                 Ok(())
             }
@@ -156,13 +185,19 @@ impl Paper {
                     ));
                 }
                 if kind == "mark" {
-                    if self.gathering == Some(open_time) && self.pending[symbol].is_some() {
-                        return Err(bad("type", "a mark bar must come before its bar".into()));
-                    }
+                    self.check_mark(symbol, open_time)
+                        .map_err(|m| bad("open_time", m))?;
+                    self.last_mark[symbol] = Some(open_time);
                     self.marks[symbol] = Some((open_time, ohlc));
                     return Ok(());
                 }
-                let volume = value.get("volume").and_then(Value::as_f64).unwrap_or(0.0);
+                let volume = match value.get("volume") {
+                    None | Some(Value::Null) => 0.0,
+                    Some(_) => number("volume")?,
+                };
+                if volume < 0.0 {
+                    return Err(bad("volume", format!("{volume}: must be ≥ 0")));
+                }
                 self.bar(line, symbol, open_time, ohlc, volume, out)
             }
             other => Err(bad(
@@ -170,6 +205,120 @@ impl Paper {
                 format!("unknown message type {other:?}: bar, mark or funding"),
             )),
         }
+    }
+
+    /// A settlement must be on a whole hour (within [`FUNDING_SNAP_MS`], as in a file), within
+    /// the exchanges' cap, after the symbol's last one, and before the bar that holds it.
+    fn check_funding(&self, symbol: usize, w: &Waiting) -> Result<(), (&'static str, String)> {
+        let hour = 3_600_000;
+        let off = w.time.rem_euclid(hour).min(hour - w.time.rem_euclid(hour));
+        if off > FUNDING_SNAP_MS {
+            return Err((
+                "time",
+                format!("{}: not within 60 s of a whole hour", w.time),
+            ));
+        }
+        if w.rate.abs() > MAX_FUNDING_RATE {
+            return Err((
+                "rate",
+                format!("{}: beyond ±{MAX_FUNDING_RATE} per settlement", w.rate),
+            ));
+        }
+        if let Some(last) = self.last_funding[symbol]
+            && w.time <= last
+        {
+            let what = if w.time == last {
+                "repeated"
+            } else {
+                "out of order"
+            };
+            return Err((
+                "time",
+                format!(
+                    "funding of {} at {} is {what}: the last one was at {last}",
+                    self.symbols[symbol], w.time
+                ),
+            ));
+        }
+        if let Some(bar) = self.last_bar[symbol]
+            && w.time < bar + self.timeframe
+        {
+            return Err((
+                "time",
+                format!(
+                    "funding of {} at {} is late: the bar holding it (open_time {}) has been sent",
+                    self.symbols[symbol],
+                    w.time,
+                    w.time - (w.time - bar).rem_euclid(self.timeframe)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A mark bar must come after the symbol's last one and before its bar.
+    fn check_mark(&self, symbol: usize, open_time: i64) -> Result<(), String> {
+        let name = &self.symbols[symbol];
+        if self.last_bar[symbol].is_some_and(|b| open_time <= b) {
+            return Err(format!(
+                "mark bar of {name} at {open_time} is late: a mark bar comes before its bar, \
+                 and the bar of {} has been sent",
+                self.last_bar[symbol].unwrap_or_default()
+            ));
+        }
+        if let Some(last) = self.last_mark[symbol]
+            && open_time <= last
+        {
+            let what = if open_time == last {
+                "repeated"
+            } else {
+                "out of order"
+            };
+            return Err(format!(
+                "mark bar of {name} at {open_time} is {what}: the last one was at {last}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Feeds every line of `input` and finishes: the stream as bytes, so a line that is not
+    /// UTF-8 or longer than [`MAX_LINE`] is named by its number; a BOM before the first
+    /// message is skipped.
+    pub fn feed_all(
+        &mut self,
+        mut input: impl BufRead,
+        out: &mut impl Write,
+    ) -> Result<(), PaperError> {
+        let mut buf = Vec::new();
+        let mut line = 0;
+        loop {
+            buf.clear();
+            let read = read_line_bounded(&mut input, &mut buf)
+                .map_err(|source| PaperError::Read { line, source })?;
+            if read == 0 {
+                break;
+            }
+            line += 1;
+            if buf.len() > MAX_LINE {
+                return Err(PaperError::Input {
+                    line,
+                    field: "message".into(),
+                    message: format!("longer than {MAX_LINE} bytes: not a message"),
+                });
+            }
+            let text = std::str::from_utf8(&buf).map_err(|e| PaperError::Input {
+                line,
+                field: "message".into(),
+                message: format!("not UTF-8 (byte {} of the line)", e.valid_up_to() + 1),
+            })?;
+            let text = if line == 1 {
+                text.trim_start_matches('\u{feff}')
+            } else {
+                text
+            };
+            self.feed(line, text, out)?;
+        }
+        self.finish(out)
     }
 
     fn bar(
@@ -186,7 +335,8 @@ impl Paper {
         {
             self.run_step(out)?;
         }
-        let late = self.done.is_some_and(|d| open_time <= d);
+        let late = self.done.is_some_and(|d| open_time <= d)
+            || self.last_bar[symbol].is_some_and(|b| open_time <= b);
         let twice = self.gathering == Some(open_time) && self.pending[symbol].is_some();
         if late || twice {
             return Err(PaperError::Input {
@@ -199,8 +349,17 @@ impl Paper {
             });
         }
         self.gathering = Some(open_time);
-        let mark = match self.marks[symbol].take() {
-            Some((t, m)) if t == open_time => m,
+        self.last_bar[symbol] = Some(open_time);
+        // a mark bar of this time stands for it; one of an earlier time lost its bar in a gap
+        let mark = match self.marks[symbol] {
+            Some((t, m)) if t == open_time => {
+                self.marks[symbol] = None;
+                m
+            }
+            Some((t, _)) if t < open_time => {
+                self.marks[symbol] = None;
+                last
+            }
             _ => last,
         };
         let end = open_time + self.timeframe;
@@ -282,6 +441,34 @@ impl Paper {
         self.run_step(out)?;
         out.flush()?;
         Ok(())
+    }
+}
+
+/// Reads one line (through its `\n`) into `buf`, keeping at most [`MAX_LINE`] + 1 bytes of
+/// it and skipping the rest, so a line without an end cannot take the memory. Returns the
+/// bytes consumed (0 at the end of the input).
+fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(consumed);
+        }
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = (MAX_LINE + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        input.consume(take);
+        consumed += take;
+        if done {
+            return Ok(consumed);
+        }
     }
 }
 

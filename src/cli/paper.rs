@@ -1,7 +1,6 @@
 //! `perpsim paper SPEC.toml`: the engine fed bar by bar from JSON lines on stdin, every
 //! decision written to stdout as one JSON line, flushed at once (see `crate::paper`).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -34,11 +33,7 @@ pub fn run(args: PaperArgs) -> Result<(), Failure> {
     let mut paper = Paper::new(&spec, timeframe.ms());
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    let fed = stdin.lines().enumerate().try_for_each(|(i, line)| {
-        let line = line.map_err(|e| Failure::Work(format!("reading stdin: {e}")))?;
-        paper.feed(i + 1, &line, &mut out).map_err(failure)
-    });
-    fed.and_then(|()| paper.finish(&mut out).map_err(failure))
+    paper.feed_all(stdin, &mut out).map_err(failure)
 }
 
 /// A reader that went away (`perpsim paper … | head`) ends the run quietly, as in any Unix

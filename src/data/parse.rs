@@ -18,6 +18,9 @@ use super::time::{TimeFormat, TimeUnit, parse_text_time};
 use crate::market::Candles;
 
 /// Cuts lines out of a reader through one reusable buffer.
+/// The longest line read: a line past it is refused before it takes more memory.
+pub const MAX_LINE: usize = 4 << 20;
+
 pub struct LineReader<'r> {
     inner: &'r mut dyn Read,
     buf: Vec<u8>,
@@ -67,6 +70,17 @@ impl<'r> LineReader<'r> {
         self.end -= self.start;
         self.start = 0;
         if self.end == self.buf.len() {
+            // the buffer holds one unfinished line: a row is ~150 bytes, so this is no CSV
+            if self.buf.len() >= MAX_LINE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is longer than {} MiB: not a CSV row",
+                        self.line_no + 1,
+                        MAX_LINE >> 20
+                    ),
+                ));
+            }
             self.buf.resize(self.buf.len() * 2, 0);
         }
         loop {
@@ -613,6 +627,22 @@ mod tests {
             got.push((line_no, line.len()));
         }
         assert_eq!(got, vec![(1, 3), (2, 3), (3, 0), (4, 3 << 20), (5, 3)]);
+    }
+
+    /// A line without end (a binary file, a stuck writer) is refused once it passes
+    /// [`MAX_LINE`], with its number, holding no more than that in memory; a reader that
+    /// never ends stands in for a file of any size.
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused_with_its_number() {
+        let mut endless = std::io::repeat(b'x');
+        let head = b"a,b\n1,2\n";
+        let mut input = (&head[..]).chain(&mut endless);
+        let mut reader = LineReader::new(&mut input);
+        assert_eq!(reader.next_line().unwrap().map(|l| l.0), Some(1));
+        assert_eq!(reader.next_line().unwrap().map(|l| l.0), Some(2));
+        let e = reader.next_line().unwrap_err();
+        assert_eq!(e.to_string(), "line 3 is longer than 4 MiB: not a CSV row");
+        assert!(reader.buf.len() <= MAX_LINE);
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub use locate::{line_of_key, line_of_key_or_table, line_of_offset};
 
 /// A spec error: where and what.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+#[error(
+    "{file}{}: {}{message}",
+    line.map(|l| format!(":{l}")).unwrap_or_default(),
+    if field.is_empty() { String::new() } else { format!("{field}: ") }
+)]
 pub struct SpecError {
     pub file: String,
     /// 1-based; `None` when the field was not written (a required one is missing)
@@ -268,13 +272,39 @@ impl RunSpec {
 
 /// Reads and checks a spec file.
 pub fn read(file: &Path) -> Result<RunSpec, SpecError> {
-    let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+    parse(&read_text(file)?, file)
+}
+
+/// The largest spec read: specs are a few KB, and a wrong path (a data file, a device) must
+/// not be read whole before it is refused.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// A spec file's text, refused past [`MAX_SPEC_BYTES`] or when it is not UTF-8.
+pub fn read_text(file: &Path) -> Result<String, SpecError> {
+    let error = |message: String| SpecError {
         file: file.display().to_string(),
         line: None,
         field: String::new(),
-        message: format!("cannot read the spec: {e}"),
-    })?;
-    parse(&text, file)
+        message,
+    };
+    let f = std::fs::File::open(file).map_err(|e| error(format!("cannot read the spec: {e}")))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SPEC_BYTES + 1), &mut bytes)
+        .map_err(|e| error(format!("cannot read the spec: {e}")))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(error(format!(
+            "longer than {} MiB: not a spec (a spec is a few KB of TOML)",
+            MAX_SPEC_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = line_of_offset(&String::from_utf8_lossy(e.as_bytes()), at);
+        SpecError {
+            line: Some(line),
+            ..error("not UTF-8 text".into())
+        }
+    })
 }
 
 /// Parses and checks a spec's text; `file` names it in errors and anchors relative paths.

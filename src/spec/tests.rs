@@ -292,3 +292,24 @@ fn every_error_names_the_full_key_its_line_and_the_closest_key() {
         "{e}"
     );
 }
+
+#[test]
+fn a_huge_or_binary_spec_is_refused_before_it_is_read_whole() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; (MAX_SPEC_BYTES + 1) as usize]).unwrap();
+    let e = read(&big).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("big.toml: longer than 1 MiB: not a spec (a spec is a few KB of TOML)"),
+        "{e}"
+    );
+    let binary = dir.path().join("bin.toml");
+    std::fs::write(&binary, b"name = \"t\"\n\n[data]\ntimeframe = \"1\xffh\"\n").unwrap();
+    let e = read(&binary).unwrap_err();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (Some(4), "not UTF-8 text"),
+        "{e}"
+    );
+}

@@ -78,10 +78,7 @@ pub enum SweepError {
 impl Sweep {
     /// Reads the spec, expands and checks every grid point, loads the history.
     pub fn prepare(file: &Path) -> Result<Sweep, SweepError> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            SweepError::Other(format!("{}: cannot read the spec: {e}", file.display()))
-        })?;
-        Sweep::from_text(text, file, None)
+        Sweep::from_text(spec::read_text(file)?, file, None)
     }
 
     /// [`Sweep::prepare`] on a spec's text; `market` replaces the history the spec names
