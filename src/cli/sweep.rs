@@ -242,9 +242,19 @@ fn parse_shard(text: &str) -> Result<(usize, usize), Failure> {
 struct Progress {
     bar: Option<ProgressBar>,
     last_tenth: AtomicUsize,
+    started: std::time::Instant,
+    /// configurations done before this run (a resumed sweep's): its first tick, less one
+    before: AtomicUsize,
+    /// the estimate of the time left is printed once, when the pace is known
+    estimated: std::sync::atomic::AtomicBool,
 }
 
+/// How long a sweep runs before its pace is taken for the estimate of the time left.
+const ESTIMATE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Progress {
+    // the wall clock times the progress line on stderr, never a result
+    #[allow(clippy::disallowed_methods)]
     fn new() -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
@@ -259,6 +269,9 @@ impl Progress {
         Progress {
             bar,
             last_tenth: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
+            before: AtomicUsize::new(usize::MAX),
+            estimated: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -269,6 +282,23 @@ impl Progress {
                 bar.set_position(done as u64);
             }
             None => {
+                let elapsed = self.started.elapsed();
+                let before = self
+                    .before
+                    .fetch_min(done.saturating_sub(1), Ordering::Relaxed);
+                let now = done - before.min(done.saturating_sub(1));
+                if done < total
+                    && elapsed >= ESTIMATE_AFTER
+                    && !self.estimated.swap(true, Ordering::Relaxed)
+                {
+                    let left = elapsed.as_secs_f64() * (total - done) as f64 / now as f64;
+                    eprintln!(
+                        "sweep: {now} configuration(s) in {:.0} s, {done}/{total} done: about {} \
+                         left at this pace (--shard K/N splits the grid across machines)",
+                        elapsed.as_secs_f64(),
+                        duration(left)
+                    );
+                }
                 let tenth = 10 * done / total.max(1);
                 if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
                     eprintln!(
@@ -284,5 +314,29 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish();
         }
+    }
+}
+
+/// Seconds as "40 s", "12 min", "3 h 20 min" or "2.5 days".
+fn duration(seconds: f64) -> String {
+    let minutes = (seconds / 60.0).round() as u64;
+    match seconds {
+        s if s < 90.0 => format!("{s:.0} s"),
+        s if s < 5_400.0 => format!("{minutes} min"),
+        s if s < 172_800.0 => format!("{} h {} min", minutes / 60, minutes % 60),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_at_their_scale() {
+        use super::duration;
+        assert_eq!(duration(40.4), "40 s");
+        assert_eq!(duration(720.0), "12 min");
+        assert_eq!(duration(12_000.0), "3 h 20 min");
+        assert_eq!(duration(50_400.0), "14 h 0 min");
+        assert_eq!(duration(216_000.0), "2.5 days");
     }
 }

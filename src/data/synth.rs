@@ -148,6 +148,10 @@ impl Default for SynthConfig {
     }
 }
 
+/// The most bars a symbol may have: 20 M bars (38 years of 1m bars) take ~2 GB across their
+/// files' text and columns; beyond that the history is no longer a sample.
+pub const MAX_BARS: usize = 20_000_000;
+
 impl SynthConfig {
     /// Checks ranges; the message names the option.
     pub fn validate(&self) -> Result<(), String> {
@@ -169,8 +173,20 @@ impl SynthConfig {
         if self.days == 0 {
             return Err("days must be at least 1".into());
         }
-        if !(self.crashes_per_year >= 0.0 && self.squeezes_per_year >= 0.0) {
-            return Err("crash and squeeze rates must be >= 0".into());
+        let bars = f64::from(self.days) * Timeframe::DAY.ms() as f64 / self.timeframe.ms() as f64;
+        if bars > MAX_BARS as f64 {
+            return Err(format!(
+                "--days {} at {} is {:.0} bars a symbol; the limit is {MAX_BARS} ({} days at {})",
+                self.days,
+                self.timeframe,
+                bars,
+                MAX_BARS as i64 * self.timeframe.ms() / Timeframe::DAY.ms(),
+                self.timeframe
+            ));
+        }
+        let rates = [self.crashes_per_year, self.squeezes_per_year];
+        if !rates.iter().all(|r| (0.0..=365.0).contains(r)) {
+            return Err("crash and squeeze rates must be in [0, 365] a year".into());
         }
         if !(self.funding_cap > 0.0 && self.funding_cap < 0.1) {
             return Err(format!(
@@ -343,6 +359,7 @@ pub fn generate(config: &SynthConfig) -> Result<SynthMarket, String> {
     let (rho_common, rho_own) = (config.correlation.sqrt(), (1.0 - config.correlation).sqrt());
     let normal = |rng: &mut ChaCha8Rng| -> f64 { StandardNormal.sample(rng) };
 
+    let mut next_event = 0;
     for bar in 0..bars {
         let open_time = start + bar as i64 * tf.ms();
         turbulent = if turbulent {
@@ -352,9 +369,12 @@ pub fn generate(config: &SynthConfig) -> Result<SynthMarket, String> {
         };
         let regime = if turbulent { 1.8 } else { 0.8 };
         drift += theta * (0.1 - drift) + drift_sd * normal(&mut rng);
-        let event = events
-            .iter()
-            .find(|e| bar >= e.start && bar < e.start + e.bars);
+        // events are sorted and do not overlap: step past the ones that have ended
+        while next_event < events.len() && bar >= events[next_event].start + events[next_event].bars
+        {
+            next_event += 1;
+        }
+        let event = events.get(next_event).filter(|e| bar >= e.start);
         let (event_vol, event_push) = match event.map(|e| e.kind) {
             Some(EventKind::Crash) => (3.0, -1.0),
             Some(EventKind::Squeeze) => (2.0, 1.0),
@@ -642,6 +662,33 @@ mod tests {
             min_crashes: 1,
             ..SynthConfig::default()
         }
+    }
+
+    /// A size past the limit is refused at once, with the bars it would have made.
+    #[test]
+    fn days_past_the_bar_limit_are_refused_before_any_work() {
+        let huge = SynthConfig {
+            days: 100_000_000,
+            ..small()
+        };
+        let e = huge.validate().unwrap_err();
+        assert!(
+            e.starts_with(
+                "--days 100000000 at 1h is 2400000000 bars a symbol; the limit is 20000000"
+            ),
+            "{e}"
+        );
+        // 20 M hourly bars is 833,333 days: the last day that fits passes
+        let edge = SynthConfig {
+            days: 833_333,
+            ..small()
+        };
+        assert!(edge.validate().is_ok());
+        let storms = SynthConfig {
+            crashes_per_year: 1e6,
+            ..small()
+        };
+        assert!(storms.validate().is_err());
     }
 
     #[test]
