@@ -9,6 +9,7 @@
 //! - `disk`: a full disk (a small tmpfs) under a run.
 //! - `folder`: a sweep folder under faults: locks, changed data, partial merges, commits.
 //! - `headline`: the sweep page's sentence against results.csv and survival.csv.
+//! - `mutated`: the fuzz seeds mutated through the CSV reader, spec parser, paper stream.
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
@@ -18,6 +19,7 @@ mod engine;
 mod folder;
 mod headline;
 mod loaders;
+mod mutated;
 mod paper;
 mod report;
 mod risk;
