@@ -77,6 +77,20 @@ pub enum Command {
     Paper(paper::PaperArgs),
 }
 
+/// The whole `perpsim` command line with the caller's strategies added to the built-ins: a
+/// crate that depends on perpsim calls this from its `main`, and its specs name those
+/// strategies by kind (`examples/custom_strategy.rs`). A kind that clashes with a built-in or
+/// another is a usage error (exit 2).
+pub fn main_with(strategies: &[(&'static str, crate::strategy::Builder)]) -> ExitCode {
+    for &(kind, builder) in strategies {
+        if let Err(e) = crate::strategy::register(kind, builder) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    main()
+}
+
 /// Parses the command line, runs the subcommand, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse(); // clap exits 2 on usage errors, 0 on --help

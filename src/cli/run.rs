@@ -14,18 +14,30 @@ use crate::spec;
 pub struct RunArgs {
     /// Run spec (TOML)
     pub spec: PathBuf,
-    /// Output directory (default: reports/<name>/)
+    /// Output directory (default: reports/<name>/, or reports/<name>-base/ for a spec with a
+    /// [sweep] table, whose grid writes reports/<name>/)
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let spec = spec::read(&args.spec)?;
+    // a spec's sweep writes reports/<name>/: its base run goes beside it, never into it
+    let dir = args.out.unwrap_or_else(|| {
+        let name = match spec.sweep {
+            Some(_) => format!("{}-base", spec.name),
+            None => spec.name.clone(),
+        };
+        PathBuf::from("reports").join(name)
+    });
+    if dir.join(crate::sweep::folder::MADE).exists() {
+        return Err(Failure::Work(format!(
+            "{} holds a sweep's results; a run's files would mix with them: use another --out",
+            dir.display()
+        )));
+    }
     let market = spec.load_market()?;
     let result = outcome::run(&spec, &market, true);
-    let dir = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("reports").join(&spec.name));
     report::files::write_run(&dir, &result)
         .map_err(|e| Failure::Work(format!("{}: {e}", dir.display())))?;
     report::run_page::write_report(&dir, &spec, &market, &result, Default::default())
@@ -37,7 +49,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     if spec.sweep.is_some() {
         outln!(
-            "note: this spec has a [sweep] table; `run` ran its base configuration (`perpsim sweep` runs the grid)"
+            "note: this spec has a [sweep] table; `run` ran its base configuration into {} (`perpsim sweep` runs the grid into reports/{}/)",
+            dir.display(),
+            spec.name
         );
     }
     Ok(())

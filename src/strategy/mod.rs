@@ -244,17 +244,71 @@ pub const BUILT_INS: &[(&str, Builder)] = &[
     ("buy_and_hold", buy_and_hold::build),
 ];
 
-/// The builder of `kind`, or an error listing the known kinds.
+/// Strategies registered by a program that uses perpsim as a library ([`register`]), looked
+/// up after the built-ins. Process-wide, because a spec names its strategy by text and is
+/// checked, run, swept and paper-traded far from where the program starts.
+static REGISTERED: std::sync::RwLock<Vec<(&'static str, Builder)>> =
+    std::sync::RwLock::new(Vec::new());
+
+/// Why a strategy could not be registered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("strategy kind {0:?} is a built-in's; give yours another name")]
+    BuiltIn(&'static str),
+    #[error("strategy kind {0:?} is already registered")]
+    Taken(&'static str),
+    #[error("strategy kind {0:?}: use lower-case letters, digits and '_'")]
+    Name(&'static str),
+}
+
+/// Makes `kind` name the user's strategy in specs (`[strategy] kind = "…"`), beside the
+/// built-ins, for `run`, `sweep` (Monte Carlo included) and `paper` alike. The builder reads
+/// its parameters with [`Build::params`], which refuses unknown keys as the built-ins do.
+pub fn register(kind: &'static str, builder: Builder) -> Result<(), RegisterError> {
+    let valid = !kind.is_empty()
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(RegisterError::Name(kind));
+    }
+    if BUILT_INS.iter().any(|(n, _)| *n == kind) {
+        return Err(RegisterError::BuiltIn(kind));
+    }
+    let mut registered = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    if registered.iter().any(|(n, _)| *n == kind) {
+        return Err(RegisterError::Taken(kind));
+    }
+    registered.push((kind, builder));
+    Ok(())
+}
+
+/// The builder of `kind` (built in, or registered), or an error listing the known kinds.
 pub fn builder(kind: &str) -> Result<Builder, ParamError> {
+    let registered = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
     BUILT_INS
         .iter()
+        .chain(registered.iter())
         .find(|(name, _)| *name == kind)
         .map(|(_, b)| *b)
         .ok_or_else(|| {
-            let known: Vec<&str> = BUILT_INS.iter().map(|(n, _)| *n).collect();
+            let known: Vec<&str> = BUILT_INS
+                .iter()
+                .chain(registered.iter())
+                .map(|(n, _)| *n)
+                .collect();
+            let hint = crate::keys::closest(
+                kind,
+                &known.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+            )
+            .map(|k| format!(" (did you mean {k:?}?)"))
+            .unwrap_or_default();
             ParamError::new(
                 "kind",
-                format!("unknown strategy {kind:?}; known: {}", known.join(", ")),
+                format!(
+                    "unknown strategy {kind:?}{hint}; known: {}",
+                    known.join(", ")
+                ),
             )
         })
 }

@@ -622,3 +622,49 @@ fn data_check_refuses_what_a_run_refuses() {
         text(&good.stdout)
     );
 }
+
+/// A spec with a [sweep] table: its grid writes reports/<name>/ and its base run
+/// reports/<name>-base/, in either order, and a run never writes into a sweep's folder.
+#[test]
+fn a_run_and_the_sweep_of_one_spec_keep_to_their_own_folders() {
+    let dir = TempDir::new().unwrap();
+    let data = repo().join("data");
+    let spec = write(
+        dir.path(),
+        "s.toml",
+        &format!(
+            "name = \"s\"\n[data]\ntimeframe = \"4h\"\nto = \"2024-04-01\"\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\ncandles = {:?}\n[strategy]\nkind = \"sma_cross\"\n[sweep]\n\"risk.max_leverage\" = [2, 3]\n",
+            data.join("BTCUSDT-1h.zip")
+        ),
+    );
+    let at = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_perpsim"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let spec = spec.to_str().unwrap();
+    for args in [["run", spec], ["sweep", spec], ["run", spec]] {
+        let out = at(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let reports = dir.path().join("reports");
+    assert!(reports.join("s/results.csv").is_file() && !reports.join("s/summary.json").exists());
+    assert!(
+        reports.join("s-base/summary.json").is_file()
+            && !reports.join("s-base/results.csv").exists()
+    );
+    let into = at(&["run", spec, "--out", reports.join("s").to_str().unwrap()]);
+    assert_eq!(into.status.code(), Some(1));
+    assert!(
+        text(&into.stderr).contains("holds a sweep's results"),
+        "{}",
+        text(&into.stderr)
+    );
+}

@@ -2,6 +2,7 @@
 //! - `loaders`: every layout, header or not, zips, time units, bad rows with exact messages.
 //! - `sample`: the sample in `data/`, loaded, resampled and aligned.
 //! - `shared_data`: the real exchange history in `../shared/data` (skipped when absent).
+//! - `custom`: a user's strategy (`examples/custom_strategy.rs`) registered and run.
 //! - `cli`: the `perpsim` binary's output and exit codes.
 //! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
@@ -13,6 +14,7 @@
 //! - `engine`: runs end to end — look-ahead, a peer re-implementation, conservation, determinism.
 
 mod cli;
+mod custom;
 mod detail;
 mod disk;
 mod engine;

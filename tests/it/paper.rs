@@ -13,7 +13,7 @@ use super::repo;
 
 /// The history as the messages a connector would send: per step and symbol, the funding
 /// settled in the bar, its mark bar, then the bar.
-fn messages(market: &MarketData) -> Vec<String> {
+pub fn messages(market: &MarketData) -> Vec<String> {
     let mut lines = Vec::new();
     for (i, &t) in market.clock.iter().enumerate() {
         for (s, h) in market.symbols.iter().enumerate() {
