@@ -288,7 +288,7 @@ impl Engine {
     /// An engine for `spec` on bars of `timeframe` ms; `keep_curve` keeps the account log
     /// for the per-step columns ([`Engine::fill_columns`]).
     pub fn new(spec: &RunSpec, timeframe: i64, keep_curve: bool) -> Engine {
-        Engine::with_strategy(spec, timeframe, keep_curve, None)
+        Engine::build(spec, timeframe, keep_curve, None)
     }
 
     /// [`Engine::new`] whose strategy, when `recorded` is given, plays back its signals
@@ -300,15 +300,27 @@ impl Engine {
         keep_curve: bool,
         recorded: Option<Arc<Recorded>>,
     ) -> Engine {
-        Engine::with_strategy(spec, timeframe, keep_curve, recorded.map(Replay::new))
+        Engine::build(
+            spec,
+            timeframe,
+            keep_curve,
+            recorded.map(Replay::new).map(Signals::Replayed),
+        )
     }
 
-    fn with_strategy(
+    /// An engine for `spec` that asks `strategy` rather than the one the spec names: the seam
+    /// for a program that builds its strategy itself (the spec's `[strategy]` table is then
+    /// only checked, never used).
+    pub fn with_strategy(
         spec: &RunSpec,
         timeframe: i64,
         keep_curve: bool,
-        replay: Option<Replay>,
+        strategy: Box<dyn Strategy>,
     ) -> Engine {
+        Engine::build(spec, timeframe, keep_curve, Some(Signals::Live(strategy)))
+    }
+
+    fn build(spec: &RunSpec, timeframe: i64, keep_curve: bool, signals: Option<Signals>) -> Engine {
         let venue = Venue::new(
             VenueConfig {
                 mode: spec.margin_mode,
@@ -328,8 +340,8 @@ impl Engine {
             symbols: &names,
             max_leverage: spec.risk.max_leverage,
         };
-        let strategy = match replay {
-            Some(replay) => Signals::Replayed(replay),
+        let strategy = match signals {
+            Some(signals) => signals,
             None => Signals::Live(
                 strategy::builder(&spec.strategy_kind)
                     .and_then(|b| b(&build))

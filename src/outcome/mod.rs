@@ -88,6 +88,20 @@ pub fn run_replaying(
     finish(spec, market, engine)
 }
 
+/// [`run`] with a strategy the caller built (e.g. one holding state of its own) in place of
+/// the one the spec names.
+pub fn run_with(
+    spec: &RunSpec,
+    market: &MarketData,
+    keep_curve: bool,
+    strategy: Box<dyn crate::strategy::Strategy>,
+) -> RunResult {
+    let timeframe = market.symbols.first().map_or(60_000, |s| s.timeframe.ms());
+    let mut engine = Engine::with_strategy(spec, timeframe, keep_curve, strategy);
+    run_history(&mut engine, market);
+    finish(spec, market, engine)
+}
+
 /// Gathers a finished engine's results.
 pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunResult {
     engine.fill_columns(market);

@@ -56,6 +56,17 @@ fn a_registered_strategy_runs_sweeps_and_paper_trades_from_its_spec() {
     }
     paper.finish(&mut sink).unwrap();
     assert_eq!(paper.engine.venue.events(), run.engine.venue.events());
+
+    // the same strategy built by the caller and handed to the engine
+    let names: Vec<String> = spec.symbols.iter().map(|s| s.symbol.clone()).collect();
+    let build = strategy::Build {
+        params: &spec.strategy_params,
+        symbols: &names,
+        max_leverage: spec.risk.max_leverage,
+    };
+    let own = example::build(&build).unwrap();
+    let with = outcome::run_with(&spec, &market, false, own);
+    assert_eq!(with.engine.venue.events(), run.engine.venue.events());
 }
 
 #[test]
