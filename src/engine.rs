@@ -339,6 +339,7 @@ impl Engine {
             params: &spec.strategy_params,
             symbols: &names,
             max_leverage: spec.risk.max_leverage,
+            spec_dir: spec.file.parent(),
         };
         let strategy = match signals {
             Some(signals) => signals,
@@ -656,6 +657,14 @@ impl Engine {
     }
 
     /// ms per bar
+    /// What the strategy has to say about the run, once it is over ([`Strategy::notes`]).
+    pub fn strategy_notes(&self) -> Vec<String> {
+        match &self.strategy {
+            Signals::Live(s) => s.notes(),
+            Signals::Replayed(_) => Vec::new(),
+        }
+    }
+
     pub fn timeframe(&self) -> i64 {
         self.timeframe
     }

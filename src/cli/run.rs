@@ -47,6 +47,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if let Some(note) = spec.unlisted_note() {
         outln!("note: {note}");
     }
+    for note in &result.summary.notes {
+        outln!("note: {note}");
+    }
     if spec.sweep.is_some() {
         outln!(
             "note: this spec has a [sweep] table; `run` ran its base configuration into {} (`perpsim sweep` runs the grid into reports/{}/)",

@@ -66,6 +66,9 @@ pub struct Summary {
     pub metrics: Metrics,
     /// risk-layer decisions: rule → action → count
     pub risk_events: BTreeMap<&'static str, BTreeMap<&'static str, u32>>,
+    /// what the strategy has to say about the run (a signal file's rows outside the data)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Runs `spec` over `market` and gathers the results. `keep_curve` keeps the per-step
@@ -169,6 +172,7 @@ pub fn finish(spec: &RunSpec, market: &MarketData, mut engine: Engine) -> RunRes
             .collect(),
         metrics,
         risk_events: engine.risk.audit().counts(),
+        notes: engine.strategy_notes(),
     };
     RunResult {
         summary,

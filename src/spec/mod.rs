@@ -395,6 +395,7 @@ impl RawSpec {
             params: &params,
             symbols: &names,
             max_leverage: risk.max_leverage,
+            spec_dir: src.file.parent(),
         };
         let builder =
             strategy::builder(&kind).map_err(|e| src.error("strategy.kind", e.message))?;

@@ -19,6 +19,7 @@ pub mod indicators;
 mod naive_leverage;
 mod rsi_reversion;
 mod signal;
+pub mod signal_file;
 
 use serde::de::DeserializeOwned;
 
@@ -113,6 +114,12 @@ pub trait Strategy: Send {
     fn market_only(&self) -> bool {
         false
     }
+
+    /// What the strategy has to say about the run once it is over (a signal file's rows
+    /// outside the data, say): printed after `run` and kept in `summary.json`.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A strategy's signals over one market, step by step: recorded once, replayed by
@@ -186,6 +193,8 @@ pub struct Build<'a> {
     pub symbols: &'a [String],
     /// the risk layer's `max_leverage`, for strategies whose default follows it
     pub max_leverage: Option<f64>,
+    /// the spec's folder, against which a strategy's relative file paths are read
+    pub spec_dir: Option<&'a std::path::Path>,
 }
 
 /// A parameter that is wrong: its key (as written under `[strategy]`) and why.
@@ -242,6 +251,7 @@ pub const BUILT_INS: &[(&str, Builder)] = &[
     ("core_hedge", core_hedge::build),
     ("naive_leverage", naive_leverage::build),
     ("buy_and_hold", buy_and_hold::build),
+    ("signals", signal_file::build),
 ];
 
 /// Strategies registered by a program that uses perpsim as a library ([`register`]), looked

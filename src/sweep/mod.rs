@@ -115,6 +115,19 @@ impl Sweep {
                     message,
                 }
             })?;
+        if montecarlo.is_some() && base.strategy_kind == "signals" {
+            return Err(SpecError {
+                file: file.display().to_string(),
+                line: spec::line_of_key(&text, "sweep.montecarlo"),
+                field: "sweep.montecarlo".into(),
+                message: "a signal file's rows were decided on the history's prices, so they \
+                          mean nothing on a Monte Carlo path; sweep them on the history alone \
+                          (remove [sweep.montecarlo]), or write the rule as a strategy \
+                          (examples/custom_strategy.rs) to test it on paths"
+                    .into(),
+            }
+            .into());
+        }
         if let (Some(mc), Some(fine)) = (&montecarlo, base.load.detail)
             && mc.method == montecarlo::Method::Synth
         {

@@ -63,6 +63,7 @@ fn a_registered_strategy_runs_sweeps_and_paper_trades_from_its_spec() {
         params: &spec.strategy_params,
         symbols: &names,
         max_leverage: spec.risk.max_leverage,
+        spec_dir: None,
     };
     let own = example::build(&build).unwrap();
     let with = outcome::run_with(&spec, &market, false, own);
@@ -88,7 +89,7 @@ fn its_parameters_get_the_built_ins_errors_and_its_name_is_listed() {
     let e = spec::parse(&unknown, &spec_file()).unwrap_err();
     assert!(
         e.message.contains("(did you mean \"momentum\"?)")
-            && e.message.contains("buy_and_hold, momentum"),
+            && e.message.contains("buy_and_hold, signals, momentum"),
         "{e}"
     );
     assert_eq!(

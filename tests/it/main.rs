@@ -3,6 +3,7 @@
 //! - `sample`: the sample in `data/`, loaded, resampled and aligned.
 //! - `shared_data`: the real exchange history in `../shared/data` (skipped when absent).
 //! - `custom`: a user's strategy (`examples/custom_strategy.rs`) registered and run.
+//! - `signals`: a signal file replayed through the risk layer as a built-in's signals are.
 //! - `cli`: the `perpsim` binary's output and exit codes.
 //! - `paper`: a history fed line by line decides exactly as `run`.
 //! - `sweep`: determinism across threads, resume, shards, grid errors, survival by leverage.
@@ -27,6 +28,7 @@ mod report;
 mod risk;
 mod sample;
 mod shared_data;
+mod signals;
 mod sweep;
 mod trades;
 
