@@ -1,6 +1,7 @@
 //! perpsim: an event-driven backtester for leveraged crypto perpetual futures.
 //!
-//! The modules follow the flow of `DESIGN.md`, one stage each:
+//! The modules follow the flow of a run, one stage each (the README's Development section
+//! maps them):
 //! - [`data`]: loads downloaded history (Binance Vision klines and funding archives, zipped
 //!   or not, plain CSV layouts), checks it, resamples and aligns it; synthetic markets.
 //! - [`market`]: the in-memory form of history — columnar candles, funding, mark price —

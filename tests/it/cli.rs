@@ -668,3 +668,24 @@ fn a_run_and_the_sweep_of_one_spec_keep_to_their_own_folders() {
         text(&into.stderr)
     );
 }
+
+/// The README's two spec errors, from the specs it names.
+#[test]
+fn the_readme_spec_errors_are_what_the_shipped_examples_give() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for name in ["typo", "bad"] {
+        let file = format!("examples/errors/{name}.toml");
+        let out = perpsim(&["run", &file]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        let shown = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("error: {file}:")))
+            .unwrap_or_else(|| panic!("the README shows no error for {file}"));
+        let shown = shown.trim_end_matches('…').trim_end_matches(", ");
+        assert!(
+            stderr.starts_with(shown),
+            "README: {shown}\nactual: {stderr}"
+        );
+    }
+}
