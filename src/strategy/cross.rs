@@ -1,7 +1,9 @@
 //! `sma_cross` and `ema_cross`: trend following on the crossover of a fast and a slow moving
 //! average of the close. Fast above slow → long; below → short (or flat with
 //! `long_only = true`). The state is the sign of (fast − slow); a tie keeps the previous state
-//! (see [`Cross`]), so touching averages do not flip the position.
+//! (see [`Cross`]), so touching averages do not flip the position. The first position waits
+//! for the first real cross, as in every peer tool: the sign the averages start with is not a
+//! signal (`enter_at_start = true` enters on it at once, as perpsim did before).
 //!
 //! ```toml
 //! [strategy]
@@ -10,6 +12,7 @@
 //! slow = 50            # bars
 //! long_only = false
 //! stop_atr = 3.0       # optional: a stop this many ATRs from the close (else the risk layer's)
+//! enter_at_start = false
 //! ```
 
 use serde::Deserialize;
@@ -31,6 +34,8 @@ struct Params {
     stop_atr: Option<f64>,
     #[serde(default = "atr_bars")]
     atr_bars: usize,
+    #[serde(default)]
+    enter_at_start: bool,
 }
 
 fn fast() -> usize {
@@ -72,6 +77,7 @@ pub struct MaCross {
     long_only: bool,
     stop_atr: Option<f64>,
     warm_up: usize,
+    enter_at_start: bool,
 }
 
 pub fn build_sma(b: &Build) -> Result<Box<dyn Strategy>, ParamError> {
@@ -111,6 +117,7 @@ fn build(b: &Build, average: fn(usize) -> Average) -> Result<Box<dyn Strategy>, 
         long_only: p.long_only,
         stop_atr: p.stop_atr,
         warm_up: p.slow,
+        enter_at_start: p.enter_at_start,
     }))
 }
 
@@ -138,9 +145,14 @@ impl Strategy for MaCross {
             else {
                 continue;
             };
+            let known = s.cross.state() != 0;
             let Some(state) = s.cross.update(fast, slow) else {
                 continue;
             };
+            // the averages' first sign is where they start, not a cross
+            if !known && !self.enter_at_start {
+                continue;
+            }
             let side = if state > 0 { Side::Long } else { Side::Short };
             if side == Side::Short && self.long_only {
                 if ctx.holdings[symbol].qty != 0.0 {

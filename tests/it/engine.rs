@@ -101,7 +101,8 @@ fn sma_cross_matches_a_straightforward_reimplementation() {
     // Peer check. sma_cross at 1x with fees, no funding, no mark file, no risk rules: the
     // trades must be, to the bar, those of this plain loop — SMA by summing the window each
     // bar, state = sign(fast − slow) with ties keeping the state, a flip decided at a bar's
-    // close fills at the next bar's open.
+    // close fills at the next bar's open; the first sign is where the averages start, not a
+    // cross, so the first trade waits for the first flip.
     let dir = TempDir::new().unwrap();
     let body = r#"
 name = "peer"
@@ -138,14 +139,26 @@ fixed_fraction = 0.5
             state
         };
         if now != state && now != 0 {
+            let crossed = state != 0;
             state = now;
             let side = if now > 0 { Side::Long } else { Side::Short };
-            expected.push((bars[i + 1].0, side));
+            if crossed {
+                expected.push((bars[i + 1].0, side));
+            }
         }
     }
     let got: Vec<(i64, Side)> = run.trades.iter().map(|t| (t.entry_time, t.side)).collect();
     assert!(expected.len() > 50, "{} flips", expected.len());
     assert_eq!(got, expected);
+    // the old behaviour, on request: one more trade, on the averages' first sign
+    let eager = spec_in(
+        dir.path(),
+        &body.replace("slow = 20", "slow = 20\nenter_at_start = true"),
+    );
+    let eager = outcome::run(&eager, &market, false);
+    assert_eq!(eager.trades.len(), run.trades.len() + 1);
+    assert_eq!(eager.trades[0].entry_time, bars[20].0);
+    assert_eq!(eager.trades[1].entry_time, expected[0].0);
     // each trade ends where the next begins, at that bar's open, and pays the taker fee twice
     let open_at = |t: i64| bars.iter().find(|b| b.0 == t).unwrap().1;
     for pair in run.trades.windows(2) {
