@@ -785,7 +785,7 @@ pub fn write_index(
     let results = read(dir, about.start, options)?;
     let survival_rows = read_survival(&dir.join(SURVIVAL)).map_err(|e| ReportError::Io {
         path: dir.join(SURVIVAL),
-        source: std::io::Error::other(e),
+        source: e,
     })?;
     let survival: BTreeMap<usize, Vec<(f64, f64)>> = survival_rows
         .into_iter()
@@ -1079,7 +1079,10 @@ pub fn write_merged_index(
             .map_err(|(k, m)| fail(format!("report.{k}: {m}")))?,
         None => ReportOptions::default(),
     };
-    let survival = read_survival(&out.join(SURVIVAL)).map_err(fail)?;
+    let survival = read_survival(&out.join(SURVIVAL)).map_err(|source| ReportError::Io {
+        path: out.join(SURVIVAL),
+        source,
+    })?;
     let span_days = survival
         .values()
         .flatten()

@@ -19,7 +19,7 @@ pub mod results;
 pub mod runner;
 pub mod stats;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -71,8 +71,86 @@ pub enum SweepError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Folder(#[from] folder::FolderError),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(
+        "{}: no [sweep] table: name the parameters to vary, e.g. \"risk.max_leverage\" = [1, 2, 3, 5, 10, 20] (or use `perpsim run`)",
+        .0.display()
+    )]
+    NoGrid(PathBuf),
+    #[error("{}: sweep.montecarlo: {message}", file.display())]
+    MonteCarlo { file: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// the output folder cannot take this sweep
+    #[error("{}: {reason}", dir.display())]
+    Refused { dir: PathBuf, reason: Refusal },
+    /// shards that are not one sweep's, or not all of it
+    #[error("{}: {reason}", dir.display())]
+    Merge { dir: PathBuf, reason: MergeRefusal },
+    #[error("a worker thread failed")]
+    Worker,
+}
+
+/// Why an output folder cannot take a sweep (or its resumption).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "holds files that are not a perpsim sweep's (no spec.toml): use another --out, or an empty or new folder"
+    )]
+    Strangers,
+    #[error("these results come from a different sweep (spec or grid changed); use another --out")]
+    OtherSweep,
+    #[error(
+        "these results were made from other data: the history or the instrument file changed \
+         since (fingerprint {then} then, {now} now); resuming would mix the two, so use another --out"
+    )]
+    OtherData { then: String, now: String },
+    #[error("this folder ran {was}; resume it with the same --shard")]
+    OtherShard { was: String },
+    #[error(
+        "these results do not say what data they were made from (an older perpsim wrote them): start afresh in another --out"
+    )]
+    NoRecord,
+    #[error(
+        "holds an unfinished sweep: add --resume to finish it, or delete the folder to start over"
+    )]
+    Unfinished,
+    #[error("results.csv vanished while the sweep ran")]
+    Vanished,
+}
+
+/// Why shards cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeRefusal {
+    #[error(
+        "no record of what this shard was made from (.sweep.json): not a finished sweep folder of this perpsim"
+    )]
+    NoRecord,
+    #[error("its spec.toml differs from {}'s: not the same sweep", .first.display())]
+    OtherSpec { first: PathBuf },
+    #[error(
+        "made from other data than {} (fingerprint {theirs} against {ours}): the history or the instrument file differed",
+        .first.display()
+    )]
+    OtherData {
+        first: PathBuf,
+        theirs: String,
+        ours: String,
+    },
+    #[error("no results.csv")]
+    NoResults,
+    #[error("its results.csv has other columns than {}'s: not the same sweep", .first.display())]
+    OtherColumns { first: PathBuf },
+    #[error("configuration {id} differs between shards: not the same sweep")]
+    Differs { id: usize },
+    #[error(
+        "the shards hold {have} of the sweep's {points} configurations: merge every shard, or add --partial to merge these alone (the page then says so)"
+    )]
+    Incomplete { have: usize, points: usize },
 }
 
 impl Sweep {
@@ -90,10 +168,7 @@ impl Sweep {
     ) -> Result<Sweep, SweepError> {
         let base = spec::parse(&text, file)?;
         let Some(table) = &base.sweep else {
-            return Err(SweepError::Other(format!(
-                "{}: no [sweep] table: name the parameters to vary, e.g. \"risk.max_leverage\" = [1, 2, 3, 5, 10, 20] (or use `perpsim run`)",
-                file.display()
-            )));
+            return Err(SweepError::NoGrid(file.to_path_buf()));
         };
         let grid = Grid::parse(table, file, Some(&text))?;
         let montecarlo = grid
@@ -202,14 +277,14 @@ impl Sweep {
             .map_err(|e| with_sweep_line(e, &text))?;
         let market = match market {
             Some(m) => m,
-            None => base
-                .load_market()
-                .map_err(|e| SweepError::Other(e.to_string()))?,
+            None => base.load_market().map_err(SweepError::Data)?,
         };
         if let Some(mc) = &montecarlo {
-            mc.path(&market, 0).map_err(|e| {
-                SweepError::Other(format!("{}: sweep.montecarlo: {e}", file.display()))
-            })?;
+            mc.path(&market, 0)
+                .map_err(|message| SweepError::MonteCarlo {
+                    file: file.to_path_buf(),
+                    message,
+                })?;
         }
         Ok(Sweep {
             left_out,
@@ -297,7 +372,18 @@ pub fn run(
     stop: &AtomicBool,
     tick: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Progress, SweepError> {
-    let io = |e: std::io::Error| SweepError::Other(format!("{}: {e}", out.display()));
+    let io = |e: std::io::Error| SweepError::Io {
+        path: out.to_path_buf(),
+        source: e,
+    };
+    let refused = |reason: Refusal| SweepError::Refused {
+        dir: out.to_path_buf(),
+        reason,
+    };
+    let path_error = |message: String| SweepError::MonteCarlo {
+        file: sweep.file.clone(),
+        message,
+    };
     let _lock = folder::Lock::take(out)?;
     let header = sweep.header();
     let results_path = out.join(results::RESULTS);
@@ -307,72 +393,50 @@ pub fn run(
         points: sweep.points.len(),
         shard,
     };
-    let existing = results::read_results(&results_path).map_err(SweepError::Other)?;
+    let existing = results::read_results(&results_path).map_err(io)?;
     let ours = out.join(folder::MADE).exists() || spec_copy.exists();
     let strangers = std::fs::read_dir(out)
         .map_err(io)?
         .filter_map(Result::ok)
         .any(|e| e.file_name() != folder::LOCK);
     if strangers && !ours {
-        return Err(SweepError::Other(format!(
-            "{} holds files that are not a perpsim sweep's (no spec.toml): use another --out, \
-             or an empty or new folder",
-            out.display()
-        )));
+        return Err(refused(Refusal::Strangers));
     }
     let done: std::collections::BTreeSet<usize> = match (&existing, resume) {
         (Some(t), true) => {
             if t.header != header
                 || std::fs::read_to_string(&spec_copy).ok().as_deref() != Some(&sweep.text)
             {
-                return Err(SweepError::Other(format!(
-                    "{}: these results come from a different sweep (spec or grid changed); use another --out",
-                    out.display()
-                )));
+                return Err(refused(Refusal::OtherSweep));
             }
             match folder::Made::read(out) {
                 Some(m) if m.inputs != made.inputs => {
-                    return Err(SweepError::Other(format!(
-                        "{}: these results were made from other data: the history or the \
-                         instrument file changed since (fingerprint {} then, {} now); \
-                         resuming would mix the two, so use another --out",
-                        out.display(),
-                        m.inputs,
-                        made.inputs
-                    )));
+                    return Err(refused(Refusal::OtherData {
+                        then: m.inputs,
+                        now: made.inputs.clone(),
+                    }));
                 }
                 Some(m) if m.shard != shard => {
                     let was = m
                         .shard
                         .map_or("the whole grid".into(), |(k, n)| format!("shard {k}/{n}"));
-                    return Err(SweepError::Other(format!(
-                        "{}: this folder ran {was}; resume it with the same --shard",
-                        out.display()
-                    )));
+                    return Err(refused(Refusal::OtherShard { was }));
                 }
                 Some(_) => {}
                 None => {
-                    return Err(SweepError::Other(format!(
-                        "{}: these results do not say what data they were made from (an older \
-                         perpsim wrote them): start afresh in another --out",
-                        out.display()
-                    )));
+                    return Err(refused(Refusal::NoRecord));
                 }
             }
             results::trim_partial(&results_path).map_err(io)?;
             // survival rows of a configuration whose results row never came are dropped
             // now, before it runs again and writes them anew
-            let mut survival =
-                results::read_survival(&out.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+            let mut survival = results::read_survival(&out.join(results::SURVIVAL)).map_err(io)?;
             results::keep_committed(&mut survival, t);
             results::rewrite_survival(out, &survival).map_err(io)?;
             t.rows.keys().copied().collect()
         }
         (Some(t), false) if !t.rows.is_empty() && !out.join(COMPLETE).exists() => {
-            return Err(SweepError::Other(format!(
-                "{} holds an unfinished sweep: add --resume to finish it, or delete the folder to start over",
-                out.display()
-            )));
+            return Err(refused(Refusal::Unfinished));
         }
         _ => {
             // nothing there, or a finished sweep (reproducible from its spec): start afresh,
@@ -402,9 +466,7 @@ pub fn run(
         Mutex::new(results::Appender::open(out, &header, sweep.ruin_levels()).map_err(io)?);
     let finished = std::sync::atomic::AtomicUsize::new(0);
     let commit = |rows: Vec<runner::Row>| -> Result<(), SweepError> {
-        let mut w = appender
-            .lock()
-            .map_err(|_| SweepError::Other("a worker failed".into()))?;
+        let mut w = appender.lock().map_err(|_| SweepError::Worker)?;
         for row in &rows {
             w.append(row).map_err(io)?;
             let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
@@ -429,7 +491,7 @@ pub fn run(
                         })
                         .collect::<Result<Vec<_>, SweepError>>()?;
                     match runner::run_batch(&configs, &sweep.market, mc, &kept, stop)
-                        .map_err(SweepError::Other)?
+                        .map_err(path_error)?
                     {
                         Some(rows) => commit(rows),
                         None => Ok(()),
@@ -465,7 +527,7 @@ pub fn run(
                     Some(&shared),
                     stop,
                 )
-                .map_err(SweepError::Other)?;
+                .map_err(path_error)?;
                 match row {
                     Some(row) => commit(vec![row]),
                     None => Ok(()),
@@ -479,10 +541,9 @@ pub fn run(
     let interrupted = done_before + done_now < total;
     if !interrupted {
         let table = results::read_results(&results_path)
-            .map_err(SweepError::Other)?
-            .ok_or_else(|| SweepError::Other("results.csv vanished".into()))?;
-        let mut survival =
-            results::read_survival(&out.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+            .map_err(io)?
+            .ok_or_else(|| refused(Refusal::Vanished))?;
+        let mut survival = results::read_survival(&out.join(results::SURVIVAL)).map_err(io)?;
         results::keep_committed(&mut survival, &table);
         results::finalize(out, &table, &survival).map_err(io)?;
         std::fs::write(out.join(COMPLETE), "").map_err(io)?;
@@ -520,59 +581,51 @@ pub fn merge(dirs: &[&Path], out: &Path, partial: bool) -> Result<Merged, SweepE
     let mut survival = std::collections::BTreeMap::new();
     let mut first: Option<(folder::Made, String)> = None;
     for dir in dirs {
-        let made = folder::Made::read(dir).ok_or_else(|| {
-            SweepError::Other(format!(
-                "{}: no record of what this shard was made from (.sweep.json): not a \
-                 finished sweep folder of this perpsim",
-                dir.display()
-            ))
-        })?;
+        let refused = |reason: MergeRefusal| SweepError::Merge {
+            dir: dir.to_path_buf(),
+            reason,
+        };
+        let io = |e: std::io::Error| SweepError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        };
+        let made = folder::Made::read(dir).ok_or_else(|| refused(MergeRefusal::NoRecord))?;
         let spec = std::fs::read_to_string(dir.join("spec.toml")).unwrap_or_default();
         match &first {
             None => first = Some((made.clone(), spec)),
             Some((m, text)) => {
                 if *text != spec {
-                    return Err(SweepError::Other(format!(
-                        "{}: its spec.toml differs from {}'s: not the same sweep",
-                        dir.display(),
-                        dirs[0].display()
-                    )));
+                    return Err(refused(MergeRefusal::OtherSpec {
+                        first: dirs[0].to_path_buf(),
+                    }));
                 }
                 if m.inputs != made.inputs {
-                    return Err(SweepError::Other(format!(
-                        "{}: made from other data than {} (fingerprint {} against {}): the \
-                         history or the instrument file differed",
-                        dir.display(),
-                        dirs[0].display(),
-                        made.inputs,
-                        m.inputs
-                    )));
+                    return Err(refused(MergeRefusal::OtherData {
+                        first: dirs[0].to_path_buf(),
+                        theirs: made.inputs,
+                        ours: m.inputs.clone(),
+                    }));
                 }
             }
         }
         let path = dir.join(results::RESULTS);
         let table = results::read_results(&path)
-            .map_err(SweepError::Other)?
-            .ok_or_else(|| SweepError::Other(format!("{}: no results.csv", dir.display())))?;
+            .map_err(io)?
+            .ok_or_else(|| refused(MergeRefusal::NoResults))?;
         match &header {
             None => header = Some(table.header.clone()),
             Some(h) if *h != table.header => {
-                return Err(SweepError::Other(format!(
-                    "{}: its results.csv has other columns than {}'s: not the same sweep",
-                    dir.display(),
-                    dirs[0].display()
-                )));
+                return Err(refused(MergeRefusal::OtherColumns {
+                    first: dirs[0].to_path_buf(),
+                }));
             }
             Some(_) => {}
         }
-        let mut s =
-            results::read_survival(&dir.join(results::SURVIVAL)).map_err(SweepError::Other)?;
+        let mut s = results::read_survival(&dir.join(results::SURVIVAL)).map_err(io)?;
         results::keep_committed(&mut s, &table);
         for (id, line) in table.rows {
             if merged.rows.get(&id).is_some_and(|l| *l != line) {
-                return Err(SweepError::Other(format!(
-                    "configuration {id} differs between shards: not the same sweep"
-                )));
+                return Err(refused(MergeRefusal::Differs { id }));
             }
             merged.rows.insert(id, line);
         }
@@ -580,19 +633,22 @@ pub fn merge(dirs: &[&Path], out: &Path, partial: bool) -> Result<Merged, SweepE
     }
     let points = first.as_ref().map_or(0, |(m, _)| m.points);
     if merged.rows.len() < points && !partial {
-        return Err(SweepError::Other(format!(
-            "the shards hold {} of the sweep's {points} configurations: merge every shard, \
-             or add --partial to merge these alone (the page then says so)",
-            merged.rows.len()
-        )));
+        return Err(SweepError::Merge {
+            dir: out.to_path_buf(),
+            reason: MergeRefusal::Incomplete {
+                have: merged.rows.len(),
+                points,
+            },
+        });
     }
     merged.header = header.unwrap_or_default();
-    std::fs::create_dir_all(out)
-        .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
-    results::finalize(out, &merged, &survival)
-        .map_err(|e| SweepError::Other(format!("{}: {e}", out.display())))?;
+    let io = |e: std::io::Error| SweepError::Io {
+        path: out.to_path_buf(),
+        source: e,
+    };
+    std::fs::create_dir_all(out).map_err(io)?;
+    results::finalize(out, &merged, &survival).map_err(io)?;
     if let Some((made, text)) = &first {
-        let io = |e: std::io::Error| SweepError::Other(format!("{}: {e}", out.display()));
         std::fs::write(out.join("spec.toml"), text).map_err(io)?;
         let whole = folder::Made {
             shard: None,

@@ -194,11 +194,11 @@ pub struct Table {
 
 /// Reads `results.csv` (or `None` when absent). Only lines ending in a newline with as many
 /// fields as the header count.
-pub fn read_results(path: &Path) -> Result<Option<Table>, String> {
+pub fn read_results(path: &Path) -> std::io::Result<Option<Table>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)?;
     let mut lines = text.split_inclusive('\n');
     let Some(header) = lines.next().filter(|h| h.ends_with('\n')) else {
         return Ok(None);
@@ -233,12 +233,12 @@ fn count_fields(line: &str) -> usize {
 }
 
 /// Survival rows by id, in file order within an id.
-pub fn read_survival(path: &Path) -> Result<BTreeMap<usize, Vec<String>>, String> {
+pub fn read_survival(path: &Path) -> std::io::Result<BTreeMap<usize, Vec<String>>> {
     let mut out: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     if !path.exists() {
         return Ok(out);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)?;
     for line in text
         .split_inclusive('\n')
         .skip(1)
