@@ -17,9 +17,8 @@
 
 use std::collections::VecDeque;
 
-use perpsim::exchange::Side;
-use perpsim::strategy::indicators::Atr;
-use perpsim::strategy::{Build, Context, Intent, ParamError, Signal, Strategy, enter};
+use perpsim::prelude::indicators::Atr;
+use perpsim::prelude::*;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -22,6 +22,52 @@
 //! - [`sweep`]: grids of configurations × Monte Carlo paths in parallel; survival statistics.
 //! - [`cli`]: the `perpsim` command line (one file per subcommand).
 
+/// What a strategy of your own and the program that runs it need, in one `use`:
+///
+/// ```no_run
+/// use perpsim::prelude::*;
+///
+/// /// Long whenever the last close is above the one before; out otherwise.
+/// struct Up {
+///     last: Vec<Option<f64>>,
+/// }
+///
+/// impl Strategy for Up {
+///     fn warm_up(&self) -> usize {
+///         1
+///     }
+///     fn on_bar(&mut self, ctx: &Context, signals: &mut Vec<Signal>) {
+///         for symbol in 0..ctx.bars.len() {
+///             let Some(bar) = ctx.bar(symbol) else { continue };
+///             match self.last[symbol].replace(bar.close) {
+///                 Some(prev) if bar.close > prev => signals.push(enter(symbol, Side::Long, None, None)),
+///                 Some(_) => signals.push(Signal { symbol, intent: Intent::Exit }),
+///                 None => {}
+///             }
+///         }
+///     }
+/// }
+///
+/// fn build(b: &Build) -> Result<Box<dyn Strategy>, ParamError> {
+///     Ok(Box::new(Up { last: vec![None; b.symbols.len()] }))
+/// }
+///
+/// // `kind = "up"` in a spec's [strategy] table now names it, for run, sweep and paper
+/// fn main() -> std::process::ExitCode {
+///     perpsim::cli::main_with(&[("up", build)])
+/// }
+/// ```
+///
+/// `examples/custom_strategy.rs` is a complete one, with parameters read from the spec.
+pub mod prelude {
+    pub use crate::exchange::Side;
+    pub use crate::strategy::indicators;
+    pub use crate::strategy::{
+        Bar, Build, Builder, Context, Holding, Intent, ParamError, Signal, Strategy, enter,
+        register,
+    };
+}
+
 pub mod cli;
 pub mod data;
 pub mod engine;
