@@ -17,6 +17,8 @@
 //!   switch: on this market the default rules stop the bot for good (30 % drawdown) early,
 //!   after which most steps are flat and refused; here it trades to the end;
 //! - `engine/core_hedge`: two symbols (bar-steps = 2 × steps), cross margin;
+//! - `engine/signals_replay`: `engine/sma_cross`'s own signals written to a signal file and
+//!   replayed (`kind = "signals"`; issue: ≥ 10 million bars/s after loading);
 //! - `engine/sma_cross_1h_detail_1m`: `sma_cross_trading` on the same minutes gathered into
 //!   1h bars, each bar's path walked from its 60 minutes (`data.detail = "1m"`) whenever it
 //!   reaches a level; throughput counted in detail (1m) bars (issue: ≥ 2 million/s).
@@ -208,6 +210,30 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // the same signals from a file, as another program would have written them
+    let recorded = perpsim::engine::record_signals(&sma, &one).expect("market-only");
+    let dir = std::env::temp_dir().join(format!("perpsim-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("signals.csv");
+    let mut csv = String::from("time,symbol,intent\n");
+    for (&step, signal) in recorded.steps.iter().zip(&recorded.signals) {
+        let intent = match signal.intent {
+            perpsim::strategy::Intent::Enter { side, .. } => format!("{side:?}").to_lowercase(),
+            _ => "flat".into(),
+        };
+        csv += &format!("{},BTCUSDT,{intent}\n", one.clock[step as usize]);
+    }
+    std::fs::write(&file, csv).unwrap();
+    let signals = spec(
+        &format!(
+            "kind = \"signals\"\nfile = {:?}",
+            file.display().to_string()
+        ),
+        &["BTCUSDT"],
+        "isolated",
+    );
+    runs(&mut group, "engine/signals_replay", &signals, &one, true);
+    let _ = std::fs::remove_dir_all(&dir);
     let trading = spec(
         "kind = \"sma_cross\"\nfast = 20\nslow = 50\n[risk]\nmax_drawdown = false",
         &["BTCUSDT"],
