@@ -1,5 +1,5 @@
-//! Where history comes from: a file, a zip holding one CSV (as Binance Vision ships them),
-//! a directory of such files, or a glob. Also what a Binance file name says (symbol, timeframe).
+//! Where history comes from: a file, a zip holding one CSV (as Binance Vision ships them), a
+//! gzipped CSV (`.csv.gz`, as Bybit's public data ships), a directory of such files, or a glob. Also what a Binance file name says (symbol, timeframe).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -9,7 +9,8 @@ use super::error::{DataError, Result};
 use crate::market::Timeframe;
 
 /// The files a user's path stands for, sorted by name (Binance names sort in time order):
-/// a directory gives its `.csv` and `.zip` files, a pattern with `*`, `?` or `[` its matches.
+/// a directory gives its `.csv`, `.csv.gz` and `.zip` files, a pattern with `*`, `?` or `[`
+/// its matches.
 pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
     let path = Path::new(spec);
     let mut files = if path.is_dir() {
@@ -28,13 +29,13 @@ pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
                 .extension()
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
-            if p.is_file() && matches!(ext.as_deref(), Some("csv" | "zip")) {
+            if p.is_file() && (matches!(ext.as_deref(), Some("csv" | "zip")) || is_gzip(&p)) {
                 files.push(p);
             }
         }
         if files.is_empty() {
             return Err(DataError::NoFiles(format!(
-                "{spec}: the directory holds no .csv or .zip file"
+                "{spec}: the directory holds no .csv, .csv.gz or .zip file"
             )));
         }
         files
@@ -72,6 +73,12 @@ pub fn with_reader<T>(
         source,
     };
     let file = File::open(path).map_err(io_err)?;
+    if is_gzip(path) {
+        // the uncompressed size is not in the header: the compressed one, ×5, is the hint
+        let size = file.metadata().map_err(io_err)?.len().saturating_mul(5);
+        let mut reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+        return read(&mut reader, &label, size);
+    }
     let is_zip = path
         .extension()
         .and_then(|e| e.to_str())
@@ -107,6 +114,13 @@ pub fn with_reader<T>(
     let size = entry.size();
     let inner_label = format!("{label}/{member}");
     read(&mut entry, &inner_label, size)
+}
+
+/// A gzipped file, by its name (`x.csv.gz`, `x.gz`).
+pub fn is_gzip(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 /// The symbol in a Binance-style file name: the first `-`/`_`-separated word made of

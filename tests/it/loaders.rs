@@ -5,6 +5,7 @@ use perpsim::data::layout::ColumnNames;
 use perpsim::data::time::TimeFormat;
 use perpsim::data::time::TimeUnit;
 use perpsim::data::{self, Content, LoadOptions};
+use perpsim::market::Timeframe;
 use tempfile::TempDir;
 
 use crate::write;
@@ -61,6 +62,58 @@ fn binance_kline_with_and_without_header_read_the_same() {
         "Binance Vision kline (12 columns, no header)"
     );
     assert_eq!(report.symbol.as_deref(), Some("ETHUSDT"));
+}
+
+/// `.csv.gz` (Bybit's public data, many exports): read like the plain file, alone or in a
+/// folder; a stream cut short is an error naming the file; a bad row names its line.
+#[test]
+fn gzipped_csv_reads_like_the_plain_one() {
+    let dir = TempDir::new().unwrap();
+    let gz = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::default(),
+        );
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap();
+        path
+    };
+    let rows = kline_rows(&[T0, T0 + H, T0 + 2 * H]);
+    let path = gz("BTCUSDT-1h-2024-01.csv.gz", &rows);
+    let plain = write(dir.path(), "BTCUSDT-1h-plain.csv", &rows);
+    let options = LoadOptions::default();
+    let zipped = data::load_candles(path.to_str().unwrap(), &options).unwrap();
+    let loaded = data::load_candles(plain.to_str().unwrap(), &options).unwrap();
+    assert_eq!(zipped.candles, loaded.candles);
+    assert_eq!(zipped.timeframe, Timeframe::HOUR);
+    let report = data::inspect(&path, &Default::default()).unwrap();
+    assert_eq!(report.symbol.as_deref(), Some("BTCUSDT"));
+    // a folder of them, next month in its own file
+    let folder = dir.path().join("monthly");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::rename(&path, folder.join("BTCUSDT-1h-2024-01.csv.gz")).unwrap();
+    let feb = kline_rows(&[T0 + 3 * H]);
+    std::fs::rename(
+        gz("feb.csv.gz", &feb),
+        folder.join("BTCUSDT-1h-2024-02.csv.gz"),
+    )
+    .unwrap();
+    let joined = data::load_candles(folder.to_str().unwrap(), &options).unwrap();
+    assert_eq!(joined.candles.len(), 4);
+    // cut short
+    let whole = std::fs::read(folder.join("BTCUSDT-1h-2024-01.csv.gz")).unwrap();
+    let cut = dir.path().join("BTCUSDT-1h-cut.csv.gz");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let e = data::load_candles(cut.to_str().unwrap(), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&format!("{}: ", cut.display())), "{e}");
+    let bad = gz("BTCUSDT-1h-bad.csv.gz", &rows.replacen("101.5", "1x1.5", 1));
+    let e = data::load_candles(bad.to_str().unwrap(), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv.gz:1: column 'high'") && e.contains("1x1.5"), "{e}");
 }
 
 #[test]
