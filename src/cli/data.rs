@@ -166,6 +166,12 @@ pub fn describe(report: &FileReport, verdict: Option<&data::DataError>) -> Strin
         };
         line("time", format!("{}{note}", format.describe()));
     }
+    if report.reversed {
+        line(
+            "order",
+            "newest first in the file: read in time order".into(),
+        );
+    }
     match &report.content {
         Content::Candles {
             candles,

@@ -395,6 +395,7 @@ mod tests {
         LineMap {
             first_row_line: 2,
             blank_before_row: vec![],
+            reversed_rows: None,
         }
     }
 

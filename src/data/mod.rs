@@ -61,6 +61,8 @@ pub struct FileReport {
     pub time_format: Option<TimeFormat>,
     pub symbol: Option<String>,
     pub content: Content,
+    /// the file was written newest first; its rows were read in time order
+    pub reversed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -135,6 +137,7 @@ pub fn inspect(path: &Path, columns: &ColumnNames) -> Result<FileReport> {
             time_format: None,
             symbol: None,
             content: Content::Brackets(report),
+            reversed: false,
         });
     }
     let table = source::with_reader(path, |reader, label, size| {
@@ -148,6 +151,7 @@ pub fn inspect(path: &Path, columns: &ColumnNames) -> Result<FileReport> {
         lines,
     } = table;
     let names = &layout.names;
+    let reversed = lines.reversed();
     let content = match (rows, layout.kind) {
         (Rows::Candles(candles), Kind::Kline(c)) => {
             let timeframe = check::detect_step(&candles.open_time)
@@ -191,6 +195,7 @@ pub fn inspect(path: &Path, columns: &ColumnNames) -> Result<FileReport> {
         time_format,
         symbol: source::symbol_from_name(path),
         content,
+        reversed,
     })
 }
 

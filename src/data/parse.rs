@@ -106,13 +106,59 @@ pub struct LineMap {
     pub first_row_line: usize,
     /// for each skipped blank line, the index of the row that came after it
     pub blank_before_row: Vec<usize>,
+    /// the row count, when the file was written newest first and its rows were turned
+    /// around into time order (row `i` was then the file's row `n − 1 − i`)
+    pub reversed_rows: Option<usize>,
 }
 
 impl LineMap {
     /// 1-based line of data row `row`.
     pub fn line(&self, row: usize) -> usize {
+        let row = self.reversed_rows.map_or(row, |n| n - 1 - row.min(n - 1));
         self.first_row_line + row + self.blank_before_row.partition_point(|&r| r <= row)
     }
+
+    /// Whether the file was newest first (its rows were read in time order).
+    pub fn reversed(&self) -> bool {
+        self.reversed_rows.is_some()
+    }
+}
+
+/// Turns a newest-first file (REST dumps of Bybit and OKX) into time order: only when every
+/// time is at or before the one above it and the last is before the first, so a file that is
+/// neither sorted nor reversed is left for the checks to name its first line out of order.
+fn reverse_if_newest_first(rows: &mut Rows, lines: &mut LineMap) {
+    let time = match rows {
+        Rows::Candles(c) => &c.open_time,
+        Rows::Funding(f) => &f.time,
+    };
+    let n = time.len();
+    let newest_first = n >= 2 && time[n - 1] < time[0] && time.windows(2).all(|w| w[1] <= w[0]);
+    if !newest_first {
+        return;
+    }
+    match rows {
+        Rows::Candles(c) => {
+            for column in [
+                &mut c.open,
+                &mut c.high,
+                &mut c.low,
+                &mut c.close,
+                &mut c.volume,
+            ] {
+                column.reverse();
+            }
+            c.open_time.reverse();
+        }
+        Rows::Funding(f) => {
+            f.time.reverse();
+            f.rate.reverse();
+            if let Some(h) = &mut f.interval_hours {
+                h.reverse();
+            }
+        }
+    }
+    lines.reversed_rows = Some(n);
 }
 
 /// Funding rows as read, before snapping and checks.
@@ -201,7 +247,8 @@ pub fn read_table(
         }
         reader.row(line, line_no)?;
     }
-    let (rows, lines, time_format) = reader.finish();
+    let (mut rows, mut lines, time_format) = reader.finish();
+    reverse_if_newest_first(&mut rows, &mut lines);
     Ok(Table {
         layout,
         time_format,
@@ -651,6 +698,7 @@ mod tests {
         let map = LineMap {
             first_row_line: 2,
             blank_before_row: vec![2],
+            reversed_rows: None,
         };
         assert_eq!(
             (map.line(0), map.line(1), map.line(2), map.line(3)),

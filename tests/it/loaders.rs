@@ -113,7 +113,10 @@ fn gzipped_csv_reads_like_the_plain_one() {
     let e = data::load_candles(bad.to_str().unwrap(), &options)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("bad.csv.gz:1: column 'high'") && e.contains("1x1.5"), "{e}");
+    assert!(
+        e.contains("bad.csv.gz:1: column 'high'") && e.contains("1x1.5"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -438,4 +441,48 @@ fn funding_archives_snap_and_plain_funding_reads() {
             wild.display()
         )
     );
+}
+
+/// A newest-first file (Bybit's and OKX's REST dumps) is read in time order and says so; a
+/// bad row still names its line in the file; a file neither sorted nor reversed is refused
+/// at its first line out of order.
+#[test]
+fn a_newest_first_file_is_read_in_time_order() {
+    let dir = TempDir::new().unwrap();
+    let times = [T0, T0 + H, T0 + 2 * H, T0 + 3 * H];
+    let header = "open_time,open,high,low,close,volume\n";
+    let row = |t: i64| format!("{t},100.0,101.5,99.5,100.5,12.5\n");
+    let newest_first: String = times.iter().rev().map(|&t| row(t)).collect();
+    let path = write(
+        dir.path(),
+        "BTCUSDT-1h-rev.csv",
+        &format!("{header}{newest_first}"),
+    );
+    let loaded = data::load_candles(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.candles.open_time, times);
+    let report = data::inspect(&path, &ColumnNames::default()).unwrap();
+    assert!(report.reversed);
+    let funding = "calc_time,funding_interval_hours,last_funding_rate\n1704096000000,8,0.0002\n1704067200000,8,0.0001\n";
+    let f = write(dir.path(), "BTCUSDT-fundingRate-rev.csv", funding);
+    let series = data::load_funding(f.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    assert_eq!(series.rate, [0.0001, 0.0002]);
+    // high below the close on the file's line 3 (the third-newest bar): named as line 3
+    let bad: String = times
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &t)| {
+            if i == 1 {
+                format!("{t},100.0,100.2,99.5,100.5,12.5\n")
+            } else {
+                row(t)
+            }
+        })
+        .collect();
+    let e = error_of(&dir, "BTCUSDT-1h-bad.csv", &format!("{header}{bad}"));
+    assert!(e.contains("line 3, column 'high'"), "{e}");
+    // neither sorted nor reversed
+    let shuffled = format!("{header}{}{}{}", row(T0 + H), row(T0), row(T0 + 2 * H));
+    let e = error_of(&dir, "BTCUSDT-1h-shuffled.csv", &shuffled);
+    assert!(e.contains("line 3"), "{e}");
 }
