@@ -270,11 +270,14 @@ impl Sweep {
         }
         let ids = grid.ids_where(|id| kept[id]);
         let points: Vec<Point> = ids.into_iter().map(|id| grid.point(id)).collect();
-        // every point is checked before anything runs
-        points
+        // every point is checked before anything runs; the first bad one in grid order is
+        // named, whichever thread found one first
+        let bad = points
             .par_iter()
-            .try_for_each(|point| grid::point_spec(&doc, &grid, point, file).map(drop))
-            .map_err(|e| with_sweep_line(e, &text))?;
+            .find_map_first(|point| grid::point_spec(&doc, &grid, point, file).err());
+        if let Some(e) = bad {
+            return Err(with_sweep_line(e, &text).into());
+        }
         let market = match market {
             Some(m) => m,
             None => base.load_market().map_err(SweepError::Data)?,
