@@ -274,7 +274,7 @@ fn with_header(fields: &[&str], names: &ColumnNames) -> Result<Layout, String> {
     let rate = find(&names.rate, RATE_ALIASES, "rate")?;
     let Some(time) = time else {
         return Err(format!(
-            "no time column: the header has {}; name it with time=COLUMN (looked for {})",
+            "no time column: the header has {}; name it with time=COLUMN (`data check --column`, or `columns = {{ time = \"…\" }}` on the spec's symbol; looked for {})",
             fields.join(", "),
             TIME_ALIASES.join(", ")
         ));
@@ -322,7 +322,8 @@ fn with_header(fields: &[&str], names: &ColumnNames) -> Result<Layout, String> {
     }
     Err(format!(
         "neither candles (open, high, low, close) nor funding (a rate column) in the header: {}; \
-         name the columns with FIELD=COLUMN",
+         name the columns with FIELD=COLUMN (`data check --column`, or `columns = {{ … }}` on \
+         the spec's symbol)",
         fields.join(", ")
     ))
 }

@@ -244,11 +244,23 @@ pub struct SymbolSource {
     /// mark-price candles at the detail timeframe or finer; default: `mark` when it is fine
     /// enough, else the detail's last price stands in
     pub detail_mark: Option<String>,
+    /// the spec's column map for this symbol's files (over [`LoadOptions::columns`])
+    pub columns: ColumnNames,
 }
 
 /// Loads one symbol: candles, mark and funding, cut to the date range, resampled to the
 /// target timeframe, mark and funding aligned on the candles.
 pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHistory> {
+    let own;
+    let options = if src.columns == ColumnNames::default() {
+        options
+    } else {
+        own = LoadOptions {
+            columns: src.columns.clone(),
+            ..options.clone()
+        };
+        &own
+    };
     let from = options.from.unwrap_or(i64::MIN);
     let to = options.to.unwrap_or(i64::MAX);
     let native = load_candles(&src.candles, options)?;

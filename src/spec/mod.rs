@@ -89,6 +89,9 @@ pub struct RawSymbol {
     pub detail_candles: Option<String>,
     /// mark-price candles for `data.detail` (default: `mark`, when fine enough)
     pub detail_mark: Option<String>,
+    /// the columns of files whose header perpsim does not recognise, e.g.
+    /// `{ time = "startTime", open = "openPrice" }` (the fields of `data check --column`)
+    pub columns: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -544,7 +547,14 @@ impl RawData {
                     ))
                 }
             };
+            let mut columns = crate::data::layout::ColumnNames::default();
+            for (field, name) in s.columns.iter().flatten() {
+                columns
+                    .set(&format!("{field}={name}"))
+                    .map_err(|m| src.error(&format!("data.symbols.columns.{field}"), m))?;
+            }
             symbols.push(SymbolSource {
+                columns,
                 symbol: s.symbol.clone(),
                 candles: path("candles", &s.candles)?,
                 mark: s.mark.as_deref().map(|m| path("mark", m)).transpose()?,

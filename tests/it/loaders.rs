@@ -486,3 +486,43 @@ fn a_newest_first_file_is_read_in_time_order() {
     let e = error_of(&dir, "BTCUSDT-1h-shuffled.csv", &shuffled);
     assert!(e.contains("line 3"), "{e}");
 }
+
+/// A spec's column map (`columns = { … }` on a symbol) reads a layout perpsim does not know,
+/// as `data check --column` does; a map naming a column the file lacks, or a field that does
+/// not exist, is an error naming it.
+#[test]
+fn a_specs_column_map_reads_an_unknown_layout() {
+    let dir = TempDir::new().unwrap();
+    let mut text = String::from("startTime,openPrice,highPrice,lowPrice,closePrice,volume\n");
+    for i in 0..48 {
+        text += &format!("{},100.0,101.5,99.5,100.5,12.5\n", T0 + i * H);
+    }
+    write(dir.path(), "BTCUSDT-bybit-1h.csv", &text);
+    let spec = |columns: &str| {
+        let body = format!(
+            "name = \"b\"\n[data]\ntimeframe = \"1h\"\n[[data.symbols]]\nsymbol = \"BTCUSDT\"\ncandles = \"BTCUSDT-bybit-1h.csv\"\n{columns}\n[strategy]\nkind = \"buy_and_hold\"\n"
+        );
+        let file = write(dir.path(), "b.toml", &body);
+        perpsim::spec::read(&file)
+    };
+    let e = spec("").unwrap().load_market().unwrap_err().to_string();
+    assert!(
+        e.contains("no time column") && e.contains("columns = { time"),
+        "{e}"
+    );
+    let map = "columns = { time = \"startTime\", open = \"openPrice\", high = \"highPrice\", low = \"lowPrice\", close = \"closePrice\" }";
+    let market = spec(map).unwrap().load_market().unwrap();
+    assert_eq!(market.symbols[0].candles.len(), 48);
+    let e = spec(&map.replace("\"openPrice\"", "\"opnPrice\""))
+        .unwrap()
+        .load_market()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no column named 'opnPrice' (given for open)"),
+        "{e}"
+    );
+    let e = spec("columns = { tim = \"startTime\" }").unwrap_err();
+    assert_eq!(e.field, "data.symbols.columns.tim");
+    assert!(e.message.contains("expected time, open"), "{e}");
+}
