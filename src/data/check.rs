@@ -301,6 +301,19 @@ pub struct FundingFindings {
     pub max_snap_ms: i64,
 }
 
+/// A funding time snapped to its whole hour, and how far (ms) it was from it; more than
+/// [`FUNDING_SNAP_MS`] is no settlement time.
+pub fn snap_to_hour(time: i64) -> (i64, i64) {
+    let hour = Timeframe::HOUR.ms();
+    let snapped = (time + hour / 2).div_euclid(hour) * hour;
+    (snapped, (time - snapped).abs())
+}
+
+/// A funding rate an exchange could have settled: finite, within ±[`MAX_FUNDING_RATE`].
+pub fn funding_rate_possible(rate: f64) -> bool {
+    rate.is_finite() && rate.abs() <= MAX_FUNDING_RATE
+}
+
 /// Snaps funding times to the whole hour and checks them. Returns the clean series.
 pub fn check_funding(
     raw: &RawFunding,
@@ -308,14 +321,12 @@ pub fn check_funding(
     names: [&str; 2],
 ) -> (FundingSeries, FundingFindings) {
     let mut out = FundingFindings::default();
-    let hour = Timeframe::HOUR.ms();
     let mut series = FundingSeries {
         time: Vec::with_capacity(raw.time.len()),
         rate: raw.rate.clone(),
     };
     for (i, &time) in raw.time.iter().enumerate() {
-        let snapped = (time + hour / 2).div_euclid(hour) * hour;
-        let offset = (time - snapped).abs();
+        let (snapped, offset) = snap_to_hour(time);
         if offset > FUNDING_SNAP_MS {
             let message = format!("{} is not within 60 s of a whole hour", fmt(time));
             out.findings
@@ -334,7 +345,7 @@ pub fn check_funding(
                 rate.to_string(),
                 "funding rate must be finite".into(),
             );
-        } else if rate.abs() > MAX_FUNDING_RATE {
+        } else if !funding_rate_possible(rate) {
             out.findings.add(
                 lines.line(i),
                 names[1],
@@ -360,7 +371,7 @@ pub fn check_funding(
                 &mut out.findings,
             );
             for (i, w) in series.time.windows(2).enumerate() {
-                let interval = (hours[i + 1] * hour as f64) as i64;
+                let interval = (hours[i + 1] * Timeframe::HOUR.ms() as f64) as i64;
                 if interval > 0 && w[1] - w[0] > interval {
                     let missing = (w[1] - w[0]) / interval - 1;
                     out.findings.gaps.push(Gap {

@@ -61,6 +61,18 @@ pub fn check_last_against_mark(
     })
 }
 
+/// Every check of the last price against its aligned mark: the one place the loader and
+/// `data check` call.
+pub fn check_against_mark(
+    candles: &Candles,
+    mark: &MarkColumns,
+    candles_file: &str,
+    mark_file: &str,
+) -> Result<()> {
+    check_last_against_mark(candles, mark, candles_file, mark_file)?;
+    check_mark_alignment(candles, mark, candles_file, mark_file)
+}
+
 /// Bars needed before a shift of the mark can be told from noise.
 const MIN_BARS_FOR_SHIFT: usize = 48;
 

@@ -32,17 +32,19 @@ pub fn candles(
         parts.push((report.file, candles, timeframe));
         files.push(path);
     }
-    let timeframe = parts.iter().find_map(|p| p.2).ok_or_else(|| {
-        let message = if parts.iter().all(|p| p.1.is_empty()) {
-            "holds no candles: a header and no rows"
-        } else {
-            "cannot tell the timeframe: one bar and no timeframe in the file name"
-        };
-        DataError::Layout {
+    if parts.iter().all(|p| p.1.is_empty()) {
+        return Err(DataError::Layout {
             file: spec.into(),
-            message: message.into(),
-        }
-    })?;
+            message: "holds no candles: a header and no rows".into(),
+        });
+    }
+    let timeframe = parts
+        .iter()
+        .find_map(|p| p.2)
+        .ok_or_else(|| DataError::Layout {
+            file: spec.into(),
+            message: "cannot tell the timeframe: one bar and no timeframe in the file name".into(),
+        })?;
     if let Some(other) = parts.iter().find(|p| p.2.is_some_and(|tf| tf != timeframe)) {
         let message = format!(
             "{} candles, but {} holds {} candles",
@@ -56,12 +58,6 @@ pub fn candles(
         });
     }
     parts.retain(|p| !p.1.is_empty());
-    if parts.is_empty() {
-        return Err(DataError::Layout {
-            file: spec.into(),
-            message: "holds no candles: a header and no rows".into(),
-        });
-    }
     parts.sort_by_key(|p| p.1.open_time[0]);
     let mut candles = Candles::with_capacity(parts.iter().map(|p| p.1.len()).sum());
     for (i, (file, part, _)) in parts.iter().enumerate() {

@@ -290,8 +290,7 @@ pub fn load_symbol(src: &SymbolSource, options: &LoadOptions) -> Result<SymbolHi
         Some((m, tf, spec)) => {
             let m = to_timeframe(m, *tf, timeframe, spec)?;
             let aligned = align_mark(&candles, timeframe, &m)?;
-            divergence::check_last_against_mark(&candles, &aligned.0, &src.candles, spec)?;
-            divergence::check_mark_alignment(&candles, &aligned.0, &src.candles, spec)?;
+            divergence::check_against_mark(&candles, &aligned.0, &src.candles, spec)?;
             aligned
         }
         None => (last_as_mark(&candles), MarkSource::LastPrice),
@@ -548,8 +547,7 @@ pub fn check_mark_pair(last: &LoadedCandles, mark: &LoadedCandles) -> Result<()>
     };
     let (last_name, mark_name) = (name(last), name(mark));
     let (aligned, _) = align_mark(&last.candles, last.timeframe, &mark.candles)?;
-    divergence::check_last_against_mark(&last.candles, &aligned, &last_name, &mark_name)?;
-    divergence::check_mark_alignment(&last.candles, &aligned, &last_name, &mark_name)
+    divergence::check_against_mark(&last.candles, &aligned, &last_name, &mark_name)
 }
 
 /// Places each settlement in the bar whose span holds it, with the mark price at that time

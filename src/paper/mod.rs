@@ -26,7 +26,7 @@ use std::io::{BufRead, Write};
 
 use serde_json::Value;
 
-use crate::data::check::{FUNDING_SNAP_MS, MAX_FUNDING_RATE};
+use crate::data::check::{FUNDING_SNAP_MS, MAX_FUNDING_RATE, funding_rate_possible, snap_to_hour};
 use crate::engine::{Engine, Settlement, StepBar};
 use crate::exchange::fill::Ohlc;
 use crate::spec::RunSpec;
@@ -159,12 +159,12 @@ impl Paper {
                             bad("mark", format!("{}: must be a price > 0", value["mark"]))
                         })?,
                 };
-                let waiting = Waiting {
+                let mut waiting = Waiting {
                     time: time("time")?,
                     rate: number("rate")?,
                     mark,
                 };
-                self.check_funding(symbol, &waiting)
+                self.check_funding(symbol, &mut waiting)
                     .map_err(|(field, m)| bad(field, m))?;
                 self.last_funding[symbol] = Some(waiting.time);
                 self.funding[symbol].push(waiting);
@@ -208,18 +208,19 @@ impl Paper {
         }
     }
 
-    /// A settlement must be on a whole hour (within [`FUNDING_SNAP_MS`], as in a file), within
-    /// the exchanges' cap, after the symbol's last one, and before the bar that holds it.
-    fn check_funding(&self, symbol: usize, w: &Waiting) -> Result<(), (&'static str, String)> {
-        let hour = 3_600_000;
-        let off = w.time.rem_euclid(hour).min(hour - w.time.rem_euclid(hour));
+    /// A settlement must be on a whole hour (within [`FUNDING_SNAP_MS`], and snapped to it, as
+    /// in a file), within the exchanges' cap, after the symbol's last one, and before the bar
+    /// that holds it.
+    fn check_funding(&self, symbol: usize, w: &mut Waiting) -> Result<(), (&'static str, String)> {
+        let (snapped, off) = snap_to_hour(w.time);
         if off > FUNDING_SNAP_MS {
             return Err((
                 "time",
                 format!("{}: not within 60 s of a whole hour", w.time),
             ));
         }
-        if w.rate.abs() > MAX_FUNDING_RATE {
+        w.time = snapped;
+        if !funding_rate_possible(w.rate) {
             return Err((
                 "rate",
                 format!("{}: beyond ±{MAX_FUNDING_RATE} per settlement", w.rate),

@@ -251,7 +251,7 @@ pub const BUILT_INS: &[(&str, Builder)] = &[
     ("core_hedge", core_hedge::build),
     ("naive_leverage", naive_leverage::build),
     ("buy_and_hold", buy_and_hold::build),
-    ("signals", signal_file::build),
+    (signal_file::KIND, signal_file::build),
 ];
 
 /// Strategies registered by a program that uses perpsim as a library ([`register`]), looked

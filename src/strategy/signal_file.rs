@@ -40,6 +40,9 @@ use super::{Build, Context, Intent, ParamError, Signal, Strategy};
 use crate::data::time::{TimeUnit, format_utc, parse_text_time};
 use crate::exchange::Side;
 
+/// Its `kind` in a spec.
+pub const KIND: &str = "signals";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
@@ -266,8 +269,7 @@ fn row(fields: &[(usize, String)], symbols: &[String]) -> Result<Row, Fault> {
                 Side::Short
             };
             match exposure {
-                Some(e) if stop.is_some() || take_profit.is_some() => {
-                    let _ = e;
+                Some(_) if stop.is_some() || take_profit.is_some() => {
                     return Err(fault(
                         5,
                         "a size hint makes the row a target exposure, which carries no stop or take-profit",

@@ -190,7 +190,7 @@ impl Sweep {
                     message,
                 }
             })?;
-        if montecarlo.is_some() && base.strategy_kind == "signals" {
+        if montecarlo.is_some() && base.strategy_kind == crate::strategy::signal_file::KIND {
             return Err(SpecError {
                 file: file.display().to_string(),
                 line: spec::line_of_key(&text, "sweep.montecarlo"),
